@@ -1,0 +1,10 @@
+//! rectus-policies: the one RBAC layer of rectus. It owns the schema model that every layer
+//! shares, and (as it grows) accountability, effective permissions, the filter language and
+//! the SQL guard. It does no I/O: no runtime, no drivers, so it is fast to test and to fuzz.
+
+pub mod schema;
+
+pub use schema::{
+    Collection, DefaultValue, Field, FieldType, ForeignKey, ReferentialAction, Relation,
+    SchemaOverview,
+};

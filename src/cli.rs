@@ -1,0 +1,254 @@
+//! The command line: `serve` (the default), `bootstrap`, `database migrate`, `users create`,
+//! `users passwd`. Each command loads the configuration, does its work through `services`,
+//! and reports failure as one line (exit code 1).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, DatabaseConfig};
+use crate::db::migrations::{self, MigrationOutcome, Status};
+use crate::db::{Database, DbError, introspect};
+use crate::http::{self, AppState};
+use crate::logging;
+use crate::services::bootstrap::{BootstrapReport, bootstrap};
+use crate::services::{ServiceError, users};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rectus",
+    version,
+    about = "Directus-compatible REST API and policy-filtered SQL endpoints over PostgreSQL, MySQL/MariaDB and SQLite",
+    long_about = None
+)]
+pub struct Cli {
+    /// Configuration file (default: config/rectus.toml when it exists). Environment
+    /// variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API on HOST:PORT (the default command); bootstraps the database first.
+    Serve,
+    /// Create or migrate the system tables and create the first admin (idempotent).
+    Bootstrap,
+    /// Database maintenance.
+    Database {
+        #[command(subcommand)]
+        command: DatabaseCommand,
+    },
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Apply pending system-table migrations.
+    #[command(alias = "migrate:latest")]
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Role id or name.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Set a user's password.
+    Passwd {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+/// A command's failure, already phrased for the person who ran it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Database(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = Config::load(cli.config.as_deref())?;
+    logging::init(config.log_level, config.log_style);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Bootstrap => {
+            let db = connect(&config).await?;
+            let report =
+                bootstrap(&db, &config.admin_email, config.admin_password.as_deref()).await?;
+            match report.migration {
+                MigrationOutcome::Created => println!("System tables created."),
+                MigrationOutcome::UpToDate => println!("System tables are up to date."),
+            }
+            print_admin(&report, &config, None);
+            db.close().await;
+            Ok(())
+        }
+        Command::Database {
+            command: DatabaseCommand::Migrate,
+        } => {
+            let db = connect(&config).await?;
+            match migrations::migrate(&db).await.map_err(ServiceError::from)? {
+                MigrationOutcome::Created => println!("System tables created."),
+                MigrationOutcome::UpToDate => println!("No pending migrations."),
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Users { command } => {
+            let db = connect(&config).await?;
+            require_system_tables(&db).await?;
+            match command {
+                UsersCommand::Create {
+                    email,
+                    password,
+                    role,
+                } => {
+                    let id = users::create_user(&db, &email, &password, role.as_deref()).await?;
+                    println!("{id}");
+                }
+                UsersCommand::Passwd { email, password } => {
+                    users::set_password(&db, &email, &password).await?;
+                    println!("Password updated.");
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), CliError> {
+    if config.secret_generated {
+        tracing::warn!(
+            "SECRET is not set: a random one is used, so sessions and tokens end when rectus restarts"
+        );
+    }
+    if let Some(source) = &config.source {
+        tracing::info!(file = %source.display(), "configuration read");
+    }
+    let db = connect(&config).await?;
+    let report = bootstrap(&db, &config.admin_email, config.admin_password.as_deref()).await?;
+    if report.migration == MigrationOutcome::Created {
+        tracing::info!("system tables created");
+    }
+    let schema = introspect::introspect(&db)
+        .await
+        .map_err(|e| CliError::Database(format!("cannot read the database schema: {e}")))?;
+    tracing::info!(
+        collections = schema.user_collections().count(),
+        "schema loaded"
+    );
+    let (listener, addr) = http::bind(&config)
+        .await
+        .map_err(|source| CliError::Listen {
+            addr: format!("{}:{}", config.host, config.port),
+            source,
+        })?;
+    let url = public_url(&config, addr);
+    print_admin(&report, &config, Some(&url));
+    println!("rectus is listening on http://{addr} ({url})");
+    tracing::info!(%addr, database = config.database.client(), "listening");
+    http::serve(listener, AppState::new(db, config, schema))
+        .await
+        .map_err(|source| CliError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// The address people should open: PUBLIC_URL when it is absolute, else this listener.
+fn public_url(config: &Config, addr: std::net::SocketAddr) -> String {
+    if config.public_url.starts_with("http") {
+        return config.public_url.trim_end_matches('/').to_string();
+    }
+    let host = if addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+fn print_admin(report: &BootstrapReport, config: &Config, url: Option<&str>) {
+    let Some(admin) = &report.admin else {
+        return;
+    };
+    println!("First admin user created:");
+    println!("  e-mail:   {}", admin.email);
+    match &admin.generated_password {
+        Some(password) => println!("  password: {password}   (generated: shown only this once)"),
+        None if config.admin_password.is_some() => {
+            println!("  password: the one in ADMIN_PASSWORD")
+        }
+        None => {}
+    }
+    if let Some(url) = url {
+        println!("  URL:      {url}");
+    }
+}
+
+async fn connect(config: &Config) -> Result<Database, CliError> {
+    Database::connect(&config.database)
+        .await
+        .map_err(|e| CliError::Database(describe_connect_error(&config.database, &e)))
+}
+
+fn describe_connect_error(database: &DatabaseConfig, e: &DbError) -> String {
+    let target = match database {
+        DatabaseConfig::Postgres(n) | DatabaseConfig::MySql(n) => match &n.connection_string {
+            Some(_) => format!("{} database from DB_CONNECTION_STRING", database.client()),
+            None => format!(
+                "{} database {} at {}:{}",
+                database.client(),
+                n.database.as_deref().unwrap_or(""),
+                n.host,
+                n.port
+            ),
+        },
+        DatabaseConfig::Sqlite { filename } => format!("SQLite database {}", filename.display()),
+    };
+    let reason = e.to_string().replace('\n', " ");
+    format!("cannot open the {target}: {reason}")
+}
+
+async fn require_system_tables(db: &Database) -> Result<(), CliError> {
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(|e| CliError::Database(e.to_string()))?;
+    match migrations::status(&mut conn)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        Status::Current => Ok(()),
+        Status::Empty => Err(CliError::Database(
+            "the database has no system tables yet: run `rectus bootstrap` first".into(),
+        )),
+    }
+}

@@ -1,0 +1,530 @@
+//! Configuration: built-in defaults, then `config/rectus.toml` (or `--config FILE`), then
+//! environment variables with Directus's names; later wins. Every value is validated here,
+//! once, into typed settings; a bad value becomes one line that names the setting and what
+//! is allowed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::Deserialize;
+
+/// The configuration file read when `--config` is not given (relative to the working dir).
+pub const DEFAULT_CONFIG_FILE: &str = "config/rectus.toml";
+
+/// Every setting rectus reads, by its environment variable name.
+pub const SETTINGS: &[&str] = &[
+    "DB_CLIENT",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_DATABASE",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_FILENAME",
+    "DB_CONNECTION_STRING",
+    "DB_POOL__MAX",
+    "KEY",
+    "SECRET",
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "HOST",
+    "PORT",
+    "PUBLIC_URL",
+    "LOG_LEVEL",
+    "LOG_STYLE",
+];
+
+/// A configuration problem, already phrased for the person starting rectus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub key: String,
+    pub secret: String,
+    /// No `SECRET` was configured and a random one is in use.
+    pub secret_generated: bool,
+    pub admin_email: String,
+    pub admin_password: Option<String>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub public_url: String,
+    pub log_level: LogLevel,
+    pub log_style: LogStyle,
+    /// Where the settings came from, for the startup log.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    Postgres(NetworkDatabase),
+    MySql(NetworkDatabase),
+    Sqlite { filename: PathBuf },
+}
+
+impl DatabaseConfig {
+    /// The `DB_CLIENT` value this configuration stands for.
+    pub fn client(&self) -> &'static str {
+        match self {
+            DatabaseConfig::Postgres(_) => "pg",
+            DatabaseConfig::MySql(_) => "mysql",
+            DatabaseConfig::Sqlite { .. } => "sqlite3",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct NetworkDatabase {
+    pub host: String,
+    pub port: u16,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub connection_string: Option<String>,
+    pub pool_max: usize,
+}
+
+impl fmt::Debug for NetworkDatabase {
+    // Passwords never reach a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetworkDatabase")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field(
+                "connection_string",
+                &self.connection_string.as_ref().map(|_| "***"),
+            )
+            .field("pool_max", &self.pool_max)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Silent,
+}
+
+impl LogLevel {
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Silent => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStyle {
+    Pretty,
+    Json,
+}
+
+/// Any scalar a provider gives (TOML integers and booleans included), kept as text so that
+/// validation below has one input form.
+#[derive(Debug, Clone)]
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The merged settings before validation: what the user wrote, by setting name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+struct Raw(BTreeMap<String, Scalar>);
+
+/// Environment variables, taken verbatim. figment's own `Env` provider would parse
+/// `DB_PASSWORD=007` into the number 7; a password must stay the string it is.
+struct VerbatimEnv;
+
+impl Provider for VerbatimEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for name in SETTINGS {
+            if let Ok(value) = std::env::var(name) {
+                dict.insert((*name).to_string(), Value::from(value));
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration. `file` is `--config`; when it is `None`,
+    /// `config/rectus.toml` is read if it exists.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let source = match file {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let mut figment = Figment::new();
+        if let Some(path) = &source {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let raw: Raw = figment
+            .merge(VerbatimEnv)
+            .extract()
+            .map_err(|e| figment_error(e, source.as_deref()))?;
+        let mut config = validate(raw.0)?;
+        config.source = source;
+        Ok(config)
+    }
+}
+
+fn figment_error(error: figment::Error, file: Option<&Path>) -> ConfigError {
+    let file = file.map_or_else(
+        || DEFAULT_CONFIG_FILE.to_string(),
+        |p| p.display().to_string(),
+    );
+    match &error.kind {
+        figment::error::Kind::Message(m) => ConfigError(format!(
+            "{file}: {}",
+            m.lines().next().unwrap_or("cannot be read")
+        )),
+        _ => ConfigError(format!(
+            "{file}: {}",
+            error.to_string().lines().next().unwrap_or("cannot be read")
+        )),
+    }
+}
+
+fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
+    if let Some(unknown) = raw.keys().find(|k| !SETTINGS.contains(&k.as_str())) {
+        return Err(ConfigError(format!(
+            "{unknown} is not a rectus setting: see config/rectus.toml for the settings there are"
+        )));
+    }
+    // An empty value means "not set", except for passwords, where empty is a value.
+    let mut take = |name: &str| -> Option<String> {
+        let value = raw.remove(name).map(|s| s.0)?;
+        (!value.is_empty() || name.ends_with("PASSWORD")).then_some(value)
+    };
+
+    let client = take("DB_CLIENT").unwrap_or_else(|| "sqlite3".to_string());
+    let host = take("DB_HOST");
+    let port = take("DB_PORT");
+    let database = take("DB_DATABASE");
+    let user = take("DB_USER");
+    let password = take("DB_PASSWORD");
+    let filename = take("DB_FILENAME");
+    let connection_string = take("DB_CONNECTION_STRING");
+    let pool_max = match take("DB_POOL__MAX") {
+        None => 10,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "DB_POOL__MAX={v} is not valid: use a number of connections from 1 to 1000"
+                ))
+            })?,
+    };
+
+    let network = |default_port: u16, client: &str| -> Result<NetworkDatabase, ConfigError> {
+        if let Some(cs) = &connection_string {
+            let ok = match client {
+                "pg" => cs.starts_with("postgres://") || cs.starts_with("postgresql://"),
+                _ => cs.starts_with("mysql://"),
+            };
+            if !ok {
+                let scheme = if client == "pg" {
+                    "postgres://"
+                } else {
+                    "mysql://"
+                };
+                return Err(ConfigError(format!(
+                    "DB_CONNECTION_STRING must be a {scheme} URL when DB_CLIENT={client}"
+                )));
+            }
+        } else if database.is_none() {
+            return Err(ConfigError(format!(
+                "DB_DATABASE is required when DB_CLIENT={client} (or give DB_CONNECTION_STRING)"
+            )));
+        }
+        let port = match &port {
+            None => default_port,
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "DB_PORT={p} is not a valid port: use a number from 1 to 65535"
+                ))
+            })?,
+        };
+        Ok(NetworkDatabase {
+            host: host.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+            port,
+            database: database.clone(),
+            user: user.clone(),
+            password: password.clone(),
+            connection_string: connection_string.clone(),
+            pool_max,
+        })
+    };
+
+    let database = match client.as_str() {
+        "pg" => DatabaseConfig::Postgres(network(5432, "pg")?),
+        "mysql" => DatabaseConfig::MySql(network(3306, "mysql")?),
+        "sqlite3" => {
+            if connection_string.is_some() {
+                return Err(ConfigError(
+                    "DB_CONNECTION_STRING is not used with DB_CLIENT=sqlite3: use DB_FILENAME"
+                        .to_string(),
+                ));
+            }
+            DatabaseConfig::Sqlite {
+                filename: PathBuf::from(filename.unwrap_or_else(|| "./data/rectus.db".into())),
+            }
+        }
+        other => {
+            return Err(ConfigError(format!(
+                "DB_CLIENT={other} is not supported: use pg, mysql or sqlite3"
+            )));
+        }
+    };
+
+    let host = match take("HOST") {
+        None => IpAddr::from([0, 0, 0, 0]),
+        Some(h) if h == "localhost" => IpAddr::from([127, 0, 0, 1]),
+        Some(h) => h.parse::<IpAddr>().map_err(|_| {
+            ConfigError(format!(
+                "HOST={h} is not an address to listen on: use an IP address such as 0.0.0.0 or 127.0.0.1"
+            ))
+        })?,
+    };
+    let port = match take("PORT") {
+        None => 8055,
+        Some(p) => p.parse::<u16>().map_err(|_| {
+            ConfigError(format!(
+                "PORT={p} is not a valid port: use a number from 0 (any free port) to 65535"
+            ))
+        })?,
+    };
+    let public_url = take("PUBLIC_URL").unwrap_or_else(|| "/".to_string());
+    if !(public_url.starts_with('/')
+        || public_url.starts_with("http://")
+        || public_url.starts_with("https://"))
+    {
+        return Err(ConfigError(format!(
+            "PUBLIC_URL={public_url} is not valid: use an http:// or https:// URL, or a path starting with /"
+        )));
+    }
+    let log_level = match take("LOG_LEVEL").as_deref().unwrap_or("info") {
+        "trace" => LogLevel::Trace,
+        "debug" => LogLevel::Debug,
+        "info" => LogLevel::Info,
+        "warn" => LogLevel::Warn,
+        "error" | "fatal" => LogLevel::Error,
+        "silent" => LogLevel::Silent,
+        other => {
+            return Err(ConfigError(format!(
+                "LOG_LEVEL={other} is not supported: use trace, debug, info, warn, error, fatal or silent"
+            )));
+        }
+    };
+    let log_style = match take("LOG_STYLE").as_deref().unwrap_or("pretty") {
+        "pretty" => LogStyle::Pretty,
+        "json" | "raw" => LogStyle::Json,
+        other => {
+            return Err(ConfigError(format!(
+                "LOG_STYLE={other} is not supported: use pretty or json"
+            )));
+        }
+    };
+    let admin_email = take("ADMIN_EMAIL").unwrap_or_else(|| "admin@example.com".to_string());
+    if !is_plausible_email(&admin_email) {
+        return Err(ConfigError(format!(
+            "ADMIN_EMAIL={admin_email} is not an e-mail address"
+        )));
+    }
+    let admin_password = take("ADMIN_PASSWORD");
+    if admin_password.as_deref() == Some("") {
+        return Err(ConfigError(
+            "ADMIN_PASSWORD is empty: set a password or leave it unset to have one generated"
+                .to_string(),
+        ));
+    }
+    let key = take("KEY").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (secret, secret_generated) = match take("SECRET") {
+        Some(s) => (s, false),
+        None => (random_secret(), true),
+    };
+
+    Ok(Config {
+        database,
+        key,
+        secret,
+        secret_generated,
+        admin_email,
+        admin_password,
+        host,
+        port,
+        public_url,
+        log_level,
+        log_style,
+        source: None,
+    })
+}
+
+pub fn is_plausible_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, Scalar> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Scalar(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_sqlite_database_on_8055() {
+        let c = validate(raw(&[])).unwrap();
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Sqlite {
+                filename: "./data/rectus.db".into()
+            }
+        );
+        assert_eq!(c.port, 8055);
+        assert_eq!(c.host, IpAddr::from([0, 0, 0, 0]));
+        assert!(c.secret_generated);
+        assert_eq!(c.secret.len(), 64);
+        assert_eq!(c.log_style, LogStyle::Pretty);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_setting() {
+        let cases = [
+            (
+                ("DB_CLIENT", "oracle"),
+                "DB_CLIENT=oracle is not supported: use pg, mysql or sqlite3",
+            ),
+            (
+                ("PORT", "abc"),
+                "PORT=abc is not a valid port: use a number from 0 (any free port) to 65535",
+            ),
+            (
+                ("LOG_STYLE", "fancy"),
+                "LOG_STYLE=fancy is not supported: use pretty or json",
+            ),
+            (
+                ("ADMIN_EMAIL", "nobody"),
+                "ADMIN_EMAIL=nobody is not an e-mail address",
+            ),
+        ];
+        for ((k, v), message) in cases {
+            assert_eq!(validate(raw(&[(k, v)])).unwrap_err().0, message);
+        }
+        assert_eq!(
+            validate(raw(&[("DB_CLIENT", "pg")])).unwrap_err().0,
+            "DB_DATABASE is required when DB_CLIENT=pg (or give DB_CONNECTION_STRING)"
+        );
+        assert_eq!(
+            validate(raw(&[
+                ("DB_CLIENT", "mysql"),
+                ("DB_DATABASE", "x"),
+                ("DB_PORT", "0")
+            ]))
+            .unwrap_err()
+            .0,
+            "DB_PORT=0 is not a valid port: use a number from 1 to 65535"
+        );
+    }
+
+    #[test]
+    fn network_databases_take_their_default_port() {
+        let c = validate(raw(&[("DB_CLIENT", "mysql"), ("DB_DATABASE", "shop")])).unwrap();
+        match c.database {
+            DatabaseConfig::MySql(n) => {
+                assert_eq!(n.port, 3306);
+                assert_eq!(n.database.as_deref(), Some("shop"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn passwords_keep_their_exact_text_and_never_print() {
+        let c = validate(raw(&[
+            ("DB_CLIENT", "pg"),
+            ("DB_DATABASE", "d"),
+            ("DB_PASSWORD", "007"),
+        ]))
+        .unwrap();
+        let DatabaseConfig::Postgres(n) = &c.database else {
+            panic!("not pg")
+        };
+        assert_eq!(n.password.as_deref(), Some("007"));
+        assert!(!format!("{:?}", c.database).contains("007"));
+    }
+}

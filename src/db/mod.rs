@@ -1,0 +1,338 @@
+//! The one boundary over the three databases. Everything above this module speaks in
+//! [`Stmt`] (SQL built by sea-query for the [`Dialect`], plus bound [`DbValue`]s) and [`Row`];
+//! quoting, placeholders, type conversion, pools and transactions per database live here.
+
+pub mod ddl;
+mod error;
+pub mod introspect;
+pub mod migrations;
+mod mysql;
+mod pg;
+mod sqlite;
+mod value;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_query::{
+    MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SchemaStatementBuilder,
+    SqliteQueryBuilder,
+};
+
+use crate::config::DatabaseConfig;
+
+pub use error::{DbError, DbErrorKind};
+pub use value::{DbValue, FromDbValue, Row, parse_timestamp_text};
+
+/// Which SQL dialect a database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The Directus `DB_CLIENT` name.
+    pub fn client(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "pg",
+            Dialect::MySql => "mysql",
+            Dialect::Sqlite => "sqlite3",
+        }
+    }
+
+    /// Renders a sea-query statement with this dialect's quoting and placeholders.
+    pub fn build<S: QueryStatementWriter>(self, statement: &S) -> Result<Stmt, DbError> {
+        let (sql, values) = match self {
+            Dialect::Postgres => statement.build(PostgresQueryBuilder),
+            Dialect::MySql => statement.build(MysqlQueryBuilder),
+            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+        };
+        let values = values
+            .into_iter()
+            .map(DbValue::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Stmt { sql, values })
+    }
+
+    /// Renders a sea-query schema (DDL) statement.
+    pub fn build_schema<S: SchemaStatementBuilder>(self, statement: &S) -> String {
+        match self {
+            Dialect::Postgres => statement.build(PostgresQueryBuilder),
+            Dialect::MySql => statement.build(MysqlQueryBuilder),
+            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+        }
+    }
+
+    fn begin_sql(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "BEGIN",
+            Dialect::MySql => "START TRANSACTION",
+            // Take the write lock up front: two deferred transactions that both upgrade to
+            // writers would otherwise fail with SQLITE_BUSY instead of waiting.
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+        }
+    }
+}
+
+/// A statement ready to run: SQL text for one dialect and its bound values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub sql: String,
+    pub values: Vec<DbValue>,
+}
+
+impl Stmt {
+    /// A statement whose SQL is a constant of rectus (catalog queries); values are bound.
+    pub fn new(sql: impl Into<String>) -> Self {
+        Stmt {
+            sql: sql.into(),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn bind(mut self, value: impl Into<DbValue>) -> Self {
+        self.values.push(value.into());
+        self
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecResult {
+    pub rows_affected: u64,
+    /// The generated id of the last inserted row, where the database reports one this way
+    /// (MySQL, SQLite). PostgreSQL returns ids through `RETURNING` instead.
+    pub last_insert_id: Option<i64>,
+}
+
+/// Connection counts for `/server/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max: usize,
+    pub open: usize,
+    pub idle: usize,
+}
+
+/// How long a caller waits for a connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Database {
+    pool: Arc<Pool>,
+}
+
+enum Pool {
+    Postgres(deadpool_postgres::Pool),
+    MySql(mysql::MySqlPool),
+    Sqlite(Arc<sqlite::SqlitePool>),
+}
+
+impl Database {
+    /// Builds the pool for the configured database and checks that it answers.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Database, DbError> {
+        let pool = match config {
+            DatabaseConfig::Postgres(net) => Pool::Postgres(pg::pool(net)?),
+            DatabaseConfig::MySql(net) => Pool::MySql(mysql::pool(net)?),
+            DatabaseConfig::Sqlite { filename } => {
+                Pool::Sqlite(sqlite::SqlitePool::open(filename)?)
+            }
+        };
+        let db = Database {
+            pool: Arc::new(pool),
+        };
+        db.ping().await?;
+        Ok(db)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match &*self.pool {
+            Pool::Postgres(_) => Dialect::Postgres,
+            Pool::MySql(_) => Dialect::MySql,
+            Pool::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Takes a connection from the pool; it goes back when dropped.
+    pub async fn acquire(&self) -> Result<Conn, DbError> {
+        let inner = match &*self.pool {
+            Pool::Postgres(pool) => ConnInner::Postgres(pg::acquire(pool).await?),
+            Pool::MySql(pool) => ConnInner::MySql(
+                tokio::time::timeout(ACQUIRE_TIMEOUT, pool.get())
+                    .await
+                    .map_err(|_| DbError::Timeout)??,
+            ),
+            Pool::Sqlite(pool) => ConnInner::Sqlite(
+                tokio::time::timeout(ACQUIRE_TIMEOUT, pool.acquire())
+                    .await
+                    .map_err(|_| DbError::Timeout)??,
+            ),
+        };
+        Ok(Conn {
+            inner: Some(inner),
+            dialect: self.dialect(),
+            in_transaction: false,
+        })
+    }
+
+    pub async fn query(&self, stmt: &Stmt) -> Result<Vec<Row>, DbError> {
+        self.acquire().await?.query(stmt).await
+    }
+
+    pub async fn query_opt(&self, stmt: &Stmt) -> Result<Option<Row>, DbError> {
+        Ok(self.query(stmt).await?.into_iter().next())
+    }
+
+    pub async fn execute(&self, stmt: &Stmt) -> Result<ExecResult, DbError> {
+        self.acquire().await?.execute(stmt).await
+    }
+
+    /// Runs `work` inside one transaction: committed when it returns `Ok`, rolled back when
+    /// it returns `Err` (or is dropped half-way).
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: for<'c> FnOnce(&'c mut Conn) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>,
+    {
+        let mut conn = self.acquire().await?;
+        conn.begin().await?;
+        match work(&mut conn).await {
+            Ok(value) => {
+                conn.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = conn.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed; the connection is discarded");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// One round trip to the database.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.acquire().await?;
+        conn.query(&Stmt::new("SELECT 1")).await.map(drop)
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        match &*self.pool {
+            Pool::Postgres(pool) => {
+                let s = pool.status();
+                PoolStatus {
+                    max: s.max_size,
+                    open: s.size,
+                    idle: s.available,
+                }
+            }
+            Pool::MySql(pool) => pool.status(),
+            Pool::Sqlite(pool) => pool.status(),
+        }
+    }
+
+    /// Closes every pooled connection; used at shutdown.
+    pub async fn close(&self) {
+        match &*self.pool {
+            Pool::Postgres(pool) => pool.close(),
+            Pool::MySql(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close(),
+        }
+    }
+}
+
+/// One connection taken from the pool.
+pub struct Conn {
+    inner: Option<ConnInner>,
+    dialect: Dialect,
+    in_transaction: bool,
+}
+
+enum ConnInner {
+    Postgres(deadpool_postgres::Object),
+    MySql(mysql_async::Conn),
+    Sqlite(sqlite::SqliteConn),
+}
+
+impl Conn {
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn inner(&mut self) -> Result<&mut ConnInner, DbError> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| DbError::Connect("the connection was closed".into()))
+    }
+
+    pub async fn query(&mut self, stmt: &Stmt) -> Result<Vec<Row>, DbError> {
+        match self.inner()? {
+            ConnInner::Postgres(c) => pg::query(c, stmt).await,
+            ConnInner::MySql(c) => mysql::query(c, stmt).await,
+            ConnInner::Sqlite(c) => c.query(stmt.clone()).await,
+        }
+    }
+
+    pub async fn query_opt(&mut self, stmt: &Stmt) -> Result<Option<Row>, DbError> {
+        Ok(self.query(stmt).await?.into_iter().next())
+    }
+
+    pub async fn execute(&mut self, stmt: &Stmt) -> Result<ExecResult, DbError> {
+        match self.inner()? {
+            ConnInner::Postgres(c) => pg::execute(c, stmt).await,
+            ConnInner::MySql(c) => mysql::execute(c, stmt).await,
+            ConnInner::Sqlite(c) => c.execute(stmt.clone()).await,
+        }
+    }
+
+    /// Runs SQL text of rectus's own (DDL of migrations) without parameters. Never pass
+    /// anything a user wrote.
+    pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        match self.inner()? {
+            ConnInner::Postgres(c) => pg::batch(c, sql).await,
+            ConnInner::MySql(c) => mysql::batch(c, sql).await,
+            ConnInner::Sqlite(c) => c.batch(sql.to_string()).await,
+        }
+    }
+
+    pub async fn begin(&mut self) -> Result<(), DbError> {
+        let sql = self.dialect.begin_sql();
+        self.batch(sql).await?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    pub async fn commit(&mut self) -> Result<(), DbError> {
+        self.batch("COMMIT").await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
+    pub async fn rollback(&mut self) -> Result<(), DbError> {
+        self.batch("ROLLBACK").await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.in_transaction {
+            return;
+        }
+        // Dropped inside a transaction (an error path or a cancelled request): the
+        // connection must not go back to the pool with the transaction open.
+        match self.inner.take() {
+            Some(ConnInner::Postgres(object)) => {
+                drop(deadpool_postgres::Object::take(object));
+            }
+            // mysql_async rolls back open transactions before pooling a connection, and a
+            // SQLite connection outside autocommit is discarded by `SqliteConn` itself.
+            Some(other) => drop(other),
+            None => {}
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The one value type that crosses the database boundary in both directions: statement
+//! parameters going in, row cells coming out. Each driver converts to and from it; nothing
+//! above `src/db` sees a driver's own types.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use uuid::Uuid;
+
+use super::DbError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Exact decimals travel as text so no precision is lost.
+    Decimal(String),
+    Text(String),
+    Json(serde_json::Value),
+    Uuid(Uuid),
+    Bytes(Vec<u8>),
+    Timestamp(DateTime<Utc>),
+    DateTime(NaiveDateTime),
+    Date(NaiveDate),
+    Time(NaiveTime),
+}
+
+impl DbValue {
+    pub fn is_null(&self) -> bool {
+        matches!(self, DbValue::Null)
+    }
+
+    /// A short name of the kind of value, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DbValue::Null => "null",
+            DbValue::Bool(_) => "boolean",
+            DbValue::Int(_) => "integer",
+            DbValue::Float(_) => "float",
+            DbValue::Decimal(_) => "decimal",
+            DbValue::Text(_) => "text",
+            DbValue::Json(_) => "json",
+            DbValue::Uuid(_) => "uuid",
+            DbValue::Bytes(_) => "bytes",
+            DbValue::Timestamp(_) => "timestamp",
+            DbValue::DateTime(_) => "datetime",
+            DbValue::Date(_) => "date",
+            DbValue::Time(_) => "time",
+        }
+    }
+}
+
+macro_rules! from_option {
+    ($($t:ty => $variant:ident),* $(,)?) => {$(
+        impl From<$t> for DbValue {
+            fn from(v: $t) -> Self { DbValue::$variant(v.into()) }
+        }
+    )*};
+}
+from_option!(bool => Bool, i64 => Int, i32 => Int, f64 => Float, String => Text, &str => Text,
+    serde_json::Value => Json, Uuid => Uuid, Vec<u8> => Bytes, DateTime<Utc> => Timestamp);
+
+impl<T: Into<DbValue>> From<Option<T>> for DbValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(DbValue::Null, Into::into)
+    }
+}
+
+impl TryFrom<sea_query::Value> for DbValue {
+    type Error = DbError;
+
+    fn try_from(value: sea_query::Value) -> Result<Self, DbError> {
+        use sea_query::Value as V;
+        Ok(match value {
+            V::Bool(v) => v.into(),
+            V::TinyInt(v) => v.map(i64::from).into(),
+            V::SmallInt(v) => v.map(i64::from).into(),
+            V::Int(v) => v.map(i64::from).into(),
+            V::BigInt(v) => v.into(),
+            V::TinyUnsigned(v) => v.map(i64::from).into(),
+            V::SmallUnsigned(v) => v.map(i64::from).into(),
+            V::Unsigned(v) => v.map(i64::from).into(),
+            V::BigUnsigned(v) => match v {
+                None => DbValue::Null,
+                Some(n) => {
+                    i64::try_from(n).map_or_else(|_| DbValue::Decimal(n.to_string()), DbValue::Int)
+                }
+            },
+            V::Float(v) => v.map(f64::from).into(),
+            V::Double(v) => v.into(),
+            V::String(v) => v.into(),
+            V::Char(v) => v.map(|c| c.to_string()).into(),
+            V::Bytes(v) => v.into(),
+            V::Json(v) => v.map(|j| *j).into(),
+            V::Uuid(v) => v.into(),
+            V::ChronoDate(v) => v.map_or(DbValue::Null, DbValue::Date),
+            V::ChronoTime(v) => v.map_or(DbValue::Null, DbValue::Time),
+            V::ChronoDateTime(v) => v.map_or(DbValue::Null, DbValue::DateTime),
+            V::ChronoDateTimeUtc(v) => v.into(),
+            V::ChronoDateTimeLocal(v) => v.map(|d| d.with_timezone(&Utc)).into(),
+            V::ChronoDateTimeWithTimeZone(v) => v.map(|d| d.with_timezone(&Utc)).into(),
+            other => return Err(DbError::UnsupportedValue(format!("{other:?}"))),
+        })
+    }
+}
+
+/// One result row: column names shared by all rows of a result, values in column order.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<DbValue>,
+}
+
+impl Row {
+    pub fn new(columns: Arc<[String]>, values: Vec<DbValue>) -> Self {
+        debug_assert_eq!(columns.len(), values.len());
+        Row { columns, values }
+    }
+
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    pub fn values(&self) -> &[DbValue] {
+        &self.values
+    }
+
+    pub fn into_values(self) -> Vec<DbValue> {
+        self.values
+    }
+
+    pub fn value(&self, column: &str) -> Result<&DbValue, DbError> {
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(column))
+            .map(|i| &self.values[i])
+            .ok_or_else(|| DbError::Decode(format!("no column {column} in the result")))
+    }
+
+    pub fn get<T: FromDbValue>(&self, column: &str) -> Result<T, DbError> {
+        T::from_db_value(self.value(column)?)
+            .map_err(|expected| DbError::Decode(format!("column {column}: {expected}")))
+    }
+}
+
+/// Conversion of a cell into a Rust value; the error says what was expected.
+pub trait FromDbValue: Sized {
+    fn from_db_value(value: &DbValue) -> Result<Self, String>;
+}
+
+fn mismatch<T>(expected: &str, got: &DbValue) -> Result<T, String> {
+    Err(format!("expected {expected}, found {}", got.kind()))
+}
+
+impl<T: FromDbValue> FromDbValue for Option<T> {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Null => Ok(None),
+            v => T::from_db_value(v).map(Some),
+        }
+    }
+}
+
+impl FromDbValue for DbValue {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        Ok(value.clone())
+    }
+}
+
+impl FromDbValue for String {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Text(s) | DbValue::Decimal(s) => Ok(s.clone()),
+            DbValue::Uuid(u) => Ok(u.to_string()),
+            DbValue::Bytes(b) => String::from_utf8(b.clone()).map_err(|_| "expected text".into()),
+            DbValue::Int(i) => Ok(i.to_string()),
+            v => mismatch("text", v),
+        }
+    }
+}
+
+impl FromDbValue for i64 {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Int(i) => Ok(*i),
+            DbValue::Bool(b) => Ok(i64::from(*b)),
+            DbValue::Decimal(s) | DbValue::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected an integer, found {s:?}")),
+            v => mismatch("an integer", v),
+        }
+    }
+}
+
+impl FromDbValue for u32 {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        let n = i64::from_db_value(value)?;
+        u32::try_from(n).map_err(|_| format!("{n} is out of range"))
+    }
+}
+
+impl FromDbValue for f64 {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Float(f) => Ok(*f),
+            DbValue::Int(i) => Ok(*i as f64),
+            DbValue::Decimal(s) => s
+                .parse()
+                .map_err(|_| format!("expected a number, found {s:?}")),
+            v => mismatch("a number", v),
+        }
+    }
+}
+
+impl FromDbValue for bool {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Bool(b) => Ok(*b),
+            // MySQL's tinyint(1) and SQLite's integers stand for booleans.
+            DbValue::Int(i) => Ok(*i != 0),
+            DbValue::Text(s) => match s.as_str() {
+                "1" | "true" | "t" | "YES" | "yes" => Ok(true),
+                "0" | "false" | "f" | "NO" | "no" => Ok(false),
+                _ => Err(format!("expected a boolean, found {s:?}")),
+            },
+            v => mismatch("a boolean", v),
+        }
+    }
+}
+
+impl FromDbValue for serde_json::Value {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Json(j) => Ok(j.clone()),
+            // MySQL and SQLite hand JSON columns over as text.
+            DbValue::Text(s) => serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}")),
+            DbValue::Bytes(b) => {
+                serde_json::from_slice(b).map_err(|e| format!("invalid JSON: {e}"))
+            }
+            v => mismatch("JSON", v),
+        }
+    }
+}
+
+impl FromDbValue for Uuid {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Uuid(u) => Ok(*u),
+            DbValue::Text(s) => {
+                Uuid::parse_str(s).map_err(|_| format!("expected a uuid, found {s:?}"))
+            }
+            DbValue::Bytes(b) if b.len() == 16 => {
+                Ok(Uuid::from_slice(b).map_err(|e| e.to_string())?)
+            }
+            v => mismatch("a uuid", v),
+        }
+    }
+}
+
+impl FromDbValue for Vec<u8> {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Bytes(b) => Ok(b.clone()),
+            DbValue::Text(s) => Ok(s.clone().into_bytes()),
+            v => mismatch("bytes", v),
+        }
+    }
+}
+
+impl FromDbValue for DateTime<Utc> {
+    fn from_db_value(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Timestamp(t) => Ok(*t),
+            DbValue::DateTime(t) => Ok(t.and_utc()),
+            DbValue::Text(s) => {
+                parse_timestamp_text(s).ok_or_else(|| format!("expected a timestamp, found {s:?}"))
+            }
+            v => mismatch("a timestamp", v),
+        }
+    }
+}
+
+/// Reads the textual timestamps SQLite stores (`2024-01-31 12:00:00`, ISO 8601 with an
+/// offset or `Z`).
+pub fn parse_timestamp_text(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_find_columns_case_insensitively_and_convert() {
+        let row = Row::new(
+            Arc::from(vec!["ID".to_string(), "flag".into(), "doc".into()]),
+            vec![
+                DbValue::Int(7),
+                DbValue::Int(1),
+                DbValue::Text("{\"a\":1}".into()),
+            ],
+        );
+        assert_eq!(row.get::<i64>("id").unwrap(), 7);
+        assert!(row.get::<bool>("flag").unwrap());
+        assert_eq!(row.get::<serde_json::Value>("doc").unwrap()["a"], 1);
+        assert!(row.get::<i64>("missing").is_err());
+        assert!(row.get::<Uuid>("doc").is_err());
+        assert_eq!(
+            row.get::<Option<String>>("id").unwrap().as_deref(),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn sea_query_values_convert_without_loss() {
+        let big = sea_query::Value::BigUnsigned(Some(u64::MAX));
+        assert_eq!(
+            DbValue::try_from(big).unwrap(),
+            DbValue::Decimal(u64::MAX.to_string())
+        );
+        assert_eq!(
+            DbValue::try_from(sea_query::Value::String(None)).unwrap(),
+            DbValue::Null
+        );
+    }
+
+    #[test]
+    fn sqlite_timestamps_parse() {
+        assert!(parse_timestamp_text("2024-01-31 12:00:00").is_some());
+        assert!(parse_timestamp_text("2024-01-31T12:00:00.123Z").is_some());
+        assert!(parse_timestamp_text("yesterday").is_none());
+    }
+}

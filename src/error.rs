@@ -1,0 +1,169 @@
+//! The one table of Directus error codes and their HTTP statuses, and the error type every
+//! HTTP path returns. Bodies always have Directus's shape:
+//! `{"errors":[{"message":..,"extensions":{"code":..}}]}`. What a client reads is written
+//! here on purpose; internal causes go to the log, never into a response.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::db::{DbError, DbErrorKind};
+use crate::services::ServiceError;
+
+macro_rules! error_codes {
+    ($($variant:ident => ($status:expr, $code:literal)),* $(,)?) => {
+        /// Directus's error codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($variant),* }
+
+        impl ErrorCode {
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$variant => $status),* }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    ContainsNullValues => (StatusCode::BAD_REQUEST, "CONTAINS_NULL_VALUES"),
+    ContentTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "CONTENT_TOO_LARGE"),
+    Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+    IllegalAssetTransformation => (StatusCode::BAD_REQUEST, "ILLEGAL_ASSET_TRANSFORMATION"),
+    Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+    InvalidCredentials => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+    InvalidForeignKey => (StatusCode::BAD_REQUEST, "INVALID_FOREIGN_KEY"),
+    InvalidIp => (StatusCode::UNAUTHORIZED, "INVALID_IP"),
+    InvalidOtp => (StatusCode::UNAUTHORIZED, "INVALID_OTP"),
+    InvalidPayload => (StatusCode::BAD_REQUEST, "INVALID_PAYLOAD"),
+    InvalidQuery => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+    InvalidToken => (StatusCode::FORBIDDEN, "INVALID_TOKEN"),
+    MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+    NotNullViolation => (StatusCode::BAD_REQUEST, "NOT_NULL_VIOLATION"),
+    RangeNotSatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_NOT_SATISFIABLE"),
+    RecordNotUnique => (StatusCode::BAD_REQUEST, "RECORD_NOT_UNIQUE"),
+    RequestsExceeded => (StatusCode::TOO_MANY_REQUESTS, "REQUESTS_EXCEEDED"),
+    RouteNotFound => (StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND"),
+    ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+    TokenExpired => (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED"),
+    UnprocessableContent => (StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_CONTENT"),
+    UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+    UserSuspended => (StatusCode::UNAUTHORIZED, "USER_SUSPENDED"),
+    ValueOutOfRange => (StatusCode::BAD_REQUEST, "VALUE_OUT_OF_RANGE"),
+    ValueTooLong => (StatusCode::BAD_REQUEST, "VALUE_TOO_LONG"),
+}
+
+/// An error as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn route_not_found(path: &str) -> Self {
+        Self::new(
+            ErrorCode::RouteNotFound,
+            format!("Route {path} doesn't exist."),
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            ErrorCode::Forbidden,
+            "You don't have permission to access this.",
+        )
+    }
+
+    /// Logs `cause` and answers with a message that reveals nothing about it.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal, "An unexpected error occurred.")
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "errors": [{
+                "message": self.message,
+                "extensions": { "code": self.code.as_str() }
+            }]
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.code.status(), axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        if e.is_unavailable() {
+            tracing::error!(error = %e, "database unavailable");
+            return ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The database is unavailable.",
+            );
+        }
+        match e.kind() {
+            DbErrorKind::UniqueViolation => {
+                ApiError::new(ErrorCode::RecordNotUnique, "Value has to be unique.")
+            }
+            DbErrorKind::ForeignKeyViolation => {
+                ApiError::new(ErrorCode::InvalidForeignKey, "Invalid foreign key.")
+            }
+            DbErrorKind::NotNullViolation => {
+                ApiError::new(ErrorCode::NotNullViolation, "Value can't be null.")
+            }
+            DbErrorKind::Other => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Db(e) => e.into(),
+            ServiceError::NotFound(_) => ApiError::forbidden(),
+            ServiceError::Invalid(m) => ApiError::new(ErrorCode::InvalidPayload, m),
+            ServiceError::Conflict(m) => ApiError::new(ErrorCode::RecordNotUnique, m),
+            e @ (ServiceError::Migration(_) | ServiceError::Hash(_)) => ApiError::internal(&e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_have_directus_shape() {
+        let e = ApiError::route_not_found("/nope");
+        assert_eq!(e.code.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            e.body(),
+            json!({"errors":[{"message":"Route /nope doesn't exist.","extensions":{"code":"ROUTE_NOT_FOUND"}}]})
+        );
+    }
+
+    #[test]
+    fn database_failures_never_leak_their_message() {
+        let e: ApiError = DbError::Decode("secret column value".into()).into();
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert!(!e.message.contains("secret"));
+        let e: ApiError = DbError::Timeout.into();
+        assert_eq!(e.code.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

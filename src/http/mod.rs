@@ -1,0 +1,103 @@
+//! The HTTP API: the router, the middleware every request passes (request ids), and the
+//! server with graceful shutdown. Route groups live in their own modules.
+
+mod request_id;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use rectus_policies::SchemaOverview;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub config: Arc<Config>,
+    schema: Arc<RwLock<Arc<SchemaOverview>>>,
+}
+
+impl AppState {
+    pub fn new(db: Database, config: Config, schema: SchemaOverview) -> Self {
+        AppState {
+            db,
+            config: Arc::new(config),
+            schema: Arc::new(RwLock::new(Arc::new(schema))),
+        }
+    }
+
+    /// The schema as last introspected.
+    pub fn schema(&self) -> Arc<SchemaOverview> {
+        match self.schema.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/server", server::routes())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(route_not_found)
+        .layer(axum::middleware::from_fn(request_id::request_id))
+        .with_state(state)
+}
+
+async fn route_not_found(uri: Uri) -> impl IntoResponse {
+    ApiError::route_not_found(uri.path())
+}
+
+/// Binds `HOST:PORT`; the address is returned so callers can print it (PORT=0 picks one).
+pub async fn bind(config: &Config) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((config.host, config.port)).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and
+/// closes the database pool.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    let db = state.db.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("in-flight requests finished; closing database connections");
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

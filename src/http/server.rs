@@ -1,0 +1,70 @@
+//! `/server`: ping, health and public project information, as Directus answers them.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::services::settings;
+
+/// How long the health check waits for the database before calling it down.
+const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(5);
+/// Directus's `DB_HEALTHCHECK_THRESHOLD`: slower than this is a warning.
+const HEALTH_DB_THRESHOLD_MS: f64 = 150.0;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ping", get(ping))
+        .route("/health", get(health))
+        .route("/info", get(info))
+}
+
+async fn ping() -> &'static str {
+    "pong"
+}
+
+/// Directus's health document (`application/health+json`): `ok`, `warn` when the database
+/// answers slowly, `error` with 503 when it does not answer. The per-check details are for
+/// admins in Directus and arrive here with authentication.
+async fn health(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(HEALTH_DB_TIMEOUT, state.db.ping()).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = match outcome {
+        Ok(Ok(())) if elapsed_ms > HEALTH_DB_THRESHOLD_MS => "warn",
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: the database does not answer");
+            "error"
+        }
+        Err(_) => {
+            tracing::warn!("health check: the database did not answer in time");
+            "error"
+        }
+    };
+    let code = if status == "error" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        [
+            (header::CONTENT_TYPE, "application/health+json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        json!({ "status": status }).to_string(),
+    )
+        .into_response()
+}
+
+async fn info(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let project = settings::public_project(&state.db).await?;
+    Ok(Json(json!({ "data": { "project": project } })))
+}
