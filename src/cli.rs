@@ -144,11 +144,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
-    if config.secret_generated {
-        tracing::warn!(
-            "SECRET is not set: a random one is used, so sessions and tokens end when rectus restarts"
-        );
-    }
     if let Some(source) = &config.source {
         tracing::info!(file = %source.display(), "configuration read");
     }
@@ -170,6 +165,11 @@ async fn serve(config: Config) -> Result<(), CliError> {
             addr: format!("{}:{}", config.host, config.port),
             source,
         })?;
+    if config.secret_generated {
+        tracing::warn!(
+            "SECRET is not set: a random one is used, so sessions and tokens end when rectus restarts"
+        );
+    }
     let url = public_url(&config, addr);
     print_admin(&report, &config, Some(&url));
     println!("rectus is listening on http://{addr} ({url})");

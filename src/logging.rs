@@ -2,6 +2,8 @@
 //! as the first admin's credentials). `LOG_LEVEL` sets the level, `LOG_STYLE` pretty text or
 //! one JSON object per line; `RUST_LOG` may refine it per module.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogLevel, LogStyle};
@@ -19,6 +21,7 @@ pub fn init(level: LogLevel, style: LogStyle) {
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests that start several servers in one process) keeps the first.
     let _ = match style {

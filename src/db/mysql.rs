@@ -48,6 +48,9 @@ pub(super) fn pool(net: &NetworkDatabase) -> Result<MySqlPool, DbError> {
         )
         // Rows an UPDATE matched, not only the ones it changed, as PostgreSQL and SQLite count.
         .client_found_rows(true)
+        // mysql_async would otherwise switch to the server's Unix socket when it finds one,
+        // bypassing the address the user configured.
+        .prefer_socket(false)
         .stmt_cache_size(256)
         .tcp_nodelay(true);
     Ok(MySqlPool {

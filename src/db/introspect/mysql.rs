@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use rectus_policies::ReferentialAction;
+
 use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, RawTable, referential_action};
 use crate::db::{Conn, DbError, Stmt};
 
@@ -137,8 +139,8 @@ pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
                 table: r.get("table_name")?,
                 column: r.get("column_name")?,
                 foreign_table: r.get("foreign_table")?,
-                on_update: referential_action(&r.get::<String>("on_update")?),
-                on_delete: referential_action(&r.get::<String>("on_delete")?),
+                on_update: innodb_action(&r.get::<String>("on_update")?),
+                on_delete: innodb_action(&r.get::<String>("on_delete")?),
             })
         })
         .collect::<Result<_, DbError>>()?;
@@ -149,6 +151,15 @@ pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
         indexes,
         foreign_keys,
     })
+}
+
+/// InnoDB checks constraints immediately, so RESTRICT (MariaDB's name for the default) and
+/// NO ACTION are the same rule; it reads as NO ACTION, as on the other databases.
+fn innodb_action(text: &str) -> ReferentialAction {
+    match referential_action(text) {
+        ReferentialAction::Restrict => ReferentialAction::NoAction,
+        other => other,
+    }
 }
 
 /// MariaDB prints defaults as SQL (`'active'`, `NULL`, `current_timestamp()`); MySQL 8 prints
