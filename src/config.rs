@@ -447,6 +447,25 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_file_documents_every_setting_and_sets_none() {
+        let shipped = include_str!("../config/rectus.toml");
+        for name in SETTINGS {
+            assert!(
+                shipped.contains(&format!("# {name} = ")),
+                "config/rectus.toml does not document {name}"
+            );
+        }
+        let set: Vec<&str> = shipped
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .collect();
+        assert!(
+            set.is_empty(),
+            "the shipped file must leave the defaults: {set:?}"
+        );
+    }
+
+    #[test]
     fn defaults_are_the_embedded_sqlite_database_on_8055() {
         let c = validate(raw(&[])).unwrap();
         assert_eq!(

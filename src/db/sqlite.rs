@@ -108,10 +108,11 @@ impl Drop for SqliteConn {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             // A connection left inside a transaction is closed, which rolls it back.
-            if conn.is_autocommit() && !self.pool.permits.is_closed() {
-                if let Ok(mut idle) = self.pool.idle.lock() {
-                    idle.push(conn);
-                }
+            if conn.is_autocommit()
+                && !self.pool.permits.is_closed()
+                && let Ok(mut idle) = self.pool.idle.lock()
+            {
+                idle.push(conn);
             }
         }
     }
@@ -141,11 +142,7 @@ impl SqliteConn {
     pub(super) async fn query(&mut self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
         self.run(move |conn| {
             let mut prepared = conn.prepare_cached(&stmt.sql).map_err(map_error)?;
-            let columns: Arc<[String]> = prepared
-                .column_names()
-                .into_iter()
-                .map(String::from)
-                .collect();
+            let columns: Arc<[String]> = prepared.column_names().map(String::from).collect();
             let count = columns.len();
             let mut rows = prepared
                 .query(rusqlite::params_from_iter(

@@ -183,3 +183,40 @@ async fn losing_the_database_reports_it_down_and_the_pool_reconnects() {
         assert_eq!(info.status(), 200, "{kind:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_the_request_id_of_each_request() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = db.env();
+    env.push(("LOG_STYLE".into(), "json".into()));
+    env.push(("LOG_LEVEL".into(), "info".into()));
+    let server = Server::start(dir.path(), &env);
+    let response = http().get(server.url("/server/ping")).send().await.unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = server.stderr();
+        let lines: Vec<Value> = logs
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let logged = lines.iter().find(|l| {
+            l["span"]["request_id"] == id.as_str() || l["spans"][0]["request_id"] == id.as_str()
+        });
+        if let Some(line) = logged {
+            assert_eq!(line["status"], 200, "{line}");
+            assert_eq!(line["span"]["path"], "/server/ping", "{line}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with request id {id}: {logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

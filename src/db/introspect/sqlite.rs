@@ -72,10 +72,10 @@ pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
         }
         primary.sort();
         // An INTEGER PRIMARY KEY is the rowid: SQLite numbers new rows itself.
-        if let [(_, pk)] = primary.as_slice() {
-            if let Some(c) = columns.iter_mut().find(|c| &c.name == pk) {
-                c.auto_increment = !table.view && c.full_type.eq_ignore_ascii_case("integer");
-            }
+        if let [(_, pk)] = primary.as_slice()
+            && let Some(c) = columns.iter_mut().find(|c| &c.name == pk)
+        {
+            c.auto_increment = !table.view && c.full_type.eq_ignore_ascii_case("integer");
         }
         if !table.view && !primary.is_empty() {
             schema.indexes.push(RawIndex {

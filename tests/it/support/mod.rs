@@ -285,16 +285,19 @@ pub struct Server {
     pub base: String,
     /// What it printed on stdout up to "listening".
     pub stdout: Vec<String>,
+    stderr_path: PathBuf,
 }
 
 impl Server {
     /// Starts `rectus` on a free port of 127.0.0.1 and waits until it listens.
     pub fn start(cwd: &Path, env: &[(String, String)]) -> Server {
+        let stderr_path = cwd.join("rectus-stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut cmd = rectus_command(cwd, env);
         cmd.env("HOST", "127.0.0.1")
             .env("PORT", "0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = cmd.spawn().expect("spawn rectus");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -318,16 +321,24 @@ impl Server {
                             child,
                             base,
                             stdout: lines,
+                            stderr_path,
                         };
                     }
                     lines.push(line);
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("rectus did not start listening; stdout: {lines:?}");
+                    let _ = child.wait();
+                    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    panic!("rectus did not start listening; stdout: {lines:?}\nstderr: {stderr}");
                 }
             }
         }
+    }
+
+    /// What it has written to stderr (its logs) so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -362,6 +373,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("rectus stderr:\n{}", self.stderr());
+        }
     }
 }
 
