@@ -240,6 +240,25 @@ pub struct Relation {
     pub has_meta: bool,
 }
 
+impl Relation {
+    /// A relation from `many_collection.many_field` with nothing else known yet.
+    pub fn new(many_collection: impl Into<String>, many_field: impl Into<String>) -> Self {
+        Relation {
+            many_collection: many_collection.into(),
+            many_field: many_field.into(),
+            one_collection: None,
+            one_field: None,
+            one_collection_field: None,
+            one_allowed_collections: Vec::new(),
+            junction_field: None,
+            sort_field: None,
+            one_deselect_action: "nullify".to_string(),
+            foreign_key: None,
+            has_meta: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchemaOverview {
     pub collections: BTreeMap<String, Collection>,
@@ -314,17 +333,10 @@ mod tests {
 
     fn relation(many: &str, field: &str, one: &str, one_field: Option<&str>) -> Relation {
         Relation {
-            many_collection: many.into(),
-            many_field: field.into(),
             one_collection: Some(one.into()),
             one_field: one_field.map(Into::into),
-            one_collection_field: None,
-            one_allowed_collections: vec![],
-            junction_field: None,
-            sort_field: None,
-            one_deselect_action: "nullify".into(),
-            foreign_key: None,
             has_meta: true,
+            ..Relation::new(many, field)
         }
     }
 

@@ -257,21 +257,13 @@ fn build_relations(
     let mut relations: Vec<Relation> = Vec::new();
     for fk in &raw.foreign_keys {
         relations.push(Relation {
-            many_collection: fk.table.clone(),
-            many_field: fk.column.clone(),
             one_collection: Some(fk.foreign_table.clone()),
-            one_field: None,
-            one_collection_field: None,
-            one_allowed_collections: Vec::new(),
-            junction_field: None,
-            sort_field: None,
-            one_deselect_action: "nullify".to_string(),
             foreign_key: Some(ForeignKey {
                 constraint_name: fk.constraint.clone(),
                 on_delete: fk.on_delete,
                 on_update: fk.on_update,
             }),
-            has_meta: false,
+            ..Relation::new(&fk.table, &fk.column)
         });
     }
     for m in &meta.relations {
@@ -281,19 +273,7 @@ fn build_relations(
         let relation = match existing {
             Some(r) => r,
             None => {
-                relations.push(Relation {
-                    many_collection: m.many_collection.clone(),
-                    many_field: m.many_field.clone(),
-                    one_collection: None,
-                    one_field: None,
-                    one_collection_field: None,
-                    one_allowed_collections: Vec::new(),
-                    junction_field: None,
-                    sort_field: None,
-                    one_deselect_action: "nullify".to_string(),
-                    foreign_key: None,
-                    has_meta: true,
-                });
+                relations.push(Relation::new(&m.many_collection, &m.many_field));
                 relations.last_mut().expect("just pushed")
             }
         };
@@ -318,4 +298,36 @@ fn build_relations(
 /// `RawSchema` readers share this: PostgreSQL's `confdeltype` letters and the SQL words.
 fn referential_action(text: &str) -> ReferentialAction {
     ReferentialAction::parse(text).unwrap_or(ReferentialAction::NoAction)
+}
+
+/// Runs a catalog query whose rows have `name` and `is_view`.
+async fn read_tables(conn: &mut Conn, sql: &str) -> Result<Vec<RawTable>, DbError> {
+    conn.query(&super::Stmt::new(sql))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RawTable {
+                name: r.get("name")?,
+                view: r.get("is_view")?,
+            })
+        })
+        .collect()
+}
+
+impl RawForeignKey {
+    /// Reads a catalog row with `constraint_name`, `table_name`, `column_name`,
+    /// `foreign_table`, `on_update` and `on_delete`; `action` reads the dialect's rule names.
+    fn from_row(
+        r: &super::Row,
+        action: fn(&str) -> ReferentialAction,
+    ) -> Result<RawForeignKey, DbError> {
+        Ok(RawForeignKey {
+            constraint: r.get("constraint_name")?,
+            table: r.get("table_name")?,
+            column: r.get("column_name")?,
+            foreign_table: r.get("foreign_table")?,
+            on_update: action(&r.get::<String>("on_update")?),
+            on_delete: action(&r.get::<String>("on_delete")?),
+        })
+    }
 }

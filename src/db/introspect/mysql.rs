@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use rectus_policies::ReferentialAction;
 
-use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, RawTable, referential_action};
+use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, read_tables, referential_action};
 use crate::db::{Conn, DbError, Stmt};
 
 const TABLES: &str = "
@@ -47,17 +47,7 @@ FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()
   AND CHECK_CLAUSE LIKE 'json_valid(%'";
 
 pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
-    let tables: Vec<RawTable> = conn
-        .query(&Stmt::new(TABLES))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(RawTable {
-                name: r.get("name")?,
-                view: r.get("is_view")?,
-            })
-        })
-        .collect::<Result<_, DbError>>()?;
+    let tables = read_tables(conn, TABLES).await?;
 
     let json_columns: HashSet<(String, String)> = match conn.query(&Stmt::new(JSON_CHECKS)).await {
         Ok(rows) => rows
@@ -133,16 +123,7 @@ pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
         .await?
         .iter()
         .filter(|r| r.get::<i64>("column_count").is_ok_and(|n| n == 1))
-        .map(|r| {
-            Ok(RawForeignKey {
-                constraint: r.get("constraint_name")?,
-                table: r.get("table_name")?,
-                column: r.get("column_name")?,
-                foreign_table: r.get("foreign_table")?,
-                on_update: innodb_action(&r.get::<String>("on_update")?),
-                on_delete: innodb_action(&r.get::<String>("on_delete")?),
-            })
-        })
+        .map(|r| RawForeignKey::from_row(r, innodb_action))
         .collect::<Result<_, DbError>>()?;
 
     Ok(RawSchema {

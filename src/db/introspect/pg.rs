@@ -1,7 +1,7 @@
 //! PostgreSQL catalog reader: `pg_catalog` of the current schema (faster than
 //! `information_schema`, and it reports typmods, identity and partitions directly).
 
-use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, RawTable, referential_action};
+use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, read_tables, referential_action};
 use crate::db::{Conn, DbError, Stmt};
 
 const TABLES: &str = "
@@ -54,17 +54,7 @@ WHERE con.contype = 'f' AND n.nspname = current_schema() AND fn.nspname = curren
 ORDER BY c.relname, a.attname";
 
 pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
-    let tables = conn
-        .query(&Stmt::new(TABLES))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(RawTable {
-                name: r.get("name")?,
-                view: r.get("is_view")?,
-            })
-        })
-        .collect::<Result<_, DbError>>()?;
+    let tables = read_tables(conn, TABLES).await?;
     let columns = conn
         .query(&Stmt::new(COLUMNS))
         .await?
@@ -103,16 +93,7 @@ pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
         .query(&Stmt::new(FOREIGN_KEYS))
         .await?
         .iter()
-        .map(|r| {
-            Ok(RawForeignKey {
-                constraint: r.get("constraint_name")?,
-                table: r.get("table_name")?,
-                column: r.get("column_name")?,
-                foreign_table: r.get("foreign_table")?,
-                on_update: referential_action(&r.get::<String>("on_update")?),
-                on_delete: referential_action(&r.get::<String>("on_delete")?),
-            })
-        })
+        .map(|r| RawForeignKey::from_row(r, referential_action))
         .collect::<Result<_, DbError>>()?;
     Ok(RawSchema {
         tables,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, RawTable, referential_action};
+use super::{RawColumn, RawForeignKey, RawIndex, RawSchema, read_tables, referential_action};
 use crate::db::{Conn, DbError, Stmt};
 
 const TABLES: &str = "
@@ -22,17 +22,7 @@ const FOREIGN_KEYS: &str =
     "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?)";
 
 pub async fn read(conn: &mut Conn) -> Result<RawSchema, DbError> {
-    let tables: Vec<RawTable> = conn
-        .query(&Stmt::new(TABLES))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(RawTable {
-                name: r.get("name")?,
-                view: r.get("is_view")?,
-            })
-        })
-        .collect::<Result<_, DbError>>()?;
+    let tables = read_tables(conn, TABLES).await?;
     let mut schema = RawSchema {
         tables: tables.clone(),
         ..RawSchema::default()
