@@ -26,26 +26,19 @@ use crate::config::DatabaseConfig;
 pub use error::{DbError, DbErrorKind};
 pub use value::{DbValue, FromDbValue, Row, parse_timestamp_text};
 
-/// Which SQL dialect a database speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    Postgres,
-    MySql,
-    Sqlite,
+pub use rectus_policies::Dialect;
+
+/// Rendering of sea-query statements for a [`Dialect`]: quoting, placeholders, values.
+pub trait DialectExt {
+    /// Renders a sea-query statement with this dialect's quoting and placeholders.
+    fn build<S: QueryStatementWriter>(self, statement: &S) -> Result<Stmt, DbError>;
+    /// Renders a sea-query schema (DDL) statement.
+    fn build_schema<S: SchemaStatementBuilder>(self, statement: &S) -> String;
+    fn begin_sql(self) -> &'static str;
 }
 
-impl Dialect {
-    /// The Directus `DB_CLIENT` name.
-    pub fn client(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "pg",
-            Dialect::MySql => "mysql",
-            Dialect::Sqlite => "sqlite3",
-        }
-    }
-
-    /// Renders a sea-query statement with this dialect's quoting and placeholders.
-    pub fn build<S: QueryStatementWriter>(self, statement: &S) -> Result<Stmt, DbError> {
+impl DialectExt for Dialect {
+    fn build<S: QueryStatementWriter>(self, statement: &S) -> Result<Stmt, DbError> {
         let (sql, values) = match self {
             Dialect::Postgres => statement.build(PostgresQueryBuilder),
             Dialect::MySql => statement.build(MysqlQueryBuilder),
@@ -58,8 +51,7 @@ impl Dialect {
         Ok(Stmt { sql, values })
     }
 
-    /// Renders a sea-query schema (DDL) statement.
-    pub fn build_schema<S: SchemaStatementBuilder>(self, statement: &S) -> String {
+    fn build_schema<S: SchemaStatementBuilder>(self, statement: &S) -> String {
         match self {
             Dialect::Postgres => statement.build(PostgresQueryBuilder),
             Dialect::MySql => statement.build(MysqlQueryBuilder),

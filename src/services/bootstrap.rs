@@ -9,7 +9,7 @@ use uuid::{Uuid, uuid};
 use super::ServiceError;
 use crate::auth::password::{generate_password, hash_password};
 use crate::db::migrations::{self, MigrationOutcome};
-use crate::db::{Conn, Database};
+use crate::db::{Conn, Database, DialectExt};
 
 /// Directus creates the Public policy with this fixed id; clients refer to it.
 pub const PUBLIC_POLICY_ID: Uuid = uuid!("abf8a154-5b1c-4a46-ac9c-7300570f4f17");

@@ -5,7 +5,7 @@ use sea_query::Query;
 use serde_json::{Map, Value};
 
 use super::ServiceError;
-use crate::db::{Database, Row};
+use crate::db::{Database, DialectExt, Row};
 
 /// What Directus shows of the settings to a caller who is not logged in.
 const PUBLIC_TEXT: &[&str] = &[

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::ServiceError;
 use crate::auth::password::hash_password;
 use crate::config::is_plausible_email;
-use crate::db::{Database, DbErrorKind};
+use crate::db::{Database, DbErrorKind, DialectExt};
 
 async fn hash(password: &str) -> Result<String, ServiceError> {
     if password.is_empty() {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sea_query::{Order, Query};
 
 use super::RawSchema;
-use crate::db::{Conn, DbError, Row};
+use crate::db::{Conn, DbError, DialectExt, Row};
 
 /// Directus `special` flags that make a field without a column an alias field.
 const ALIAS_SPECIALS: &[&str] = &[

@@ -8,7 +8,7 @@ pub mod system_tables;
 use sea_query::{Expr, ForeignKey, Index, Query, Table};
 
 use super::ddl::{self, ColumnKind};
-use super::{Conn, Database, DbError, Dialect, Stmt};
+use super::{Conn, Database, DbError, Dialect, DialectExt, Stmt};
 pub use directus_versions::DIRECTUS_MIGRATIONS;
 pub use system_tables::{SYSTEM_TABLES, SystemDefault, SystemTable, system_table};
 
