@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod config_errors;
+mod filter_differential;
 mod introspection;
 mod server;
 mod support;
