@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
@@ -36,6 +37,18 @@ pub const SETTINGS: &[&str] = &[
     "PUBLIC_URL",
     "LOG_LEVEL",
     "LOG_STYLE",
+    "ACCESS_TOKEN_TTL",
+    "REFRESH_TOKEN_TTL",
+    "REFRESH_TOKEN_COOKIE_NAME",
+    "REFRESH_TOKEN_COOKIE_SECURE",
+    "REFRESH_TOKEN_COOKIE_SAME_SITE",
+    "REFRESH_TOKEN_COOKIE_DOMAIN",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_TTL",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_SAME_SITE",
+    "SESSION_COOKIE_DOMAIN",
+    "LOGIN_STALL_TIME",
 ];
 
 /// A configuration problem, already phrased for the person starting rectus.
@@ -57,8 +70,46 @@ pub struct Config {
     pub public_url: String,
     pub log_level: LogLevel,
     pub log_style: LogStyle,
+    pub auth: AuthConfig,
     /// Where the settings came from, for the startup log.
     pub source: Option<PathBuf>,
+}
+
+/// Token lifetimes and the cookies of the `cookie` and `session` login modes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub session_ttl: Duration,
+    pub refresh_cookie: CookieConfig,
+    pub session_cookie: CookieConfig,
+    /// Every login takes at least this long, so its duration tells nothing.
+    pub login_stall: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    pub name: String,
+    pub secure: bool,
+    pub same_site: SameSite,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +297,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
             "{unknown} is not a rectus setting: see config/rectus.toml for the settings there are"
         )));
     }
+    let secret_set_empty = raw.get("SECRET").is_some_and(|s| s.0.is_empty());
     // An empty value means "not set", except for passwords, where empty is a value.
     let mut take = |name: &str| -> Option<String> {
         let value = raw.remove(name).map(|s| s.0)?;
@@ -396,10 +448,17 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         ));
     }
     let key = take("KEY").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if secret_set_empty {
+        return Err(ConfigError(
+            "SECRET is empty: set a long random value, or leave it unset to have one generated"
+                .into(),
+        ));
+    }
     let (secret, secret_generated) = match take("SECRET") {
         Some(s) => (s, false),
         None => (random_secret(), true),
     };
+    let auth = auth_config(&mut take)?;
 
     Ok(Config {
         database,
@@ -413,8 +472,82 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         public_url,
         log_level,
         log_style,
+        auth,
         source: None,
     })
+}
+
+fn auth_config(take: &mut impl FnMut(&str) -> Option<String>) -> Result<AuthConfig, ConfigError> {
+    let mut duration = |name: &str, default: &str| -> Result<Duration, ConfigError> {
+        let text = take(name).unwrap_or_else(|| default.to_string());
+        parse_duration(&text).ok_or_else(|| {
+            ConfigError(format!(
+                "{name}={text} is not a duration: use for example 900, 30s, 15m, 12h or 7d"
+            ))
+        })
+    };
+    let access_token_ttl = duration("ACCESS_TOKEN_TTL", "15m")?;
+    let refresh_token_ttl = duration("REFRESH_TOKEN_TTL", "7d")?;
+    let session_ttl = duration("SESSION_COOKIE_TTL", "1d")?;
+    let login_stall = duration("LOGIN_STALL_TIME", "500")?;
+    let mut cookie = |prefix: &str, default_name: &str| -> Result<CookieConfig, ConfigError> {
+        let flag = |name: String, value: Option<String>| -> Result<bool, ConfigError> {
+            match value.as_deref() {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(other) => Err(ConfigError(format!("{name}={other} is not valid: use true or false"))),
+            }
+        };
+        let secure_name = format!("{prefix}_SECURE");
+        let secure = flag(secure_name.clone(), take(&secure_name))?;
+        let same_site_name = format!("{prefix}_SAME_SITE");
+        let same_site = match take(&same_site_name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("lax") => SameSite::Lax,
+            Some("strict") => SameSite::Strict,
+            Some("none") => SameSite::None,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "{same_site_name}={other} is not valid: use lax, strict or none"
+                )));
+            }
+        };
+        Ok(CookieConfig {
+            name: take(&format!("{prefix}_NAME")).unwrap_or_else(|| default_name.to_string()),
+            secure,
+            same_site,
+            domain: take(&format!("{prefix}_DOMAIN")),
+        })
+    };
+    Ok(AuthConfig {
+        access_token_ttl,
+        refresh_token_ttl,
+        session_ttl,
+        refresh_cookie: cookie("REFRESH_TOKEN_COOKIE", "directus_refresh_token")?,
+        session_cookie: cookie("SESSION_COOKIE", "directus_session_token")?,
+        login_stall,
+    })
+}
+
+/// Durations as Directus writes them (the `ms` package): `900` (milliseconds), `30s`,
+/// `15m`, `12h`, `7d`, `2w`, `1y`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let amount: f64 = text[..digits_end].parse().ok()?;
+    let millis = match text[digits_end..].trim() {
+        "" | "ms" => 1.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000.0,
+        "d" | "day" | "days" => 86_400_000.0,
+        "w" | "week" | "weeks" => 604_800_000.0,
+        "y" | "year" | "years" => 31_557_600_000.0,
+        _ => return None,
+    };
+    let total = amount * millis;
+    (total.is_finite() && total >= 0.0).then(|| Duration::from_millis(total as u64))
 }
 
 pub fn is_plausible_email(email: &str) -> bool {
@@ -517,6 +650,27 @@ mod tests {
             .unwrap_err()
             .0,
             "DB_PORT=0 is not a valid port: use a number from 1 to 65535"
+        );
+    }
+
+    #[test]
+    fn durations_read_like_directus() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("500"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5 fortnights"), None);
+        let c = validate(raw(&[])).unwrap();
+        assert_eq!(c.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.auth.refresh_cookie.name, "directus_refresh_token");
+        assert_eq!(
+            validate(raw(&[("ACCESS_TOKEN_TTL", "forever")])).unwrap_err().0,
+            "ACCESS_TOKEN_TTL=forever is not a duration: use for example 900, 30s, 15m, 12h or 7d"
+        );
+        assert_eq!(
+            validate(raw(&[("SECRET", "")])).unwrap_err().0,
+            "SECRET is empty: set a long random value, or leave it unset to have one generated"
         );
     }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::db::{DbError, DbErrorKind};
 use crate::services::ServiceError;
+use crate::services::auth::AuthError;
 
 macro_rules! error_codes {
     ($($variant:ident => ($status:expr, $code:literal)),* $(,)?) => {
@@ -31,6 +32,7 @@ macro_rules! error_codes {
 error_codes! {
     ContainsNullValues => (StatusCode::BAD_REQUEST, "CONTAINS_NULL_VALUES"),
     ContentTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "CONTENT_TOO_LARGE"),
+    FailedValidation => (StatusCode::BAD_REQUEST, "FAILED_VALIDATION"),
     Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
     IllegalAssetTransformation => (StatusCode::BAD_REQUEST, "ILLEGAL_ASSET_TRANSFORMATION"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
@@ -128,6 +130,21 @@ impl From<DbError> for ApiError {
                 ApiError::new(ErrorCode::NotNullViolation, "Value can't be null.")
             }
             DbErrorKind::Other => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::InvalidCredentials => ApiError::new(ErrorCode::InvalidCredentials, message),
+            AuthError::InvalidToken => ApiError::new(ErrorCode::InvalidToken, message),
+            AuthError::TokenExpired => ApiError::new(ErrorCode::TokenExpired, message),
+            AuthError::UserSuspended => ApiError::new(ErrorCode::UserSuspended, message),
+            AuthError::TooManyAttempts => ApiError::new(ErrorCode::RequestsExceeded, message),
+            AuthError::Db(e) => e.into(),
+            AuthError::Internal(m) => ApiError::internal(&m),
         }
     }
 }

@@ -9,4 +9,5 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod planner;
 pub mod services;

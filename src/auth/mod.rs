@@ -1,3 +1,5 @@
-//! Authentication: password hashing now; logins, sessions, tokens and JWTs grow here.
+//! Authentication: password hashing, access tokens (JWT), refresh tokens.
 
+pub mod jwt;
 pub mod password;
+pub mod tokens;

@@ -5,6 +5,7 @@
 pub mod ddl;
 mod error;
 pub mod introspect;
+pub mod json;
 pub mod migrations;
 mod mysql;
 mod pg;

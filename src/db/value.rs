@@ -32,6 +32,29 @@ impl DbValue {
         matches!(self, DbValue::Null)
     }
 
+    /// The value as Directus writes it in JSON: decimals as strings, timestamps in ISO form
+    /// with milliseconds and `Z`, binary data as base64.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            DbValue::Null => J::Null,
+            DbValue::Bool(b) => J::Bool(*b),
+            DbValue::Int(i) => J::from(*i),
+            DbValue::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            DbValue::Decimal(s) | DbValue::Text(s) => J::String(s.clone()),
+            DbValue::Json(j) => j.clone(),
+            DbValue::Uuid(u) => J::String(u.to_string()),
+            DbValue::Bytes(b) => {
+                use base64::Engine;
+                J::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            DbValue::Timestamp(t) => J::String(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+            DbValue::DateTime(t) => J::String(t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            DbValue::Date(d) => J::String(d.to_string()),
+            DbValue::Time(t) => J::String(t.format("%H:%M:%S").to_string()),
+        }
+    }
+
     /// A short name of the kind of value, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -1,8 +1,12 @@
 //! The HTTP API: the router, the middleware every request passes (request ids), and the
 //! server with graceful shutdown. Route groups live in their own modules.
 
+mod auth;
+mod extract;
+mod items;
 mod request_id;
 mod server;
+mod system;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -16,20 +20,29 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::services::auth::AuthService;
+use crate::services::authz::Authz;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Database,
     pub config: Arc<Config>,
+    pub authz: Arc<Authz>,
+    pub auth: Arc<AuthService>,
     schema: Arc<RwLock<Arc<SchemaOverview>>>,
 }
 
 impl AppState {
     pub fn new(db: Database, config: Config, schema: SchemaOverview) -> Self {
+        let config = Arc::new(config);
+        let authz = Arc::new(Authz::new(db.clone()));
+        let auth = Arc::new(AuthService::new(db.clone(), config.clone(), authz.clone()));
         AppState {
             db,
-            config: Arc::new(config),
+            config,
+            authz,
+            auth,
             schema: Arc::new(RwLock::new(Arc::new(schema))),
         }
     }
@@ -46,8 +59,17 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/server", server::routes())
+        .nest("/auth", auth::routes())
+        .nest("/items", items::items_routes())
+        .nest("/users", system::users_routes())
+        .nest("/roles", items::system_routes("directus_roles"))
+        .nest("/policies", items::system_routes("directus_policies"))
+        .nest("/access", items::system_routes("directus_access"))
+        .nest("/permissions", system::permissions_routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_caller))
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
@@ -67,9 +89,12 @@ pub async fn bind(config: &Config) -> std::io::Result<(TcpListener, SocketAddr)>
 /// closes the database pool.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let db = state.db.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("in-flight requests finished; closing database connections");
     db.close().await;
     Ok(())

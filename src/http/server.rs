@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::services::authz::Caller;
 use crate::services::settings;
 
 /// How long the health check waits for the database before calling it down.
@@ -30,9 +31,9 @@ async fn ping() -> &'static str {
 }
 
 /// Directus's health document (`application/health+json`): `ok`, `warn` when the database
-/// answers slowly, `error` with 503 when it does not answer. The per-check details are for
-/// admins in Directus and arrive here with authentication.
-async fn health(State(state): State<AppState>) -> Response {
+/// answers slowly, `error` with 503 when it does not answer. As in Directus, only admins see
+/// the checks behind the status.
+async fn health(State(state): State<AppState>, caller: Caller) -> Response {
     let started = Instant::now();
     let outcome = tokio::time::timeout(HEALTH_DB_TIMEOUT, state.db.ping()).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -53,13 +54,43 @@ async fn health(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::OK
     };
+    let body = if caller.is_admin() {
+        let client = state.db.dialect().client();
+        let pool = state.db.pool_status();
+        json!({
+            "status": status,
+            "releaseId": env!("CARGO_PKG_VERSION"),
+            "serviceId": state.config.key,
+            "checks": {
+                format!("{client}:responseTime"): [{
+                    "status": status,
+                    "componentType": "datastore",
+                    "observedUnit": "ms",
+                    "observedValue": (elapsed_ms * 1000.0).round() / 1000.0,
+                    "threshold": HEALTH_DB_THRESHOLD_MS,
+                }],
+                format!("{client}:connectionsAvailable"): [{
+                    "status": "ok",
+                    "componentType": "datastore",
+                    "observedValue": pool.max.saturating_sub(pool.open) + pool.idle,
+                }],
+                format!("{client}:connectionsUsed"): [{
+                    "status": "ok",
+                    "componentType": "datastore",
+                    "observedValue": pool.open.saturating_sub(pool.idle),
+                }],
+            }
+        })
+    } else {
+        json!({ "status": status })
+    };
     (
         code,
         [
             (header::CONTENT_TYPE, "application/health+json"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        json!({ "status": status }).to_string(),
+        body.to_string(),
     )
         .into_response()
 }

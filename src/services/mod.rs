@@ -1,7 +1,10 @@
 //! Business rules over the database: bootstrap, users, settings. Handlers and CLI commands
 //! stay thin and call these.
 
+pub mod auth;
+pub mod authz;
 pub mod bootstrap;
+pub mod items;
 pub mod settings;
 pub mod users;
 

@@ -4,6 +4,7 @@
 //! can be added inside each subquery through [`RelatedRows`].
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 
@@ -25,11 +26,19 @@ pub trait RelatedRows {
     ) -> Result<Option<Condition>, FilterError>;
 }
 
+/// The condition under which a field's value may be seen, when the caller sees it only on
+/// some items (Directus's "case when"). Filters compare such a field as NULL elsewhere, so
+/// they cannot probe values the caller may not read.
+pub trait FieldGuard {
+    fn guard(&self, collection: &str, field: &str) -> Option<Filter>;
+}
+
 pub struct SqlContext<'a> {
     pub schema: &'a SchemaOverview,
     pub dialect: Dialect,
     pub related_rows: Option<&'a dyn RelatedRows>,
-    next_alias: Cell<u32>,
+    pub field_guard: Option<&'a dyn FieldGuard>,
+    next_alias: Rc<Cell<u32>>,
 }
 
 impl<'a> SqlContext<'a> {
@@ -38,8 +47,37 @@ impl<'a> SqlContext<'a> {
             schema,
             dialect,
             related_rows: None,
-            next_alias: Cell::new(0),
+            field_guard: None,
+            next_alias: Rc::new(Cell::new(0)),
         }
+    }
+
+    pub fn with_field_guard(mut self, guard: &'a dyn FieldGuard) -> Self {
+        self.field_guard = Some(guard);
+        self
+    }
+
+    /// The same schema and dialect without the caller's hooks, for trusted filters
+    /// (permission rules); aliases stay unique across both.
+    pub fn trusted(&self) -> SqlContext<'a> {
+        SqlContext {
+            schema: self.schema,
+            dialect: self.dialect,
+            related_rows: None,
+            field_guard: None,
+            next_alias: self.next_alias.clone(),
+        }
+    }
+
+    /// `collection.field` of the table named `table`, as the caller may see it: the column,
+    /// or `CASE WHEN <visible> THEN column END`.
+    pub fn column(&self, collection: &str, table: &str, field: &str) -> Result<Expr, FilterError> {
+        let column = col(table, field);
+        let Some(guard) = self.field_guard.and_then(|g| g.guard(collection, field)) else {
+            return Ok(column);
+        };
+        let visible = to_condition(&guard, collection, table, &self.trusted())?;
+        Ok(Expr::case(visible, column).finally(Expr::null()).into())
     }
 
     pub fn with_related_rows(mut self, related_rows: &'a dyn RelatedRows) -> Self {
@@ -90,7 +128,7 @@ pub fn to_condition(
             }
             c
         }
-        Filter::Field(condition) => field_condition(condition, table, ctx)?,
+        Filter::Field(condition) => field_condition(condition, collection, table, ctx)?,
         Filter::ManyToOne {
             field,
             related,
@@ -103,7 +141,7 @@ pub fn to_condition(
                 .column((alias.clone(), pk))
                 .from_as(related.clone(), alias.clone());
             restrict(&mut select, filter, related, &alias, ctx)?;
-            Condition::all().add(col(table, field).in_subquery(select))
+            Condition::all().add(ctx.column(collection, table, field)?.in_subquery(select))
         }
         Filter::OneToMany {
             related,
@@ -114,10 +152,11 @@ pub fn to_condition(
         } => {
             let alias = ctx.alias();
             let mut select = Query::select();
+            let key = ctx.column(related, &alias, foreign_key)?;
             select
-                .column((alias.clone(), foreign_key.clone()))
+                .expr(key.clone())
                 .from_as(related.clone(), alias.clone())
-                .and_where(col(&alias, foreign_key).is_not_null());
+                .and_where(key.is_not_null());
             restrict(&mut select, filter, related, &alias, ctx)?;
             let pk = col(table, &primary_key(ctx, collection)?);
             Condition::all().add(match quantifier {
@@ -176,8 +215,7 @@ fn restrict(
 }
 
 /// The expression a condition compares: the column, or a date part of it.
-fn subject(condition: &FieldCondition, table: &str, dialect: Dialect) -> Expr {
-    let column = col(table, &condition.field);
+fn subject(column: Expr, condition: &FieldCondition, dialect: Dialect) -> Expr {
     let Some(function) = condition.function else {
         return column;
     };
@@ -212,10 +250,11 @@ fn subject(condition: &FieldCondition, table: &str, dialect: Dialect) -> Expr {
 
 fn field_condition(
     condition: &FieldCondition,
+    collection: &str,
     table: &str,
     ctx: &SqlContext,
 ) -> Result<Condition, FilterError> {
-    let column = subject(condition, table, ctx.dialect);
+    let column = subject(ctx.column(collection, table, &condition.field)?, condition, ctx.dialect);
     let value_type = if condition.function.is_some() {
         FieldType::Integer
     } else {

@@ -159,8 +159,12 @@ fn build_collection(
     let mut fields = BTreeMap::new();
     for column in columns {
         let field_meta = meta.field(&table.name, &column.name);
-        let special = field_meta.map(|m| m.special.clone()).unwrap_or_default();
-        let local = match system_spec.and_then(|t| t.column(&column.name)) {
+        let mut special = field_meta.map(|m| m.special.clone()).unwrap_or_default();
+        let spec = system_spec.and_then(|t| t.column(&column.name));
+        if spec.is_some_and(|c| c.conceal) && !special.iter().any(|s| s == "conceal") {
+            special.push("conceal".to_string());
+        }
+        let local = match spec {
             Some(spec) => spec.field_type(),
             None => types::local_type(dialect, column),
         };

@@ -34,6 +34,8 @@ pub struct SystemColumn {
     /// JSON kept in a text column).
     pub directus_type: Option<FieldType>,
     pub references: Option<Reference>,
+    /// Directus answers `**********` in place of the value (`special: conceal`).
+    pub conceal: bool,
 }
 
 impl SystemColumn {
@@ -48,6 +50,11 @@ impl SystemColumn {
 
     const fn default(mut self, default: SystemDefault) -> Self {
         self.default = Some(default);
+        self
+    }
+
+    const fn conceal(mut self) -> Self {
+        self.conceal = true;
         self
     }
 
@@ -95,6 +102,7 @@ const fn col(name: &'static str, kind: ColumnKind) -> SystemColumn {
         default: None,
         directus_type: None,
         references: None,
+        conceal: false,
     }
 }
 
@@ -149,10 +157,10 @@ pub static SYSTEM_TABLES: &[SystemTable] = &[
             col("tags", Json),
             col("avatar", Uuid),
             col("language", String(255)).default(Null),
-            col("tfa_secret", String(255)),
+            col("tfa_secret", String(255)).conceal(),
             col("status", String(16)).not_null().default(Str("active")),
             col("role", Uuid).references("directus_roles", "id", ReferentialAction::SetNull),
-            col("token", String(255)),
+            col("token", String(255)).conceal(),
             col("last_access", Timestamp),
             col("last_page", String(255)),
             col("provider", String(128))
@@ -290,7 +298,7 @@ pub static SYSTEM_TABLES: &[SystemTable] = &[
         columns: &[
             col("id", Uuid).not_null(),
             col("provider", String(255)).not_null(),
-            col("credentials", Text),
+            col("credentials", Text).conceal(),
             col("options", Text),
             col("date_created", Timestamp).default(Now),
             col("user_created", Uuid).references(
@@ -299,7 +307,7 @@ pub static SYSTEM_TABLES: &[SystemTable] = &[
                 ReferentialAction::SetNull,
             ),
             col("webhook_ids", Json),
-            col("webhook_secret", String(255)),
+            col("webhook_secret", String(255)).conceal(),
             col("last_synced_at", Timestamp),
         ],
         uniques: &[&["provider"]],
@@ -822,11 +830,11 @@ pub static SYSTEM_TABLES: &[SystemTable] = &[
             col("org_name", String(255)),
             col("product_updates", Boolean),
             col("project_status", String(255)),
-            col("ai_openai_api_key", Text),
-            col("ai_anthropic_api_key", Text),
+            col("ai_openai_api_key", Text).conceal(),
+            col("ai_anthropic_api_key", Text).conceal(),
             col("ai_system_prompt", Text),
-            col("ai_google_api_key", Text),
-            col("ai_openai_compatible_api_key", Text),
+            col("ai_google_api_key", Text).conceal(),
+            col("ai_openai_compatible_api_key", Text).conceal(),
             col("ai_openai_compatible_base_url", Text),
             col("ai_openai_compatible_name", Text),
             col("ai_openai_compatible_models", Json),

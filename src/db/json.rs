@@ -1,0 +1,155 @@
+//! JSON built by the database, per dialect: each item of a read becomes one JSON object
+//! (text) in SQL, with values shaped as Directus returns them — decimals and big integers as
+//! strings, timestamps in ISO form with milliseconds and `Z`, booleans as booleans, JSON
+//! columns embedded, hashed and concealed values as `**********`.
+
+use rectus_policies::{Dialect, FieldType};
+use sea_query::Expr;
+
+/// What Directus answers in place of a hash or a concealed value.
+pub const CONCEALED: &str = "**********";
+
+/// Fields per JSON-object call; larger objects are merged from pieces (function argument
+/// limits: SQLite allows 127 arguments, PostgreSQL 100). PostgreSQL merges through jsonb,
+/// which orders keys its own way, so only objects of more than this many fields change
+/// key order there.
+const OBJECT_CHUNK: usize = 40;
+
+fn template(dialect: Dialect, pg: &'static str, other: &'static str) -> &'static str {
+    match dialect {
+        Dialect::Postgres => pg,
+        Dialect::MySql | Dialect::Sqlite => other,
+    }
+}
+
+/// The JSON-ready form of a column of `field_type`. `concealed` fields show `**********`
+/// when they hold a value.
+pub fn value(dialect: Dialect, field_type: FieldType, concealed: bool, column: Expr) -> Expr {
+    let one = |t: &'static str| Expr::cust_with_exprs(t, [column.clone()]);
+    if concealed || field_type == FieldType::Hash {
+        return Expr::cust_with_exprs(
+            template(
+                dialect,
+                "CASE WHEN $1 IS NULL THEN NULL ELSE $2 END",
+                "CASE WHEN ? IS NULL THEN NULL ELSE ? END",
+            ),
+            [column, Expr::val(CONCEALED)],
+        );
+    }
+    match (dialect, field_type) {
+        (Dialect::Postgres, FieldType::BigInteger | FieldType::Decimal | FieldType::Unknown) => {
+            one("($1)::text")
+        }
+        (Dialect::Postgres, FieldType::Timestamp) => {
+            one(r#"to_char(($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#)
+        }
+        (Dialect::Postgres, FieldType::DateTime) => one(r#"to_char($1, 'YYYY-MM-DD"T"HH24:MI:SS')"#),
+        (Dialect::Postgres, FieldType::Date) => one("to_char($1, 'YYYY-MM-DD')"),
+        (Dialect::Postgres, FieldType::Time) => one("to_char($1, 'HH24:MI:SS')"),
+        (Dialect::Postgres, FieldType::Binary) => one("encode($1, 'base64')"),
+        // Text columns holding comma-separated values; PostgreSQL arrays serialise themselves.
+        (Dialect::Postgres, FieldType::Csv) => one(
+            "CASE WHEN pg_typeof($1)::text LIKE '%[]' THEN to_json($1) \
+             WHEN ($1)::text = '' THEN '[]'::json ELSE to_json(string_to_array(($1)::text, ',')) END",
+        ),
+        (Dialect::Postgres, _) => column,
+
+        (Dialect::MySql, FieldType::Boolean) => Expr::cust_with_exprs(
+            "JSON_EXTRACT(CASE WHEN ? IS NULL THEN 'null' WHEN ? <> 0 THEN 'true' ELSE 'false' END, '$')",
+            [column.clone(), column],
+        ),
+        (Dialect::MySql, FieldType::Json) => one("JSON_EXTRACT(?, '$')"),
+        (Dialect::MySql, FieldType::BigInteger | FieldType::Decimal | FieldType::Unknown) => {
+            one("CAST(? AS CHAR)")
+        }
+        (Dialect::MySql, FieldType::Timestamp) => {
+            one("CONCAT(LEFT(DATE_FORMAT(?, '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')")
+        }
+        (Dialect::MySql, FieldType::DateTime) => one("DATE_FORMAT(?, '%Y-%m-%dT%H:%i:%s')"),
+        (Dialect::MySql, FieldType::Date) => one("DATE_FORMAT(?, '%Y-%m-%d')"),
+        (Dialect::MySql, FieldType::Time) => one("TIME_FORMAT(?, '%H:%i:%s')"),
+        (Dialect::MySql, FieldType::Binary) => one("TO_BASE64(?)"),
+        (Dialect::MySql, FieldType::Csv) => Expr::cust_with_exprs(
+            "CASE WHEN ? IS NULL THEN NULL WHEN ? = '' THEN JSON_ARRAY() ELSE JSON_EXTRACT(CONCAT('[\"', \
+             REPLACE(REPLACE(REPLACE(?, '\\\\', '\\\\\\\\'), '\"', '\\\\\"'), ',', '\",\"'), '\"]'), '$') END",
+            [column.clone(), column.clone(), column],
+        ),
+        (Dialect::MySql, _) => column,
+
+        (Dialect::Sqlite, FieldType::Boolean) => Expr::cust_with_exprs(
+            "json(CASE WHEN ? IS NULL THEN 'null' WHEN ? THEN 'true' ELSE 'false' END)",
+            [column.clone(), column],
+        ),
+        (Dialect::Sqlite, FieldType::Json) => Expr::cust_with_exprs(
+            "json(CASE WHEN ? IS NULL THEN NULL WHEN json_valid(?) THEN ? ELSE json_quote(?) END)",
+            [column.clone(), column.clone(), column.clone(), column],
+        ),
+        (Dialect::Sqlite, FieldType::BigInteger | FieldType::Decimal | FieldType::Unknown) => {
+            one("CAST(? AS TEXT)")
+        }
+        // Directus itself keeps SQLite timestamps as epoch milliseconds; rectus as text.
+        (Dialect::Sqlite, FieldType::Timestamp) => Expr::cust_with_exprs(
+            "CASE WHEN typeof(?) = 'integer' THEN strftime('%Y-%m-%dT%H:%M:%fZ', ? / 1000.0, 'unixepoch') \
+             ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ?) END",
+            [column.clone(), column.clone(), column],
+        ),
+        (Dialect::Sqlite, FieldType::DateTime) => Expr::cust_with_exprs(
+            "CASE WHEN typeof(?) = 'integer' THEN strftime('%Y-%m-%dT%H:%M:%S', ? / 1000.0, 'unixepoch') \
+             ELSE strftime('%Y-%m-%dT%H:%M:%S', ?) END",
+            [column.clone(), column.clone(), column],
+        ),
+        (Dialect::Sqlite, FieldType::Date) => one("date(?)"),
+        (Dialect::Sqlite, FieldType::Time) => one("time(?)"),
+        (Dialect::Sqlite, FieldType::Binary) => one("hex(?)"),
+        (Dialect::Sqlite, FieldType::Csv) => Expr::cust_with_exprs(
+            "json(CASE WHEN ? IS NULL THEN NULL WHEN ? = '' THEN '[]' ELSE '[\"' || \
+             replace(replace(replace(?, '\\', '\\\\'), '\"', '\\\"'), ',', '\",\"') || '\"]' END)",
+            [column.clone(), column.clone(), column],
+        ),
+        (Dialect::Sqlite, _) => column,
+    }
+}
+
+/// The JSON object (as text) with `pairs` as keys and values, in order.
+pub fn object(dialect: Dialect, pairs: Vec<(String, Expr)>) -> Expr {
+    let chunks: Vec<Expr> = pairs
+        .chunks(OBJECT_CHUNK)
+        .map(|chunk| chunk_object(dialect, chunk))
+        .collect();
+    let merged = match chunks.len() {
+        0 => chunk_object(dialect, &[]),
+        _ => {
+            let merge = match dialect {
+                Dialect::Postgres => "($1::jsonb || $2::jsonb)::json",
+                Dialect::MySql => "JSON_MERGE_PATCH(?, ?)",
+                Dialect::Sqlite => "json_patch(?, ?)",
+            };
+            let mut iter = chunks.into_iter();
+            let first = iter.next().unwrap_or_else(|| chunk_object(dialect, &[]));
+            iter.fold(first, |acc, next| Expr::cust_with_exprs(merge, [acc, next]))
+        }
+    };
+    match dialect {
+        Dialect::Postgres => Expr::cust_with_exprs("($1)::text", [merged]),
+        Dialect::MySql => Expr::cust_with_exprs("CAST(? AS CHAR)", [merged]),
+        Dialect::Sqlite => merged,
+    }
+}
+
+fn chunk_object(dialect: Dialect, pairs: &[(String, Expr)]) -> Expr {
+    let mut args = Vec::with_capacity(pairs.len() * 2);
+    for (key, value) in pairs {
+        args.push(Expr::val(key.clone()));
+        args.push(value.clone());
+    }
+    let placeholders: Vec<String> = match dialect {
+        Dialect::Postgres => (1..=args.len()).map(|i| format!("${i}")).collect(),
+        _ => vec!["?".to_string(); args.len()],
+    };
+    let function = match dialect {
+        Dialect::Postgres => "json_build_object",
+        Dialect::MySql => "JSON_OBJECT",
+        Dialect::Sqlite => "json_object",
+    };
+    Expr::cust_with_exprs(format!("{function}({})", placeholders.join(", ")), args)
+}

@@ -1,0 +1,10 @@
+//! Directus queries to SQL: one statement per read, JSON built by the database, the caller's
+//! permissions applied to rows, fields, filters, search and sort. REST and GraphQL share it.
+
+pub mod access;
+pub mod query;
+pub mod read;
+pub mod write;
+
+pub use query::Query;
+pub use read::{PlanContext, ReadPlan, plan_read};

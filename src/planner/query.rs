@@ -1,0 +1,158 @@
+//! Directus's query parameters as one typed [`Query`], read from a JSON object (the `SEARCH`
+//! body, GraphQL arguments, or URL parameters already gathered into JSON). A bad parameter
+//! is an `INVALID_QUERY` that names it.
+
+use serde_json::{Map, Value as Json};
+
+use crate::error::{ApiError, ErrorCode};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Requested fields; empty means `*`.
+    pub fields: Vec<String>,
+    pub filter: Option<Json>,
+    pub search: Option<String>,
+    /// Field names, `-` in front for descending.
+    pub sort: Vec<String>,
+    /// `None`: the default limit; `Some(-1)`: no limit.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub page: Option<i64>,
+    /// `total_count`, `filter_count`.
+    pub meta: Vec<String>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, format!("Invalid query. {}", message.into()))
+}
+
+/// `"a,b"`, `["a", "b"]` or a JSON array in a string.
+fn list(name: &str, value: &Json) -> Result<Vec<String>, ApiError> {
+    match value {
+        Json::Null => Ok(Vec::new()),
+        Json::String(s) if s.trim_start().starts_with('[') => {
+            let parsed: Json = serde_json::from_str(s)
+                .map_err(|_| invalid(format!("\"{name}\" is not a valid JSON array.")))?;
+            list(name, &parsed)
+        }
+        Json::String(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()),
+        Json::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    Json::String(_) => out.extend(list(name, item)?),
+                    _ => return Err(invalid(format!("\"{name}\" must be a list of field names."))),
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(invalid(format!("\"{name}\" must be a list of field names."))),
+    }
+}
+
+fn integer(name: &str, value: &Json) -> Result<Option<i64>, ApiError> {
+    let n = match value {
+        Json::Null => return Ok(None),
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    n.map(Some)
+        .ok_or_else(|| invalid(format!("\"{name}\" must be a whole number.")))
+}
+
+impl Query {
+    pub fn from_json(params: &Map<String, Json>) -> Result<Query, ApiError> {
+        let mut query = Query::default();
+        for (name, value) in params {
+            match name.as_str() {
+                "fields" => query.fields = list(name, value)?,
+                "sort" => query.sort = list(name, value)?,
+                "meta" => query.meta = list(name, value)?,
+                "filter" => {
+                    query.filter = match value {
+                        Json::Null => None,
+                        Json::String(s) if s.trim().is_empty() => None,
+                        Json::String(s) => Some(
+                            serde_json::from_str(s)
+                                .map_err(|_| invalid("\"filter\" is not valid JSON."))?,
+                        ),
+                        Json::Object(_) => Some(value.clone()),
+                        _ => return Err(invalid("\"filter\" must be an object.")),
+                    }
+                }
+                "search" => {
+                    query.search = match value {
+                        Json::Null => None,
+                        Json::String(s) => Some(s.clone()),
+                        Json::Number(n) => Some(n.to_string()),
+                        _ => return Err(invalid("\"search\" must be text.")),
+                    }
+                }
+                "limit" => query.limit = integer(name, value)?,
+                "offset" => query.offset = integer(name, value)?,
+                "page" => query.page = integer(name, value)?,
+                // Parameters that are not part of reading items (access_token, export, ...).
+                _ => {}
+            }
+        }
+        if query.limit.is_some_and(|l| l < -1) {
+            return Err(invalid("\"limit\" must be -1 or more."));
+        }
+        if query.offset.is_some_and(|o| o < 0) {
+            return Err(invalid("\"offset\" must be 0 or more."));
+        }
+        if query.page.is_some_and(|p| p < 1) {
+            return Err(invalid("\"page\" must be 1 or more."));
+        }
+        for m in &query.meta {
+            if !matches!(m.as_str(), "total_count" | "filter_count" | "*") {
+                return Err(invalid(format!("\"meta\" does not know \"{m}\".")));
+            }
+        }
+        Ok(query)
+    }
+
+    pub fn wants_meta(&self, name: &str) -> bool {
+        self.meta.iter().any(|m| m == name || m == "*")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn q(v: Json) -> Result<Query, ApiError> {
+        Query::from_json(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn parameters_read_in_every_form() {
+        let query = q(json!({"fields": "id, title", "sort": ["-date", "id"], "limit": "5",
+            "filter": "{\"id\":{\"_eq\":1}}", "meta": "*"}))
+        .unwrap();
+        assert_eq!(query.fields, vec!["id", "title"]);
+        assert_eq!(query.sort, vec!["-date", "id"]);
+        assert_eq!(query.limit, Some(5));
+        assert_eq!(query.filter, Some(json!({"id": {"_eq": 1}})));
+        assert!(query.wants_meta("filter_count"));
+        assert_eq!(q(json!({"fields": "[\"a\",\"b\"]"})).unwrap().fields, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn bad_parameters_name_themselves() {
+        let message = |v: Json| q(v).unwrap_err().message;
+        assert!(message(json!({"limit": "ten"})).contains("\"limit\""));
+        assert!(message(json!({"limit": -2})).contains("\"limit\""));
+        assert!(message(json!({"filter": "{oops"})).contains("\"filter\""));
+        assert!(message(json!({"page": 0})).contains("\"page\""));
+        assert!(message(json!({"meta": "everything"})).contains("\"meta\""));
+        assert_eq!(q(json!({"limit": "ten"})).unwrap_err().code, ErrorCode::InvalidQuery);
+    }
+}

@@ -1,0 +1,328 @@
+//! A read of items as ONE SQL statement: the caller's row permission, their filter and
+//! search, sort, limit and offset, and per item a JSON object built by the database with
+//! each field as the caller may see it. The meta counts are their own statements.
+
+use rectus_policies::filter::{
+    self, FieldCondition, Filter, FilterError, Operand, Operator, ParseOptions, SqlContext,
+};
+use rectus_policies::value::{Scalar, coerce};
+use rectus_policies::{Action, Collection, Dialect, Field, FieldType, SchemaOverview};
+use sea_query::{Condition, Expr, ExprTrait, Order, Query as Sql, SelectStatement};
+use serde_json::Value as Json;
+
+use super::access::ReadAccess;
+use super::query::Query;
+use crate::db::{DialectExt, Stmt, json};
+use crate::error::{ApiError, ErrorCode};
+use crate::services::authz::Caller;
+
+/// Everything a plan depends on.
+pub struct PlanContext<'a> {
+    pub schema: &'a SchemaOverview,
+    pub dialect: Dialect,
+    pub caller: &'a Caller,
+    /// `QUERY_LIMIT_DEFAULT`.
+    pub default_limit: i64,
+    /// `QUERY_LIMIT_MAX`; `-1`: none.
+    pub max_limit: i64,
+}
+
+pub struct ReadPlan {
+    /// Rows of one column `__json`: one JSON object per item.
+    pub data: Stmt,
+    pub total_count: Option<Stmt>,
+    pub filter_count: Option<Stmt>,
+}
+
+pub fn filter_error(e: FilterError) -> ApiError {
+    match e {
+        FilterError::Invalid { .. } => ApiError::new(ErrorCode::InvalidQuery, e.to_string()),
+        FilterError::Forbidden { .. } => ApiError::new(ErrorCode::Forbidden, e.to_string()),
+    }
+}
+
+fn forbidden_field(collection: &str, field: &str) -> ApiError {
+    filter_error(FilterError::Forbidden {
+        collection: collection.to_string(),
+        field: field.to_string(),
+    })
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, format!("Invalid query. {}", message.into()))
+}
+
+/// The collection, if it exists and the caller may read it at all.
+pub fn readable<'s>(schema: &'s SchemaOverview, caller: &Caller, name: &str) -> Result<&'s Collection, ApiError> {
+    match schema.collection(name) {
+        Some(c) if caller.permissions.rules(name, Action::Read).is_some() => Ok(c),
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+/// The fields to return, in collection order: `*` expands to what the caller may read.
+fn output_fields<'c>(
+    collection: &'c Collection,
+    access: &ReadAccess,
+    requested: &[String],
+) -> Result<Vec<&'c Field>, ApiError> {
+    use rectus_policies::filter::FieldAccess;
+    let star = requested.is_empty() || requested.iter().any(|f| f == "*");
+    let mut out: Vec<&Field> = Vec::new();
+    for f in requested.iter().filter(|f| f.as_str() != "*") {
+        if f.contains('.') || f.contains('(') {
+            return Err(invalid(format!(
+                "\"fields\": nested and function fields (\"{f}\") are not supported on this endpoint yet."
+            )));
+        }
+        let field = collection
+            .field(f)
+            .filter(|_| access.can_read(&collection.collection, f))
+            .ok_or_else(|| forbidden_field(&collection.collection, f))?;
+        if field.is_alias() {
+            return Err(invalid(format!(
+                "\"fields\": the relational field \"{f}\" is not supported on this endpoint yet."
+            )));
+        }
+        out.push(field);
+    }
+    if star {
+        out.extend(
+            collection
+                .fields
+                .values()
+                .filter(|f| !f.is_alias() && access.can_read(&collection.collection, &f.field)),
+        );
+    }
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out.dedup_by(|a, b| a.field == b.field);
+    Ok(out)
+}
+
+/// `search`: text fields contain the term (case-insensitively); numeric fields equal it when
+/// it is a number, uuid fields when it is a uuid. Only fields the caller may read.
+fn search_filter(collection: &Collection, access: &ReadAccess, term: &str) -> Filter {
+    use rectus_policies::filter::FieldAccess;
+    let mut parts = Vec::new();
+    for field in collection.fields.values() {
+        if field.is_alias() || !field.searchable || !access.can_read(&collection.collection, &field.field) {
+            continue;
+        }
+        let condition = |operator, operand| {
+            Filter::Field(FieldCondition {
+                field: field.field.clone(),
+                field_type: field.kind,
+                function: None,
+                operator,
+                operand,
+            })
+        };
+        match field.kind {
+            FieldType::String | FieldType::Text | FieldType::Csv => {
+                parts.push(condition(Operator::IContains, Operand::Value(Scalar::Text(term.to_string()))));
+            }
+            t if t.is_numeric() => {
+                if let Ok(v) = coerce(&Json::String(term.to_string()), t) {
+                    parts.push(condition(Operator::Eq, Operand::Value(v)));
+                }
+            }
+            FieldType::Uuid => {
+                if let Ok(v) = coerce(&Json::String(term.to_string()), FieldType::Uuid) {
+                    parts.push(condition(Operator::Eq, Operand::Value(v)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Filter::Any(parts)
+}
+
+/// The primary key value `key` as the key field's type; `None` when it cannot be one.
+pub fn key_value(collection: &Collection, key: &Json) -> Option<Scalar> {
+    let pk = collection.primary_key_field()?;
+    let key = match (pk.kind.is_integer(), key) {
+        (true, Json::String(s)) => Json::String(s.trim().to_string()),
+        _ => key.clone(),
+    };
+    coerce(&key, pk.kind).ok().filter(|s| *s != Scalar::Null)
+}
+
+pub fn key_condition(collection: &Collection, keys: &[Scalar]) -> Condition {
+    let pk = Expr::col((collection.collection.clone(), collection.primary_key.clone()));
+    Condition::all().add(pk.is_in(keys.iter().map(|k| Expr::val(k.to_sea()))))
+}
+
+/// The conditions every read of `collection` by the caller carries: their row permission
+/// and, when given, their filter, search and keys.
+pub struct Conditions {
+    pub permission: Condition,
+    pub user: Condition,
+}
+
+pub fn conditions(
+    ctx: &PlanContext,
+    collection: &Collection,
+    query: &Query,
+    keys: Option<&[Scalar]>,
+) -> Result<Conditions, ApiError> {
+    let access = ReadAccess {
+        schema: ctx.schema,
+        caller: ctx.caller,
+    };
+    let name = collection.collection.as_str();
+    let sql = SqlContext::new(ctx.schema, ctx.dialect)
+        .with_related_rows(&access)
+        .with_field_guard(&access);
+    let permission = match access.item_filter(name).map_err(rule_error)? {
+        None => Condition::all(),
+        Some(rows) => filter::to_condition(&rows, name, name, &sql.trusted()).map_err(rule_error)?,
+    };
+    let mut user = Condition::all();
+    if let Some(json) = &query.filter {
+        let parsed = filter::parse(
+            name,
+            json,
+            &ParseOptions {
+                schema: ctx.schema,
+                variables: &ctx.caller.variables,
+                allow_regex: false,
+                access: if ctx.caller.is_admin() { None } else { Some(&access) },
+                root: "filter",
+            },
+        )
+        .map_err(filter_error)?;
+        user = user.add(filter::to_condition(&parsed, name, name, &sql).map_err(filter_error)?);
+    }
+    if let Some(term) = query.search.as_deref().filter(|t| !t.is_empty()) {
+        let parsed = search_filter(collection, &access, term);
+        user = user.add(filter::to_condition(&parsed, name, name, &sql).map_err(filter_error)?);
+    }
+    if let Some(keys) = keys {
+        user = user.add(key_condition(collection, keys));
+    }
+    Ok(Conditions { permission, user })
+}
+
+/// A permission rule that cannot be used grants nothing; the caller only learns "forbidden".
+fn rule_error(e: FilterError) -> ApiError {
+    tracing::warn!(error = %e, "a permission rule cannot be applied");
+    ApiError::forbidden()
+}
+
+pub fn plan_read(
+    ctx: &PlanContext,
+    collection_name: &str,
+    query: &Query,
+    keys: Option<&[Scalar]>,
+) -> Result<ReadPlan, ApiError> {
+    let collection = readable(ctx.schema, ctx.caller, collection_name)?;
+    let access = ReadAccess {
+        schema: ctx.schema,
+        caller: ctx.caller,
+    };
+    let name = collection.collection.as_str();
+    let sql = SqlContext::new(ctx.schema, ctx.dialect)
+        .with_related_rows(&access)
+        .with_field_guard(&access);
+    let fields = output_fields(collection, &access, &query.fields)?;
+    let concealed = |f: &Field| f.has_special("conceal");
+    let mut pairs = Vec::with_capacity(fields.len());
+    for f in &fields {
+        let column = sql.column(name, name, &f.field).map_err(rule_error)?;
+        pairs.push((f.field.clone(), json::value(ctx.dialect, f.kind, concealed(f), column)));
+    }
+    let Conditions { permission, user } = conditions(ctx, collection, query, keys)?;
+
+    let mut select = Sql::select();
+    select
+        .expr_as(json::object(ctx.dialect, pairs), "__json")
+        .from(name.to_string())
+        .cond_where(permission.clone())
+        .cond_where(user.clone());
+    order(&mut select, ctx, collection, &access, &sql, &query.sort)?;
+    page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
+
+    let count = |with_user: bool| -> Result<Stmt, ApiError> {
+        let mut s = Sql::select();
+        s.expr_as(Expr::cust("COUNT(*)"), "count")
+            .from(name.to_string())
+            .cond_where(permission.clone());
+        if with_user {
+            s.cond_where(user.clone());
+        }
+        ctx.dialect.build(&s).map_err(ApiError::from)
+    };
+    Ok(ReadPlan {
+        data: ctx.dialect.build(&select)?,
+        total_count: query.wants_meta("total_count").then(|| count(false)).transpose()?,
+        filter_count: query.wants_meta("filter_count").then(|| count(true)).transpose()?,
+    })
+}
+
+fn order(
+    select: &mut SelectStatement,
+    ctx: &PlanContext,
+    collection: &Collection,
+    access: &ReadAccess,
+    sql: &SqlContext,
+    sort: &[String],
+) -> Result<(), ApiError> {
+    use rectus_policies::filter::FieldAccess;
+    let name = collection.collection.as_str();
+    let default = [collection
+        .sort_field
+        .clone()
+        .unwrap_or_else(|| collection.primary_key.clone())];
+    let sort: &[String] = if sort.is_empty() { &default } else { sort };
+    for entry in sort {
+        let (field, direction) = match entry.strip_prefix('-') {
+            Some(f) => (f, Order::Desc),
+            None => (entry.as_str(), Order::Asc),
+        };
+        if field.contains('.') || field.contains('(') {
+            return Err(invalid(format!(
+                "\"sort\": relational and function sorts (\"{field}\") are not supported on this endpoint yet."
+            )));
+        }
+        match collection.field(field) {
+            Some(f) if !f.is_alias() && (ctx.caller.is_admin() || access.can_read(name, field)) => {}
+            _ => return Err(forbidden_field(name, field)),
+        }
+        let column = sql.column(name, name, field).map_err(rule_error)?;
+        select.order_by_expr(column, direction);
+    }
+    // Items with equal sort values keep a stable order across pages.
+    if !sort.iter().any(|s| s.trim_start_matches('-') == collection.primary_key) {
+        select.order_by((name.to_string(), collection.primary_key.clone()), Order::Asc);
+    }
+    Ok(())
+}
+
+fn page(select: &mut SelectStatement, ctx: &PlanContext, query: &Query, keys: Option<usize>) {
+    let mut limit = match (keys, query.limit) {
+        (Some(n), None) => Some(n as i64),
+        (_, None) => Some(ctx.default_limit),
+        (_, Some(-1)) => None,
+        (_, Some(l)) => Some(l),
+    };
+    if ctx.max_limit >= 0 {
+        limit = Some(limit.map_or(ctx.max_limit, |l| Ord::min(l, ctx.max_limit)));
+    }
+    let offset = match (query.page, limit) {
+        (Some(p), Some(l)) => (p - 1).saturating_mul(l),
+        _ => query.offset.unwrap_or(0),
+    };
+    match limit {
+        Some(l) => {
+            select.limit(Ord::max(l, 0) as u64);
+        }
+        // MySQL and SQLite need a LIMIT before an OFFSET.
+        None if offset > 0 && ctx.dialect != Dialect::Postgres => {
+            select.limit(i64::MAX as u64);
+        }
+        None => {}
+    }
+    if offset > 0 {
+        select.offset(offset as u64);
+    }
+}

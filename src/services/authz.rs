@@ -1,0 +1,286 @@
+//! The permission data every request needs — roles, access rows, policies, permission rows —
+//! read from the database once and cached (moka). Every change rectus makes to those tables
+//! invalidates it; a short time-to-live bounds how long another instance's change takes.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rectus_policies::accountability::{AccessModel, AccessRecord, PolicyRecord, RoleRecord};
+use rectus_policies::filter::Variables;
+use rectus_policies::{Accountability, Action, EffectivePermissions, PermissionRecord};
+use sea_query::{Expr, ExprTrait, Query};
+use serde_json::Value as Json;
+
+use crate::db::{Database, DbError, DialectExt, Row};
+
+/// Tables whose change invalidates the cache.
+pub const AUTHZ_TABLES: &[&str] = &[
+    "directus_roles",
+    "directus_access",
+    "directus_policies",
+    "directus_permissions",
+];
+
+const SNAPSHOT_TTL: Duration = Duration::from_secs(10);
+
+pub struct Snapshot {
+    pub model: AccessModel,
+    pub permissions: Vec<Arc<PermissionRecord>>,
+}
+
+pub struct Authz {
+    db: Database,
+    cache: moka::future::Cache<(), Arc<Snapshot>>,
+}
+
+/// Who is asking, with what they may do, for one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub accountability: Accountability,
+    pub permissions: EffectivePermissions,
+    pub variables: Variables,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.accountability.admin
+    }
+
+    /// Full access without a user, for the server's own work.
+    pub fn system() -> Caller {
+        Caller {
+            accountability: Accountability {
+                admin: true,
+                app: true,
+                ..Accountability::anonymous(None)
+            },
+            permissions: EffectivePermissions::admin(),
+            variables: Variables::default(),
+        }
+    }
+}
+
+impl Authz {
+    pub fn new(db: Database) -> Self {
+        Authz {
+            db,
+            cache: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(SNAPSHOT_TTL)
+                .build(),
+        }
+    }
+
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, DbError> {
+        let db = self.db.clone();
+        self.cache
+            .try_get_with((), async move { load(&db).await.map(Arc::new) })
+            .await
+            .map_err(|e| match Arc::try_unwrap(e) {
+                Ok(e) => e,
+                Err(shared) => DbError::Decode(shared.to_string()),
+            })
+    }
+
+    pub fn invalidate(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// Resolves the caller: `user` is `(id, role)` of an authenticated, active user.
+    pub async fn caller(&self, user: Option<(&str, Option<&str>)>, ip: Option<IpAddr>) -> Result<Caller, DbError> {
+        let snapshot = self.snapshot().await?;
+        let accountability = snapshot.model.accountability(user, ip);
+        let permissions = EffectivePermissions::for_accountability(&accountability, &snapshot.permissions);
+        let variables = self.variables(&accountability, &permissions).await?;
+        Ok(Caller {
+            accountability,
+            permissions,
+            variables,
+        })
+    }
+
+    /// The dynamic variables of the caller; the user's and role's fields are read only when
+    /// a permission rule refers to them.
+    async fn variables(
+        &self,
+        accountability: &Accountability,
+        permissions: &EffectivePermissions,
+    ) -> Result<Variables, DbError> {
+        let mut variables = Variables {
+            user: accountability.user.clone(),
+            role: accountability.role.clone(),
+            roles: accountability.roles.clone(),
+            policies: accountability.policies.clone(),
+            ..Variables::default()
+        };
+        let wanted = |prefix: &str| -> Vec<String> {
+            let mut fields: Vec<String> = permissions
+                .records()
+                .flat_map(|r| [&r.permissions, &r.validation, &r.presets])
+                .flatten()
+                .flat_map(|json| Variables::referenced_fields(json, prefix))
+                .collect();
+            fields.sort();
+            fields.dedup();
+            fields
+        };
+        let user_fields = wanted("$CURRENT_USER.");
+        let role_fields = wanted("$CURRENT_ROLE.");
+        if let Some(user) = &accountability.user {
+            variables.user_fields = self.fields_of("directus_users", user, &user_fields).await?;
+        }
+        if let Some(role) = &accountability.role {
+            variables.role_fields = self.fields_of("directus_roles", role, &role_fields).await?;
+        }
+        Ok(variables)
+    }
+
+    /// The named columns of one row, as JSON values; names that are not simple columns of
+    /// the table are left out (they resolve to no value).
+    async fn fields_of(
+        &self,
+        table: &str,
+        id: &str,
+        fields: &[String],
+    ) -> Result<std::collections::BTreeMap<String, Json>, DbError> {
+        let spec = crate::db::migrations::system_table(table);
+        let columns: Vec<&String> = fields
+            .iter()
+            .filter(|f| spec.is_some_and(|t| t.column(f).is_some()))
+            .collect();
+        if columns.is_empty() {
+            return Ok(Default::default());
+        }
+        let select = Query::select()
+            .columns(columns.iter().map(|c| c.to_string()))
+            .from(table.to_string())
+            .and_where(Expr::col("id").eq(id))
+            .to_owned();
+        let row = self.db.query_opt(&self.db.dialect().build(&select)?).await?;
+        let Some(row) = row else {
+            return Ok(Default::default());
+        };
+        Ok(columns
+            .into_iter()
+            .map(|c| (c.clone(), row.value(c).map(crate::db::DbValue::to_json).unwrap_or(Json::Null)))
+            .collect())
+    }
+
+    /// Whether the caller may perform `action` on `collection` at all.
+    pub fn allows(caller: &Caller, collection: &str, action: Action) -> bool {
+        caller.permissions.rules(collection, action).is_some()
+    }
+}
+
+fn text_list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A JSON column: documents on PostgreSQL, text elsewhere. An unreadable document counts as
+/// absent, which for a permission row means the row is skipped below.
+fn json_column(row: &Row, column: &str) -> Result<Option<Json>, ()> {
+    match row.get::<Option<Json>>(column) {
+        Ok(v) => Ok(v.filter(|v| !v.is_null())),
+        Err(_) => Err(()),
+    }
+}
+
+async fn load(db: &Database) -> Result<Snapshot, DbError> {
+    let dialect = db.dialect();
+    let roles = db
+        .query(&dialect.build(&Query::select().columns(["id", "parent"]).from("directus_roles").to_owned())?)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RoleRecord {
+                id: r.get("id")?,
+                parent: r.get("parent")?,
+            })
+        })
+        .collect::<Result<_, DbError>>()?;
+    let access = db
+        .query(&dialect.build(
+            &Query::select()
+                .columns(["role", "user", "policy", "sort"])
+                .from("directus_access")
+                .to_owned(),
+        )?)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AccessRecord {
+                role: r.get("role")?,
+                user: r.get("user")?,
+                policy: r.get("policy")?,
+                sort: r.get("sort")?,
+            })
+        })
+        .collect::<Result<_, DbError>>()?;
+    let policies = db
+        .query(&dialect.build(
+            &Query::select()
+                .columns(["id", "admin_access", "app_access", "ip_access"])
+                .from("directus_policies")
+                .to_owned(),
+        )?)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PolicyRecord {
+                id: r.get("id")?,
+                admin_access: r.get("admin_access")?,
+                app_access: r.get("app_access")?,
+                ip_access: text_list(r.get("ip_access")?),
+            })
+        })
+        .collect::<Result<_, DbError>>()?;
+    let mut permissions = Vec::new();
+    for r in db
+        .query(&dialect.build(
+            &Query::select()
+                .columns(["collection", "action", "permissions", "validation", "presets", "fields", "policy"])
+                .from("directus_permissions")
+                .to_owned(),
+        )?)
+        .await?
+    {
+        let action: String = r.get("action")?;
+        let collection: String = r.get("collection")?;
+        let (Some(action), Ok(filter), Ok(validation), Ok(presets)) = (
+            Action::parse(&action),
+            json_column(&r, "permissions"),
+            json_column(&r, "validation"),
+            json_column(&r, "presets"),
+        ) else {
+            // Fail closed: a row rectus cannot read grants nothing.
+            tracing::warn!(%collection, %action, "a permission row cannot be read and is ignored");
+            continue;
+        };
+        permissions.push(Arc::new(PermissionRecord {
+            policy: r.get("policy")?,
+            collection,
+            action,
+            permissions: filter,
+            validation,
+            presets,
+            fields: text_list(r.get("fields")?),
+        }));
+    }
+    Ok(Snapshot {
+        model: AccessModel {
+            roles,
+            access,
+            policies,
+        },
+        permissions,
+    })
+}

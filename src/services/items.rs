@@ -1,0 +1,483 @@
+//! Items of any collection (user or system), read and written under the caller's
+//! permissions. Reads are one statement (plus meta counts); writes of one request run in one
+//! transaction and either all happen or none does.
+
+use rectus_policies::filter::{self, ParseOptions, SqlContext};
+use rectus_policies::permissions::ValidationOutcome;
+use rectus_policies::value::Scalar;
+use rectus_policies::{Action, Collection, Field, FieldType, Rules, SchemaOverview};
+use sea_query::{Condition, Expr, LockType, Query as Sql};
+use serde_json::{Map, Value as Json};
+
+use super::authz::{AUTHZ_TABLES, Authz, Caller};
+use crate::auth::password::hash_password;
+use crate::db::{Conn, Database, DbValue, Dialect, DialectExt};
+use crate::error::{ApiError, ErrorCode};
+use crate::planner::read::{filter_error, key_value};
+use crate::planner::{PlanContext, Query, plan_read, write};
+
+/// A page of items as JSON text, and the meta Directus returns when asked.
+pub struct Listing {
+    pub data: String,
+    pub meta: Option<Json>,
+}
+
+pub struct Items<'a> {
+    pub db: &'a Database,
+    pub schema: &'a SchemaOverview,
+    pub caller: &'a Caller,
+    pub authz: &'a Authz,
+    pub default_limit: i64,
+    pub max_limit: i64,
+}
+
+fn forbidden_field(collection: &str, field: &str) -> ApiError {
+    filter_error(filter::FilterError::Forbidden {
+        collection: collection.to_string(),
+        field: field.to_string(),
+    })
+}
+
+fn json_array(rows: Vec<String>) -> String {
+    let mut out = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+    out.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(row);
+    }
+    out.push(']');
+    out
+}
+
+fn scalar_json(s: &Scalar) -> Json {
+    s.to_json()
+}
+
+fn key_db_value(collection: &Collection, key: &Scalar) -> DbValue {
+    match (key, collection.primary_key_field().map(|f| f.kind)) {
+        (Scalar::Text(s), Some(FieldType::Uuid)) => {
+            uuid::Uuid::parse_str(s).map_or_else(|_| DbValue::Text(s.clone()), DbValue::Uuid)
+        }
+        (Scalar::Int(i), _) => DbValue::Int(*i),
+        (other, _) => DbValue::Text(match other.to_json() {
+            Json::String(s) => s,
+            j => j.to_string(),
+        }),
+    }
+}
+
+impl<'a> Items<'a> {
+    fn plan_context(&self) -> PlanContext<'a> {
+        PlanContext {
+            schema: self.schema,
+            dialect: self.db.dialect(),
+            caller: self.caller,
+            default_limit: self.default_limit,
+            max_limit: self.max_limit,
+        }
+    }
+
+    fn collection(&self, name: &str) -> Result<&'a Collection, ApiError> {
+        self.schema.collection(name).ok_or_else(ApiError::forbidden)
+    }
+
+    async fn rows(&self, stmt: &crate::db::Stmt) -> Result<Vec<String>, ApiError> {
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|r| r.get::<String>("__json").map_err(ApiError::from))
+            .collect()
+    }
+
+    async fn count(&self, stmt: Option<crate::db::Stmt>) -> Result<Option<i64>, ApiError> {
+        let Some(stmt) = stmt else { return Ok(None) };
+        let row = self.db.query_opt(&stmt).await?;
+        Ok(Some(row.map(|r| r.get::<i64>("count")).transpose()?.unwrap_or(0)))
+    }
+
+    pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
+        let plan = plan_read(&self.plan_context(), collection, query, None)?;
+        let data = json_array(self.rows(&plan.data).await?);
+        let total = self.count(plan.total_count).await?;
+        let filtered = self.count(plan.filter_count).await?;
+        let meta = (total.is_some() || filtered.is_some()).then(|| {
+            let mut m = Map::new();
+            if let Some(t) = total {
+                m.insert("total_count".into(), t.into());
+            }
+            if let Some(f) = filtered {
+                m.insert("filter_count".into(), f.into());
+            }
+            Json::Object(m)
+        });
+        Ok(Listing { data, meta })
+    }
+
+    /// Items by key, as a JSON array, in the order the query sorts them.
+    pub async fn read_by_keys(&self, collection: &str, keys: &[Scalar], query: &Query) -> Result<String, ApiError> {
+        let plan = plan_read(&self.plan_context(), collection, query, Some(keys))?;
+        Ok(json_array(self.rows(&plan.data).await?))
+    }
+
+    /// One item; a missing item and one the caller may not see are both FORBIDDEN.
+    pub async fn read_one(&self, collection: &str, key: &Json, query: &Query) -> Result<String, ApiError> {
+        let c = self.collection(collection)?;
+        let key = key_value(c, key).ok_or_else(ApiError::forbidden)?;
+        let plan = plan_read(&self.plan_context(), collection, query, Some(&[key]))?;
+        self.rows(&plan.data)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(ApiError::forbidden)
+    }
+
+    fn rules(&self, collection: &Collection, action: Action) -> Result<Rules<'a>, ApiError> {
+        if collection.view && action != Action::Read {
+            return Err(ApiError::forbidden());
+        }
+        self.caller
+            .permissions
+            .rules(&collection.collection, action)
+            .ok_or_else(ApiError::forbidden)
+    }
+
+    fn rule_options(&self, allow_regex: bool, root: &'static str) -> ParseOptions<'a> {
+        ParseOptions {
+            schema: self.schema,
+            variables: &self.caller.variables,
+            allow_regex,
+            access: None,
+            root,
+        }
+    }
+
+    /// Checks a payload against the rules and returns it completed: presets under it, the
+    /// fields Directus fills itself (`user-created`, `date-updated`, ...) over it.
+    async fn prepare(
+        &self,
+        collection: &Collection,
+        rules: &Rules<'_>,
+        action: Action,
+        payload: &Json,
+    ) -> Result<Vec<(String, DbValue)>, ApiError> {
+        let Json::Object(payload) = payload else {
+            return Err(ApiError::new(ErrorCode::InvalidPayload, "Invalid payload. An item must be an object."));
+        };
+        let name = collection.collection.as_str();
+        for field in payload.keys() {
+            let known = collection.field(field).is_some();
+            if !rules.is_admin() && (!known || !rules.field_allowed(field)) {
+                return Err(forbidden_field(name, field));
+            }
+            if !known {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidPayload,
+                    format!("Invalid payload. Field \"{field}\" doesn't exist in collection \"{name}\"."),
+                ));
+            }
+        }
+        let mut merged = rules.presets();
+        for (k, v) in payload {
+            merged.insert(k.clone(), v.clone());
+        }
+        let merged_json = Json::Object(merged.clone());
+        match rules.validate(name, &merged_json, &self.rule_options(true, "validation")) {
+            Ok(()) => {}
+            Err(ValidationOutcome::Failed(e)) => {
+                return Err(ApiError::new(ErrorCode::FailedValidation, e.to_string()));
+            }
+            Err(ValidationOutcome::Rule(e)) => {
+                tracing::warn!(error = %e, "a validation rule cannot be applied");
+                return Err(ApiError::forbidden());
+            }
+        }
+        if action == Action::Create && !rules.is_admin() {
+            // What a role may create is limited by its create rule, checked on the item.
+            if let Some(allowed) = rules
+                .item_filter(name, &self.rule_options(false, "permissions"))
+                .map_err(|_| ApiError::forbidden())?
+                && !filter::matches(&allowed, &merged_json)
+            {
+                return Err(ApiError::forbidden());
+            }
+        }
+        let user = self.caller.accountability.user.clone();
+        for field in collection.fields.values() {
+            let special = |s: &str| field.has_special(s);
+            let stamp = match action {
+                Action::Create => special("date-created"),
+                _ => special("date-updated"),
+            };
+            let by = match action {
+                Action::Create => special("user-created"),
+                _ => special("user-updated"),
+            };
+            if stamp {
+                merged.insert(field.field.clone(), write::now_for(field).to_json());
+            }
+            if by {
+                merged.insert(field.field.clone(), user.clone().map_or(Json::Null, Json::String));
+            }
+        }
+        if action == Action::Create
+            && let Some(pk) = collection.primary_key_field()
+            && pk.kind == FieldType::Uuid
+            && !pk.auto_increment
+            && merged.get(&pk.field).is_none_or(Json::is_null)
+        {
+            merged.insert(pk.field.clone(), Json::String(uuid::Uuid::new_v4().to_string()));
+        }
+        self.finish_values(collection, merged).await
+    }
+
+    /// Hashes what must be hashed and applies per-collection rules, then types the values.
+    async fn finish_values(&self, collection: &Collection, mut values: Map<String, Json>) -> Result<Vec<(String, DbValue)>, ApiError> {
+        if collection.collection == "directus_users"
+            && let Some(Json::String(email)) = values.get("email")
+        {
+            let lower = email.trim().to_lowercase();
+            values.insert("email".into(), Json::String(lower));
+        }
+        let hashed: Vec<&Field> = collection
+            .fields
+            .values()
+            .filter(|f| f.kind == FieldType::Hash && values.get(&f.field).is_some_and(|v| !v.is_null()))
+            .collect();
+        for field in hashed {
+            let Some(Json::String(plain)) = values.get(&field.field).cloned() else {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidPayload,
+                    format!("Invalid payload. \"{}\" must be text.", field.field),
+                ));
+            };
+            let hash = tokio::task::spawn_blocking(move || hash_password(&plain))
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .map_err(|e| ApiError::internal(&e))?;
+            values.insert(field.field.clone(), Json::String(hash));
+        }
+        write::row_values(collection, &values)
+    }
+
+    fn after_write(&self, collection: &Collection) {
+        if AUTHZ_TABLES.contains(&collection.collection.as_str()) {
+            self.authz.invalidate();
+        }
+    }
+
+    /// Creates items; returns their keys.
+    pub async fn create(&self, collection: &str, items: &[Json]) -> Result<Vec<Json>, ApiError> {
+        let c = self.collection(collection)?;
+        let rules = self.rules(c, Action::Create)?;
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            rows.push(self.prepare(c, &rules, Action::Create, item).await?);
+        }
+        let dialect = self.db.dialect();
+        let mut conn = self.begin().await?;
+        let mut result = Ok(Vec::with_capacity(rows.len()));
+        for values in rows {
+            match insert_one(&mut conn, dialect, c, values).await {
+                Ok(key) => {
+                    if let Ok(keys) = &mut result {
+                        keys.push(key);
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let keys = finish(conn, result).await?;
+        self.after_write(c);
+        Ok(keys)
+    }
+
+    /// The keys among `keys` the caller may act on with `action`, locked for the write.
+    async fn permitted_keys(
+        &self,
+        conn: &mut Conn,
+        collection: &Collection,
+        rules: &Rules<'_>,
+        keys: &[Scalar],
+    ) -> Result<Vec<Scalar>, ApiError> {
+        let dialect = conn.dialect();
+        let name = collection.collection.as_str();
+        let condition = match rules
+            .item_filter(name, &self.rule_options(false, "permissions"))
+            .map_err(|_| ApiError::forbidden())?
+        {
+            None => Condition::all(),
+            Some(f) => filter::to_condition(&f, name, name, &SqlContext::new(self.schema, dialect))
+                .map_err(|_| ApiError::forbidden())?,
+        };
+        let pk = collection.primary_key.clone();
+        let mut select = Sql::select();
+        select
+            .expr_as(Expr::col((name.to_string(), pk.clone())), "key")
+            .from(name.to_string())
+            .cond_where(crate::planner::read::key_condition(collection, keys))
+            .cond_where(condition);
+        if dialect != Dialect::Sqlite {
+            select.lock(LockType::Update);
+        }
+        let pk_field = collection.primary_key_field().ok_or_else(ApiError::forbidden)?;
+        conn.query(&dialect.build(&select)?)
+            .await?
+            .iter()
+            .map(|r| {
+                let v = r.value("key")?.to_json();
+                key_value(collection, &v).ok_or_else(|| {
+                    ApiError::internal(&format!("unreadable key in {name}.{}", pk_field.field))
+                })
+            })
+            .collect()
+    }
+
+    fn keys_of(&self, collection: &Collection, keys: &[Json]) -> Result<Vec<Scalar>, ApiError> {
+        keys.iter()
+            .map(|k| key_value(collection, k).ok_or_else(ApiError::forbidden))
+            .collect()
+    }
+
+    /// Updates the items with these keys; all must be permitted, or nothing changes. Admins
+    /// updating keys that do not exist change nothing and get no error, as in Directus.
+    pub async fn update(&self, collection: &str, keys: &[Json], payload: &Json) -> Result<Vec<Json>, ApiError> {
+        let c = self.collection(collection)?;
+        let rules = self.rules(c, Action::Update)?;
+        let keys = self.keys_of(c, keys)?;
+        let values = self.prepare(c, &rules, Action::Update, payload).await?;
+        let mut conn = self.begin().await?;
+        let result = self.update_in(&mut conn, c, &rules, &keys, values).await;
+        let done = finish(conn, result).await?;
+        self.after_write(c);
+        Ok(done.iter().map(scalar_json).collect())
+    }
+
+    async fn update_in(
+        &self,
+        conn: &mut Conn,
+        c: &Collection,
+        rules: &Rules<'_>,
+        keys: &[Scalar],
+        values: Vec<(String, DbValue)>,
+    ) -> Result<Vec<Scalar>, ApiError> {
+        let permitted = self.permitted_keys(conn, c, rules, keys).await?;
+        if !rules.is_admin() && permitted.len() != dedup_len(keys) {
+            return Err(ApiError::forbidden());
+        }
+        if !permitted.is_empty() && !values.is_empty() {
+            let db_keys: Vec<DbValue> = permitted.iter().map(|k| key_db_value(c, k)).collect();
+            conn.execute(&write::update(conn.dialect(), c, values, &db_keys)?).await?;
+        }
+        Ok(permitted)
+    }
+
+    /// Deletes the items with these keys; all must be permitted, or nothing is deleted.
+    pub async fn delete(&self, collection: &str, keys: &[Json]) -> Result<(), ApiError> {
+        let c = self.collection(collection)?;
+        let rules = self.rules(c, Action::Delete)?;
+        let keys = self.keys_of(c, keys)?;
+        let mut conn = self.begin().await?;
+        let result = self.delete_in(&mut conn, c, &rules, &keys).await;
+        finish(conn, result).await?;
+        self.after_write(c);
+        Ok(())
+    }
+
+    async fn delete_in(&self, conn: &mut Conn, c: &Collection, rules: &Rules<'_>, keys: &[Scalar]) -> Result<(), ApiError> {
+        let permitted = self.permitted_keys(conn, c, rules, keys).await?;
+        if !rules.is_admin() && permitted.len() != dedup_len(keys) {
+            return Err(ApiError::forbidden());
+        }
+        if !permitted.is_empty() {
+            let db_keys: Vec<DbValue> = permitted.iter().map(|k| key_db_value(c, k)).collect();
+            conn.execute(&write::delete(conn.dialect(), c, &db_keys)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<Conn, ApiError> {
+        let mut conn = self.db.acquire().await?;
+        conn.begin().await?;
+        Ok(conn)
+    }
+
+    /// The keys of the items a query selects (for updates and deletes by query).
+    pub async fn keys_by_query(&self, collection: &str, query: &Query) -> Result<Vec<Json>, ApiError> {
+        let c = self.collection(collection)?;
+        let listing = self
+            .read_many(
+                collection,
+                &Query {
+                    fields: vec![c.primary_key.clone()],
+                    meta: vec![],
+                    ..query.clone()
+                },
+            )
+            .await?;
+        let items: Vec<Json> = serde_json::from_str(&listing.data).map_err(|e| ApiError::internal(&e))?;
+        Ok(items
+            .into_iter()
+            .filter_map(|i| i.get(&c.primary_key).cloned())
+            .collect())
+    }
+}
+
+/// Commits when the work succeeded, rolls back when it did not.
+async fn finish<T>(mut conn: Conn, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    match result {
+        Ok(value) => {
+            conn.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = conn.rollback().await {
+                tracing::warn!(error = %rollback, "rollback failed; the connection is discarded");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn dedup_len(keys: &[Scalar]) -> usize {
+    let mut seen: Vec<&Scalar> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !seen.contains(&k) {
+            seen.push(k);
+        }
+    }
+    seen.len()
+}
+
+/// Inserts one row and returns its key: given, generated by the database (`RETURNING`), or
+/// the last insert id (MySQL).
+async fn insert_one(
+    conn: &mut Conn,
+    dialect: Dialect,
+    collection: &Collection,
+    values: Vec<(String, DbValue)>,
+) -> Result<Json, ApiError> {
+    let pk = &collection.primary_key;
+    if let Some((_, given)) = values.iter().find(|(k, v)| k == pk && !v.is_null()) {
+        let key = given.to_json();
+        conn.execute(&write::insert(dialect, collection, values, false)?).await?;
+        return Ok(key);
+    }
+    if write::supports_returning(dialect) {
+        let row = conn
+            .query_opt(&write::insert(dialect, collection, values, true)?)
+            .await?
+            .ok_or_else(|| ApiError::internal(&"the insert returned no key"))?;
+        return Ok(row.value(pk)?.to_json());
+    }
+    let result = conn.execute(&write::insert(dialect, collection, values, false)?).await?;
+    result
+        .last_insert_id
+        .map(Json::from)
+        .ok_or_else(|| ApiError::internal(&"the database reported no generated key"))
+}
