@@ -495,13 +495,19 @@ fn auth_config(take: &mut impl FnMut(&str) -> Option<String>) -> Result<AuthConf
             match value.as_deref() {
                 None | Some("false") => Ok(false),
                 Some("true") => Ok(true),
-                Some(other) => Err(ConfigError(format!("{name}={other} is not valid: use true or false"))),
+                Some(other) => Err(ConfigError(format!(
+                    "{name}={other} is not valid: use true or false"
+                ))),
             }
         };
         let secure_name = format!("{prefix}_SECURE");
         let secure = flag(secure_name.clone(), take(&secure_name))?;
         let same_site_name = format!("{prefix}_SAME_SITE");
-        let same_site = match take(&same_site_name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let same_site = match take(&same_site_name)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("lax") => SameSite::Lax,
             Some("strict") => SameSite::Strict,
             Some("none") => SameSite::None,
@@ -665,7 +671,9 @@ mod tests {
         assert_eq!(c.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.auth.refresh_cookie.name, "directus_refresh_token");
         assert_eq!(
-            validate(raw(&[("ACCESS_TOKEN_TTL", "forever")])).unwrap_err().0,
+            validate(raw(&[("ACCESS_TOKEN_TTL", "forever")]))
+                .unwrap_err()
+                .0,
             "ACCESS_TOKEN_TTL=forever is not a duration: use for example 900, 30s, 15m, 12h or 7d"
         );
         assert_eq!(

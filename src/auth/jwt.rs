@@ -80,11 +80,14 @@ impl JwtKeys {
 /// token. This is how Directus tells the two apart.
 pub fn is_directus_jwt(token: &str) -> bool {
     let mut parts = token.split('.');
-    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
         return false;
     };
     serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -146,14 +149,21 @@ mod tests {
         assert_eq!(keys.verify(&alg_none), Err(TokenError::Invalid));
 
         let hs512 = b64(&serde_json::json!({"alg": "HS512", "typ": "JWT"}));
-        assert_eq!(keys.verify(&format!("{hs512}.{}.{}", parts[1], parts[2])), Err(TokenError::Invalid));
+        assert_eq!(
+            keys.verify(&format!("{hs512}.{}.{}", parts[1], parts[2])),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]
     fn static_tokens_are_not_jwts() {
         assert!(!is_directus_jwt("my-static-token"));
         assert!(!is_directus_jwt("a.b.c"));
-        let foreign = format!("{}.{}.sig", b64(&serde_json::json!({"alg": "HS256"})), b64(&serde_json::json!({"iss": "other"})));
+        let foreign = format!(
+            "{}.{}.sig",
+            b64(&serde_json::json!({"alg": "HS256"})),
+            b64(&serde_json::json!({"iss": "other"}))
+        );
         assert!(!is_directus_jwt(&foreign));
     }
 }

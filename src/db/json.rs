@@ -43,15 +43,17 @@ pub fn value(dialect: Dialect, field_type: FieldType, concealed: bool, column: E
         (Dialect::Postgres, FieldType::Timestamp) => {
             one(r#"to_char(($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#)
         }
-        (Dialect::Postgres, FieldType::DateTime) => one(r#"to_char($1, 'YYYY-MM-DD"T"HH24:MI:SS')"#),
+        (Dialect::Postgres, FieldType::DateTime) => {
+            one(r#"to_char($1, 'YYYY-MM-DD"T"HH24:MI:SS')"#)
+        }
         (Dialect::Postgres, FieldType::Date) => one("to_char($1, 'YYYY-MM-DD')"),
         (Dialect::Postgres, FieldType::Time) => one("to_char($1, 'HH24:MI:SS')"),
         (Dialect::Postgres, FieldType::Binary) => one("encode($1, 'base64')"),
         // Text columns holding comma-separated values; PostgreSQL arrays serialise themselves.
-        (Dialect::Postgres, FieldType::Csv) => one(
-            "CASE WHEN pg_typeof($1)::text LIKE '%[]' THEN to_json($1) \
-             WHEN ($1)::text = '' THEN '[]'::json ELSE to_json(string_to_array(($1)::text, ',')) END",
-        ),
+        (Dialect::Postgres, FieldType::Csv) => {
+            one("CASE WHEN pg_typeof($1)::text LIKE '%[]' THEN to_json($1) \
+             WHEN ($1)::text = '' THEN '[]'::json ELSE to_json(string_to_array(($1)::text, ',')) END")
+        }
         (Dialect::Postgres, _) => column,
 
         (Dialect::MySql, FieldType::Boolean) => Expr::cust_with_exprs(

@@ -57,7 +57,9 @@ fn set_cookie(config: &CookieConfig, value: &str, max_age_secs: u64) -> Option<H
 fn presented_token(request: &Request, state: &AppState) -> Option<String> {
     if let Some(value) = request.headers().get(header::AUTHORIZATION)
         && let Ok(text) = value.to_str()
-        && let Some(token) = text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer "))
+        && let Some(token) = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
     {
         return Some(token.trim().to_string());
     }
@@ -78,7 +80,11 @@ fn client_ip(request: &Request) -> Option<std::net::IpAddr> {
 }
 
 /// Resolves the caller of every request; a bad token ends the request with Directus's error.
-pub async fn resolve_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn resolve_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let ip = client_ip(&request);
     let user = match presented_token(&request, &state) {
         None => None,
@@ -89,7 +95,10 @@ pub async fn resolve_caller(State(state): State<AppState>, mut request: Request,
     };
     let caller = state
         .authz
-        .caller(user.as_ref().map(|u| (u.id.as_str(), u.role.as_deref())), ip)
+        .caller(
+            user.as_ref().map(|u| (u.id.as_str(), u.role.as_deref())),
+            ip,
+        )
         .await;
     match caller {
         Ok(caller) => {
@@ -121,7 +130,12 @@ fn mode_of(body: &Json) -> Result<LoginMode, ApiError> {
 }
 
 fn origin_of(headers: &HeaderMap, ip: Option<std::net::IpAddr>) -> Origin {
-    let text = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = |h: header::HeaderName| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     Origin {
         ip,
         user_agent: text(header::USER_AGENT),
@@ -139,11 +153,19 @@ fn issued_response(state: &AppState, issued: Issued) -> Response {
         ),
         LoginMode::Cookie => (
             json!({"data": {"access_token": issued.access_token, "expires": issued.expires_ms}}),
-            set_cookie(&auth.refresh_cookie, &issued.refresh_token, auth.refresh_token_ttl.as_secs()),
+            set_cookie(
+                &auth.refresh_cookie,
+                &issued.refresh_token,
+                auth.refresh_token_ttl.as_secs(),
+            ),
         ),
         LoginMode::Session => (
             json!({"data": {"expires": issued.expires_ms}}),
-            set_cookie(&auth.session_cookie, &issued.access_token, auth.session_ttl.as_secs()),
+            set_cookie(
+                &auth.session_cookie,
+                &issued.access_token,
+                auth.session_ttl.as_secs(),
+            ),
         ),
     };
     let mut response = json_text(axum::http::StatusCode::OK, body.to_string());
@@ -159,7 +181,10 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
     let JsonBody(body) = JsonBody::from_request(request, &state).await?;
     let required = |name: &str| -> Result<String, ApiError> {
         text_field(&body, name)?.map(str::to_string).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidPayload, format!("Invalid payload. \"{name}\" is required."))
+            ApiError::new(
+                ErrorCode::InvalidPayload,
+                format!("Invalid payload. \"{name}\" is required."),
+            )
         })
     };
     let email = required("email")?;
@@ -173,7 +198,12 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
 }
 
 /// The refresh token of a refresh or logout: the body's, else the cookie's of the mode.
-fn refresh_token_of(state: &AppState, headers: &HeaderMap, body: &Json, mode: LoginMode) -> Result<String, ApiError> {
+fn refresh_token_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Json,
+    mode: LoginMode,
+) -> Result<String, ApiError> {
     if let Some(token) = text_field(body, "refresh_token")? {
         return Ok(token.to_string());
     }
@@ -184,7 +214,10 @@ fn refresh_token_of(state: &AppState, headers: &HeaderMap, body: &Json, mode: Lo
         _ => cookie(headers, &auth.refresh_cookie.name),
     };
     from_cookie.ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidPayload, "Invalid payload. The refresh token is required in either the payload or cookie.")
+        ApiError::new(
+            ErrorCode::InvalidPayload,
+            "Invalid payload. The refresh token is required in either the payload or cookie.",
+        )
     })
 }
 

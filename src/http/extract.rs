@@ -19,8 +19,13 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// URL parameters gathered into one JSON object: `filter[status][_eq]=x` becomes
 /// `{"filter": {"status": {"_eq": "x"}}}`, `fields[]=a&fields[]=b` a list.
 pub fn params_to_json(raw: Option<&str>) -> Result<Map<String, Json>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "Invalid query. The query string cannot be read."))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                "Invalid query. The query string cannot be read.",
+            )
+        })?;
     let mut root = Json::Object(Map::new());
     for (key, value) in pairs {
         let (head, rest) = match key.find('[') {
@@ -66,7 +71,9 @@ fn insert(node: &mut Json, path: &[String], value: Json, key: &str) -> Result<()
     }
     if rest.len() == 1 && rest[0].is_empty() {
         // `fields[]=a`: append.
-        let entry = map.entry(first.clone()).or_insert_with(|| Json::Array(vec![]));
+        let entry = map
+            .entry(first.clone())
+            .or_insert_with(|| Json::Array(vec![]));
         let Json::Array(items) = entry else {
             return Err(bad());
         };
@@ -122,7 +129,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorCode::ContentTooLarge, "Uploaded content is too large.")
             } else {
-                ApiError::new(ErrorCode::InvalidPayload, "Invalid payload. The body cannot be read.")
+                ApiError::new(
+                    ErrorCode::InvalidPayload,
+                    "Invalid payload. The body cannot be read.",
+                )
             }
         })?;
         if bytes.is_empty() {

@@ -54,15 +54,21 @@ pub fn items_routes() -> Router<AppState> {
         )
         .route(
             "/{collection}/{id}",
-            get(|s, c, Path((collection, id)): Path<(String, String)>, q| async move {
-                read_one(s, c, user_collection(&collection)?, id, q).await
-            })
-            .patch(|s, c, Path((collection, id)): Path<(String, String)>, q, b| async move {
-                update_one(s, c, user_collection(&collection)?, id, q, b).await
-            })
-            .delete(|s, c, Path((collection, id)): Path<(String, String)>| async move {
-                delete_one(s, c, user_collection(&collection)?, id).await
-            }),
+            get(
+                |s, c, Path((collection, id)): Path<(String, String)>, q| async move {
+                    read_one(s, c, user_collection(&collection)?, id, q).await
+                },
+            )
+            .patch(
+                |s, c, Path((collection, id)): Path<(String, String)>, q, b| async move {
+                    update_one(s, c, user_collection(&collection)?, id, q, b).await
+                },
+            )
+            .delete(
+                |s, c, Path((collection, id)): Path<(String, String)>| async move {
+                    delete_one(s, c, user_collection(&collection)?, id).await
+                },
+            ),
         )
 }
 
@@ -79,7 +85,9 @@ pub fn system_routes(collection: &'static str) -> Router<AppState> {
         .route(
             "/{id}",
             get(move |s, c, Path(id): Path<String>, q| read_one(s, c, collection, id, q))
-                .patch(move |s, c, Path(id): Path<String>, q, b| update_one(s, c, collection, id, q, b))
+                .patch(move |s, c, Path(id): Path<String>, q, b| {
+                    update_one(s, c, collection, id, q, b)
+                })
                 .delete(move |s, c, Path(id): Path<String>| delete_one(s, c, collection, id)),
         )
 }
@@ -91,7 +99,9 @@ pub async fn list(
     UrlQuery(query): UrlQuery,
 ) -> Result<Response, ApiError> {
     let schema = state.schema();
-    let listing = items(&state, &caller, &schema).read_many(collection, &query).await?;
+    let listing = items(&state, &caller, &schema)
+        .read_many(collection, &query)
+        .await?;
     Ok(data_response(&listing.data, listing.meta.as_ref()))
 }
 
@@ -124,7 +134,9 @@ async fn respond_with(
     single: bool,
 ) -> Result<Response, ApiError> {
     let service = items(state, caller, schema);
-    let c = schema.collection(collection).ok_or_else(ApiError::forbidden)?;
+    let c = schema
+        .collection(collection)
+        .ok_or_else(ApiError::forbidden)?;
     let scalars: Vec<_> = keys
         .iter()
         .filter_map(|k| crate::planner::read::key_value(c, k))
@@ -135,7 +147,8 @@ async fn respond_with(
     };
     match service.read_by_keys(collection, &scalars, &query).await {
         Ok(array) if single => {
-            let items: Vec<Json> = serde_json::from_str(&array).map_err(|e| ApiError::internal(&e))?;
+            let items: Vec<Json> =
+                serde_json::from_str(&array).map_err(|e| ApiError::internal(&e))?;
             match items.into_iter().next() {
                 Some(item) => Ok(data_response(&item.to_string(), None)),
                 None => Ok(no_content()),
@@ -165,7 +178,9 @@ pub async fn create(
             ));
         }
     };
-    let keys = items(&state, &caller, &schema).create(collection, &payloads).await?;
+    let keys = items(&state, &caller, &schema)
+        .create(collection, &payloads)
+        .await?;
     respond_with(&state, &caller, &schema, collection, &keys, &query, single).await
 }
 
@@ -188,7 +203,10 @@ pub async fn update_one(
 }
 
 fn payload_error(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidPayload, format!("Invalid payload. {message}"))
+    ApiError::new(
+        ErrorCode::InvalidPayload,
+        format!("Invalid payload. {message}"),
+    )
 }
 
 /// `PATCH /collection`: `{keys, data}`, `{query, data}`, or a list of items with their keys.
@@ -201,7 +219,9 @@ pub async fn update_many(
 ) -> Result<Response, ApiError> {
     let schema = state.schema();
     let service = items(&state, &caller, &schema);
-    let c = schema.collection(collection).ok_or_else(ApiError::forbidden)?;
+    let c = schema
+        .collection(collection)
+        .ok_or_else(ApiError::forbidden)?;
     let keys = match body {
         Json::Array(list) => {
             let mut keys = Vec::with_capacity(list.len());
@@ -209,18 +229,29 @@ pub async fn update_many(
                 let Json::Object(mut map) = item else {
                     return Err(payload_error("Each item must be an object."));
                 };
-                let key = map
-                    .remove(&c.primary_key)
-                    .ok_or_else(|| payload_error(&format!("Each item needs its \"{}\".", c.primary_key)))?;
-                keys.extend(service.update(collection, &[key], &Json::Object(map)).await?);
+                let key = map.remove(&c.primary_key).ok_or_else(|| {
+                    payload_error(&format!("Each item needs its \"{}\".", c.primary_key))
+                })?;
+                keys.extend(
+                    service
+                        .update(collection, &[key], &Json::Object(map))
+                        .await?,
+                );
             }
             keys
         }
         Json::Object(map) => {
-            let data = map.get("data").cloned().ok_or_else(|| payload_error("\"data\" is required."))?;
+            let data = map
+                .get("data")
+                .cloned()
+                .ok_or_else(|| payload_error("\"data\" is required."))?;
             let keys = match (map.get("keys"), map.get("query")) {
                 (Some(Json::Array(keys)), _) => keys.clone(),
-                (None, Some(Json::Object(q))) => service.keys_by_query(collection, &Query::from_json(q)?).await?,
+                (None, Some(Json::Object(q))) => {
+                    service
+                        .keys_by_query(collection, &Query::from_json(q)?)
+                        .await?
+                }
                 _ => return Err(payload_error("Either \"keys\" or \"query\" is required.")),
             };
             service.update(collection, &keys, &data).await?
@@ -256,7 +287,11 @@ pub async fn delete_many(
         Json::Array(keys) => keys,
         Json::Object(map) => match (map.get("keys"), map.get("query")) {
             (Some(Json::Array(keys)), _) => keys.clone(),
-            (None, Some(Json::Object(q))) => service.keys_by_query(collection, &Query::from_json(q)?).await?,
+            (None, Some(Json::Object(q))) => {
+                service
+                    .keys_by_query(collection, &Query::from_json(q)?)
+                    .await?
+            }
             _ => return Err(payload_error("Either \"keys\" or \"query\" is required.")),
         },
         _ => return Err(payload_error("Expected a list of keys.")),

@@ -68,7 +68,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/permissions", system::permissions_routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::resolve_caller))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::resolve_caller,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)

@@ -26,9 +26,11 @@ pub fn permissions_routes() -> Router<AppState> {
 }
 
 fn current_user(caller: &Caller) -> Result<String, ApiError> {
-    caller.accountability.user.clone().ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidCredentials, "Invalid user credentials.")
-    })
+    caller
+        .accountability
+        .user
+        .clone()
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidCredentials, "Invalid user credentials."))
 }
 
 async fn me(state: State<AppState>, caller: Caller, query: UrlQuery) -> Result<Response, ApiError> {
@@ -48,7 +50,10 @@ async fn update_me(
 
 /// What the caller may do, per collection and action: `full` (every item), `partial` (some
 /// items), with the fields and presets.
-async fn my_permissions(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn my_permissions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     let schema = state.schema();
     let mut out = Map::new();
     for collection in schema.collections.values() {
@@ -58,14 +63,13 @@ async fn my_permissions(State(state): State<AppState>, caller: Caller) -> Result
                 continue;
             };
             let full = rules.is_admin()
-                || caller
-                    .permissions
-                    .records()
-                    .any(|r| {
-                        r.collection == collection.collection
-                            && r.action == action
-                            && r.permissions.as_ref().is_none_or(|p| p.as_object().is_none_or(Map::is_empty))
-                    });
+                || caller.permissions.records().any(|r| {
+                    r.collection == collection.collection
+                        && r.action == action
+                        && r.permissions
+                            .as_ref()
+                            .is_none_or(|p| p.as_object().is_none_or(Map::is_empty))
+                });
             let fields: Vec<&str> = rules.allowed_fields(collection);
             let fields: Vec<Json> = if rules.is_admin() {
                 vec![json!("*")]

@@ -23,7 +23,10 @@ pub struct Query {
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuery, format!("Invalid query. {}", message.into()))
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("Invalid query. {}", message.into()),
+    )
 }
 
 /// `"a,b"`, `["a", "b"]` or a JSON array in a string.
@@ -46,12 +49,18 @@ fn list(name: &str, value: &Json) -> Result<Vec<String>, ApiError> {
             for item in items {
                 match item {
                     Json::String(_) => out.extend(list(name, item)?),
-                    _ => return Err(invalid(format!("\"{name}\" must be a list of field names."))),
+                    _ => {
+                        return Err(invalid(format!(
+                            "\"{name}\" must be a list of field names."
+                        )));
+                    }
                 }
             }
             Ok(out)
         }
-        _ => Err(invalid(format!("\"{name}\" must be a list of field names."))),
+        _ => Err(invalid(format!(
+            "\"{name}\" must be a list of field names."
+        ))),
     }
 }
 
@@ -134,15 +143,20 @@ mod tests {
 
     #[test]
     fn parameters_read_in_every_form() {
-        let query = q(json!({"fields": "id, title", "sort": ["-date", "id"], "limit": "5",
-            "filter": "{\"id\":{\"_eq\":1}}", "meta": "*"}))
+        let query = q(
+            json!({"fields": "id, title", "sort": ["-date", "id"], "limit": "5",
+            "filter": "{\"id\":{\"_eq\":1}}", "meta": "*"}),
+        )
         .unwrap();
         assert_eq!(query.fields, vec!["id", "title"]);
         assert_eq!(query.sort, vec!["-date", "id"]);
         assert_eq!(query.limit, Some(5));
         assert_eq!(query.filter, Some(json!({"id": {"_eq": 1}})));
         assert!(query.wants_meta("filter_count"));
-        assert_eq!(q(json!({"fields": "[\"a\",\"b\"]"})).unwrap().fields, vec!["a", "b"]);
+        assert_eq!(
+            q(json!({"fields": "[\"a\",\"b\"]"})).unwrap().fields,
+            vec!["a", "b"]
+        );
     }
 
     #[test]
@@ -153,6 +167,9 @@ mod tests {
         assert!(message(json!({"filter": "{oops"})).contains("\"filter\""));
         assert!(message(json!({"page": 0})).contains("\"page\""));
         assert!(message(json!({"meta": "everything"})).contains("\"meta\""));
-        assert_eq!(q(json!({"limit": "ten"})).unwrap_err().code, ErrorCode::InvalidQuery);
+        assert_eq!(
+            q(json!({"limit": "ten"})).unwrap_err().code,
+            ErrorCode::InvalidQuery
+        );
     }
 }

@@ -49,11 +49,18 @@ fn forbidden_field(collection: &str, field: &str) -> ApiError {
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuery, format!("Invalid query. {}", message.into()))
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("Invalid query. {}", message.into()),
+    )
 }
 
 /// The collection, if it exists and the caller may read it at all.
-pub fn readable<'s>(schema: &'s SchemaOverview, caller: &Caller, name: &str) -> Result<&'s Collection, ApiError> {
+pub fn readable<'s>(
+    schema: &'s SchemaOverview,
+    caller: &Caller,
+    name: &str,
+) -> Result<&'s Collection, ApiError> {
     match schema.collection(name) {
         Some(c) if caller.permissions.rules(name, Action::Read).is_some() => Ok(c),
         _ => Err(ApiError::forbidden()),
@@ -105,7 +112,11 @@ fn search_filter(collection: &Collection, access: &ReadAccess, term: &str) -> Fi
     use rectus_policies::filter::FieldAccess;
     let mut parts = Vec::new();
     for field in collection.fields.values() {
-        if field.is_alias() || !field.searchable || !access.can_read(&collection.collection, &field.field) {
+        if field.is_alias()
+            || !field.searchable
+            || field.has_special("conceal")
+            || !access.can_read(&collection.collection, &field.field)
+        {
             continue;
         }
         let condition = |operator, operand| {
@@ -119,7 +130,10 @@ fn search_filter(collection: &Collection, access: &ReadAccess, term: &str) -> Fi
         };
         match field.kind {
             FieldType::String | FieldType::Text | FieldType::Csv => {
-                parts.push(condition(Operator::IContains, Operand::Value(Scalar::Text(term.to_string()))));
+                parts.push(condition(
+                    Operator::IContains,
+                    Operand::Value(Scalar::Text(term.to_string())),
+                ));
             }
             t if t.is_numeric() => {
                 if let Ok(v) = coerce(&Json::String(term.to_string()), t) {
@@ -148,7 +162,10 @@ pub fn key_value(collection: &Collection, key: &Json) -> Option<Scalar> {
 }
 
 pub fn key_condition(collection: &Collection, keys: &[Scalar]) -> Condition {
-    let pk = Expr::col((collection.collection.clone(), collection.primary_key.clone()));
+    let pk = Expr::col((
+        collection.collection.clone(),
+        collection.primary_key.clone(),
+    ));
     Condition::all().add(pk.is_in(keys.iter().map(|k| Expr::val(k.to_sea()))))
 }
 
@@ -175,7 +192,9 @@ pub fn conditions(
         .with_field_guard(&access);
     let permission = match access.item_filter(name).map_err(rule_error)? {
         None => Condition::all(),
-        Some(rows) => filter::to_condition(&rows, name, name, &sql.trusted()).map_err(rule_error)?,
+        Some(rows) => {
+            filter::to_condition(&rows, name, name, &sql.trusted()).map_err(rule_error)?
+        }
     };
     let mut user = Condition::all();
     if let Some(json) = &query.filter {
@@ -186,7 +205,11 @@ pub fn conditions(
                 schema: ctx.schema,
                 variables: &ctx.caller.variables,
                 allow_regex: false,
-                access: if ctx.caller.is_admin() { None } else { Some(&access) },
+                access: if ctx.caller.is_admin() {
+                    None
+                } else {
+                    Some(&access)
+                },
                 root: "filter",
             },
         )
@@ -229,7 +252,10 @@ pub fn plan_read(
     let mut pairs = Vec::with_capacity(fields.len());
     for f in &fields {
         let column = sql.column(name, name, &f.field).map_err(rule_error)?;
-        pairs.push((f.field.clone(), json::value(ctx.dialect, f.kind, concealed(f), column)));
+        pairs.push((
+            f.field.clone(),
+            json::value(ctx.dialect, f.kind, concealed(f), column),
+        ));
     }
     let Conditions { permission, user } = conditions(ctx, collection, query, keys)?;
 
@@ -254,8 +280,14 @@ pub fn plan_read(
     };
     Ok(ReadPlan {
         data: ctx.dialect.build(&select)?,
-        total_count: query.wants_meta("total_count").then(|| count(false)).transpose()?,
-        filter_count: query.wants_meta("filter_count").then(|| count(true)).transpose()?,
+        total_count: query
+            .wants_meta("total_count")
+            .then(|| count(false))
+            .transpose()?,
+        filter_count: query
+            .wants_meta("filter_count")
+            .then(|| count(true))
+            .transpose()?,
     })
 }
 
@@ -285,15 +317,27 @@ fn order(
             )));
         }
         match collection.field(field) {
-            Some(f) if !f.is_alias() && (ctx.caller.is_admin() || access.can_read(name, field)) => {}
+            Some(f) if f.kind == FieldType::Hash || f.has_special("conceal") => {
+                return Err(invalid(format!(
+                    "\"sort\": \"{field}\" cannot be sorted by."
+                )));
+            }
+            Some(f) if !f.is_alias() && (ctx.caller.is_admin() || access.can_read(name, field)) => {
+            }
             _ => return Err(forbidden_field(name, field)),
         }
         let column = sql.column(name, name, field).map_err(rule_error)?;
         select.order_by_expr(column, direction);
     }
     // Items with equal sort values keep a stable order across pages.
-    if !sort.iter().any(|s| s.trim_start_matches('-') == collection.primary_key) {
-        select.order_by((name.to_string(), collection.primary_key.clone()), Order::Asc);
+    if !sort
+        .iter()
+        .any(|s| s.trim_start_matches('-') == collection.primary_key)
+    {
+        select.order_by(
+            (name.to_string(), collection.primary_key.clone()),
+            Order::Asc,
+        );
     }
     Ok(())
 }

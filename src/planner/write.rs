@@ -32,16 +32,24 @@ pub fn db_value(field: &Field, value: &Json) -> Result<DbValue, ApiError> {
     Ok(match field.kind {
         FieldType::Integer | FieldType::BigInteger => match value {
             Json::Number(n) if n.is_i64() => DbValue::Int(n.as_i64().unwrap_or_default()),
-            Json::String(s) => DbValue::Int(s.trim().parse().map_err(|_| invalid(name, "a whole number"))?),
+            Json::String(s) => DbValue::Int(
+                s.trim()
+                    .parse()
+                    .map_err(|_| invalid(name, "a whole number"))?,
+            ),
             _ => return Err(invalid(name, "a whole number")),
         },
         FieldType::Float => match value {
             Json::Number(n) => DbValue::Float(n.as_f64().unwrap_or_default()),
-            Json::String(s) => DbValue::Float(s.trim().parse().map_err(|_| invalid(name, "a number"))?),
+            Json::String(s) => {
+                DbValue::Float(s.trim().parse().map_err(|_| invalid(name, "a number"))?)
+            }
             _ => return Err(invalid(name, "a number")),
         },
         FieldType::Decimal => {
-            let t = text().filter(|_| !value.is_boolean()).ok_or_else(|| invalid(name, "a decimal number"))?;
+            let t = text()
+                .filter(|_| !value.is_boolean())
+                .ok_or_else(|| invalid(name, "a decimal number"))?;
             let plain = t.trim().trim_start_matches(['-', '+']);
             let (int, frac) = plain.split_once('.').unwrap_or((plain, ""));
             if (int.is_empty() && frac.is_empty())
@@ -60,7 +68,9 @@ pub fn db_value(field: &Field, value: &Json) -> Result<DbValue, ApiError> {
             _ => return Err(invalid(name, "true or false")),
         },
         FieldType::Uuid => match value {
-            Json::String(s) => DbValue::Uuid(uuid::Uuid::parse_str(s.trim()).map_err(|_| invalid(name, "a uuid"))?),
+            Json::String(s) => {
+                DbValue::Uuid(uuid::Uuid::parse_str(s.trim()).map_err(|_| invalid(name, "a uuid"))?)
+            }
             _ => return Err(invalid(name, "a uuid")),
         },
         FieldType::Date => DbValue::Date(
@@ -116,7 +126,9 @@ pub fn db_value(field: &Field, value: &Json) -> Result<DbValue, ApiError> {
         FieldType::Alias => {
             return Err(ApiError::new(
                 ErrorCode::InvalidPayload,
-                format!("Invalid payload. Writing the relational field \"{name}\" is not supported yet."),
+                format!(
+                    "Invalid payload. Writing the relational field \"{name}\" is not supported yet."
+                ),
             ));
         }
     })
@@ -142,14 +154,20 @@ pub fn sea_value(v: DbValue) -> sea_query::Value {
 }
 
 /// Converts a whole payload (already checked against permissions) to column values.
-pub fn row_values(collection: &Collection, payload: &Map<String, Json>) -> Result<Vec<(String, DbValue)>, ApiError> {
+pub fn row_values(
+    collection: &Collection,
+    payload: &Map<String, Json>,
+) -> Result<Vec<(String, DbValue)>, ApiError> {
     payload
         .iter()
         .map(|(name, value)| {
             let field = collection.field(name).ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::InvalidPayload,
-                    format!("Invalid payload. Field \"{name}\" doesn't exist in collection \"{}\".", collection.collection),
+                    format!(
+                        "Invalid payload. Field \"{name}\" doesn't exist in collection \"{}\".",
+                        collection.collection
+                    ),
                 )
             })?;
             Ok((name.clone(), db_value(field, value)?))
@@ -157,7 +175,12 @@ pub fn row_values(collection: &Collection, payload: &Map<String, Json>) -> Resul
         .collect()
 }
 
-pub fn insert(dialect: Dialect, collection: &Collection, values: Vec<(String, DbValue)>, returning_key: bool) -> Result<Stmt, ApiError> {
+pub fn insert(
+    dialect: Dialect,
+    collection: &Collection,
+    values: Vec<(String, DbValue)>,
+    returning_key: bool,
+) -> Result<Stmt, ApiError> {
     let mut insert = Sql::insert();
     insert.into_table(collection.collection.clone());
     let (columns, values): (Vec<String>, Vec<DbValue>) = values.into_iter().unzip();
@@ -194,7 +217,11 @@ pub fn update(
     Ok(dialect.build(&update)?)
 }
 
-pub fn delete(dialect: Dialect, collection: &Collection, keys: &[DbValue]) -> Result<Stmt, ApiError> {
+pub fn delete(
+    dialect: Dialect,
+    collection: &Collection,
+    keys: &[DbValue],
+) -> Result<Stmt, ApiError> {
     let delete = Sql::delete()
         .from_table(collection.collection.clone())
         .and_where(

@@ -154,7 +154,10 @@ impl AuthService {
             .and_where(Expr::col(column.to_string()).eq(value))
             .limit(1)
             .to_owned();
-        let row = self.db.query_opt(&self.db.dialect().build(&select)?).await?;
+        let row = self
+            .db
+            .query_opt(&self.db.dialect().build(&select)?)
+            .await?;
         row.map(|r| {
             Ok(UserRow {
                 id: r.get("id")?,
@@ -201,7 +204,9 @@ impl AuthService {
         let outcome = self.check_credentials(&email, password).await;
         match &outcome {
             Ok(_) => self.failures.invalidate(&email),
-            Err(AuthError::InvalidCredentials | AuthError::UserSuspended) => self.record_failure(&email),
+            Err(AuthError::InvalidCredentials | AuthError::UserSuspended) => {
+                self.record_failure(&email)
+            }
             Err(_) => {}
         }
         if let Some(rest) = self.config.auth.login_stall.checked_sub(started.elapsed()) {
@@ -215,7 +220,11 @@ impl AuthService {
         if self.throttled(email) {
             return Err(AuthError::TooManyAttempts);
         }
-        let user = if email.is_empty() { None } else { self.user_where("email", email).await? };
+        let user = if email.is_empty() {
+            None
+        } else {
+            self.user_where("email", email).await?
+        };
         let hash = user
             .as_ref()
             .and_then(|u| u.password.clone())
@@ -226,7 +235,10 @@ impl AuthService {
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         match user {
             Some(u) if matches && u.password.is_some() => match u.status.as_str() {
-                "active" => Ok(AuthUser { id: u.id, role: u.role }),
+                "active" => Ok(AuthUser {
+                    id: u.id,
+                    role: u.role,
+                }),
                 "suspended" => Err(AuthError::UserSuspended),
                 _ => Err(AuthError::InvalidCredentials),
             },
@@ -234,8 +246,16 @@ impl AuthService {
         }
     }
 
-    async fn access_token(&self, user: &AuthUser, session: Option<&str>, ttl: Duration) -> Result<(String, u64), AuthError> {
-        let caller = self.authz.caller(Some((&user.id, user.role.as_deref())), None).await?;
+    async fn access_token(
+        &self,
+        user: &AuthUser,
+        session: Option<&str>,
+        ttl: Duration,
+    ) -> Result<(String, u64), AuthError> {
+        let caller = self
+            .authz
+            .caller(Some((&user.id, user.role.as_deref())), None)
+            .await?;
         let iat = now().timestamp();
         let claims = Claims {
             id: user.id.clone(),
@@ -250,7 +270,12 @@ impl AuthService {
         Ok((self.keys.sign(&claims)?, ttl.as_millis() as u64))
     }
 
-    async fn issue(&self, user: &AuthUser, mode: LoginMode, origin: Origin) -> Result<Issued, AuthError> {
+    async fn issue(
+        &self,
+        user: &AuthUser,
+        mode: LoginMode,
+        origin: Origin,
+    ) -> Result<Issued, AuthError> {
         let refresh_token = new_refresh_token();
         let ttl = self.session_ttl(mode);
         let insert = Query::insert()
@@ -285,13 +310,21 @@ impl AuthService {
         }
     }
 
-    async fn tokens(&self, user: &AuthUser, mode: LoginMode, refresh_token: String) -> Result<Issued, AuthError> {
+    async fn tokens(
+        &self,
+        user: &AuthUser,
+        mode: LoginMode,
+        refresh_token: String,
+    ) -> Result<Issued, AuthError> {
         let (access_token, expires_ms) = match mode {
             LoginMode::Session => {
                 self.access_token(user, Some(&refresh_token), self.config.auth.session_ttl)
                     .await?
             }
-            _ => self.access_token(user, None, self.config.auth.access_token_ttl).await?,
+            _ => {
+                self.access_token(user, None, self.config.auth.access_token_ttl)
+                    .await?
+            }
         };
         Ok(Issued {
             access_token,
@@ -381,7 +414,10 @@ impl AuthService {
             self.user_where("token", token).await?
         };
         match user {
-            Some(u) if u.status == "active" => Ok(AuthUser { id: u.id, role: u.role }),
+            Some(u) if u.status == "active" => Ok(AuthUser {
+                id: u.id,
+                role: u.role,
+            }),
             _ => Err(AuthError::InvalidCredentials),
         }
     }

@@ -88,10 +88,15 @@ impl Authz {
     }
 
     /// Resolves the caller: `user` is `(id, role)` of an authenticated, active user.
-    pub async fn caller(&self, user: Option<(&str, Option<&str>)>, ip: Option<IpAddr>) -> Result<Caller, DbError> {
+    pub async fn caller(
+        &self,
+        user: Option<(&str, Option<&str>)>,
+        ip: Option<IpAddr>,
+    ) -> Result<Caller, DbError> {
         let snapshot = self.snapshot().await?;
         let accountability = snapshot.model.accountability(user, ip);
-        let permissions = EffectivePermissions::for_accountability(&accountability, &snapshot.permissions);
+        let permissions =
+            EffectivePermissions::for_accountability(&accountability, &snapshot.permissions);
         let variables = self.variables(&accountability, &permissions).await?;
         Ok(Caller {
             accountability,
@@ -157,13 +162,23 @@ impl Authz {
             .from(table.to_string())
             .and_where(Expr::col("id").eq(id))
             .to_owned();
-        let row = self.db.query_opt(&self.db.dialect().build(&select)?).await?;
+        let row = self
+            .db
+            .query_opt(&self.db.dialect().build(&select)?)
+            .await?;
         let Some(row) = row else {
             return Ok(Default::default());
         };
         Ok(columns
             .into_iter()
-            .map(|c| (c.clone(), row.value(c).map(crate::db::DbValue::to_json).unwrap_or(Json::Null)))
+            .map(|c| {
+                (
+                    c.clone(),
+                    row.value(c)
+                        .map(crate::db::DbValue::to_json)
+                        .unwrap_or(Json::Null),
+                )
+            })
             .collect())
     }
 
@@ -197,7 +212,14 @@ fn json_column(row: &Row, column: &str) -> Result<Option<Json>, ()> {
 async fn load(db: &Database) -> Result<Snapshot, DbError> {
     let dialect = db.dialect();
     let roles = db
-        .query(&dialect.build(&Query::select().columns(["id", "parent"]).from("directus_roles").to_owned())?)
+        .query(
+            &dialect.build(
+                &Query::select()
+                    .columns(["id", "parent"])
+                    .from("directus_roles")
+                    .to_owned(),
+            )?,
+        )
         .await?
         .iter()
         .map(|r| {
@@ -208,12 +230,14 @@ async fn load(db: &Database) -> Result<Snapshot, DbError> {
         })
         .collect::<Result<_, DbError>>()?;
     let access = db
-        .query(&dialect.build(
-            &Query::select()
-                .columns(["role", "user", "policy", "sort"])
-                .from("directus_access")
-                .to_owned(),
-        )?)
+        .query(
+            &dialect.build(
+                &Query::select()
+                    .columns(["role", "user", "policy", "sort"])
+                    .from("directus_access")
+                    .to_owned(),
+            )?,
+        )
         .await?
         .iter()
         .map(|r| {
@@ -226,12 +250,14 @@ async fn load(db: &Database) -> Result<Snapshot, DbError> {
         })
         .collect::<Result<_, DbError>>()?;
     let policies = db
-        .query(&dialect.build(
-            &Query::select()
-                .columns(["id", "admin_access", "app_access", "ip_access"])
-                .from("directus_policies")
-                .to_owned(),
-        )?)
+        .query(
+            &dialect.build(
+                &Query::select()
+                    .columns(["id", "admin_access", "app_access", "ip_access"])
+                    .from("directus_policies")
+                    .to_owned(),
+            )?,
+        )
         .await?
         .iter()
         .map(|r| {
@@ -245,12 +271,22 @@ async fn load(db: &Database) -> Result<Snapshot, DbError> {
         .collect::<Result<_, DbError>>()?;
     let mut permissions = Vec::new();
     for r in db
-        .query(&dialect.build(
-            &Query::select()
-                .columns(["collection", "action", "permissions", "validation", "presets", "fields", "policy"])
-                .from("directus_permissions")
-                .to_owned(),
-        )?)
+        .query(
+            &dialect.build(
+                &Query::select()
+                    .columns([
+                        "collection",
+                        "action",
+                        "permissions",
+                        "validation",
+                        "presets",
+                        "fields",
+                        "policy",
+                    ])
+                    .from("directus_permissions")
+                    .to_owned(),
+            )?,
+        )
         .await?
     {
         let action: String = r.get("action")?;

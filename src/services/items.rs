@@ -95,7 +95,9 @@ impl<'a> Items<'a> {
     async fn count(&self, stmt: Option<crate::db::Stmt>) -> Result<Option<i64>, ApiError> {
         let Some(stmt) = stmt else { return Ok(None) };
         let row = self.db.query_opt(&stmt).await?;
-        Ok(Some(row.map(|r| r.get::<i64>("count")).transpose()?.unwrap_or(0)))
+        Ok(Some(
+            row.map(|r| r.get::<i64>("count")).transpose()?.unwrap_or(0),
+        ))
     }
 
     pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
@@ -117,13 +119,23 @@ impl<'a> Items<'a> {
     }
 
     /// Items by key, as a JSON array, in the order the query sorts them.
-    pub async fn read_by_keys(&self, collection: &str, keys: &[Scalar], query: &Query) -> Result<String, ApiError> {
+    pub async fn read_by_keys(
+        &self,
+        collection: &str,
+        keys: &[Scalar],
+        query: &Query,
+    ) -> Result<String, ApiError> {
         let plan = plan_read(&self.plan_context(), collection, query, Some(keys))?;
         Ok(json_array(self.rows(&plan.data).await?))
     }
 
     /// One item; a missing item and one the caller may not see are both FORBIDDEN.
-    pub async fn read_one(&self, collection: &str, key: &Json, query: &Query) -> Result<String, ApiError> {
+    pub async fn read_one(
+        &self,
+        collection: &str,
+        key: &Json,
+        query: &Query,
+    ) -> Result<String, ApiError> {
         let c = self.collection(collection)?;
         let key = key_value(c, key).ok_or_else(ApiError::forbidden)?;
         let plan = plan_read(&self.plan_context(), collection, query, Some(&[key]))?;
@@ -164,7 +176,10 @@ impl<'a> Items<'a> {
         payload: &Json,
     ) -> Result<Vec<(String, DbValue)>, ApiError> {
         let Json::Object(payload) = payload else {
-            return Err(ApiError::new(ErrorCode::InvalidPayload, "Invalid payload. An item must be an object."));
+            return Err(ApiError::new(
+                ErrorCode::InvalidPayload,
+                "Invalid payload. An item must be an object.",
+            ));
         };
         let name = collection.collection.as_str();
         for field in payload.keys() {
@@ -175,7 +190,9 @@ impl<'a> Items<'a> {
             if !known {
                 return Err(ApiError::new(
                     ErrorCode::InvalidPayload,
-                    format!("Invalid payload. Field \"{field}\" doesn't exist in collection \"{name}\"."),
+                    format!(
+                        "Invalid payload. Field \"{field}\" doesn't exist in collection \"{name}\"."
+                    ),
                 ));
             }
         }
@@ -219,7 +236,10 @@ impl<'a> Items<'a> {
                 merged.insert(field.field.clone(), write::now_for(field).to_json());
             }
             if by {
-                merged.insert(field.field.clone(), user.clone().map_or(Json::Null, Json::String));
+                merged.insert(
+                    field.field.clone(),
+                    user.clone().map_or(Json::Null, Json::String),
+                );
             }
         }
         if action == Action::Create
@@ -228,13 +248,20 @@ impl<'a> Items<'a> {
             && !pk.auto_increment
             && merged.get(&pk.field).is_none_or(Json::is_null)
         {
-            merged.insert(pk.field.clone(), Json::String(uuid::Uuid::new_v4().to_string()));
+            merged.insert(
+                pk.field.clone(),
+                Json::String(uuid::Uuid::new_v4().to_string()),
+            );
         }
         self.finish_values(collection, merged).await
     }
 
     /// Hashes what must be hashed and applies per-collection rules, then types the values.
-    async fn finish_values(&self, collection: &Collection, mut values: Map<String, Json>) -> Result<Vec<(String, DbValue)>, ApiError> {
+    async fn finish_values(
+        &self,
+        collection: &Collection,
+        mut values: Map<String, Json>,
+    ) -> Result<Vec<(String, DbValue)>, ApiError> {
         if collection.collection == "directus_users"
             && let Some(Json::String(email)) = values.get("email")
         {
@@ -244,7 +271,9 @@ impl<'a> Items<'a> {
         let hashed: Vec<&Field> = collection
             .fields
             .values()
-            .filter(|f| f.kind == FieldType::Hash && values.get(&f.field).is_some_and(|v| !v.is_null()))
+            .filter(|f| {
+                f.kind == FieldType::Hash && values.get(&f.field).is_some_and(|v| !v.is_null())
+            })
             .collect();
         for field in hashed {
             let Some(Json::String(plain)) = values.get(&field.field).cloned() else {
@@ -325,7 +354,9 @@ impl<'a> Items<'a> {
         if dialect != Dialect::Sqlite {
             select.lock(LockType::Update);
         }
-        let pk_field = collection.primary_key_field().ok_or_else(ApiError::forbidden)?;
+        let pk_field = collection
+            .primary_key_field()
+            .ok_or_else(ApiError::forbidden)?;
         conn.query(&dialect.build(&select)?)
             .await?
             .iter()
@@ -346,7 +377,12 @@ impl<'a> Items<'a> {
 
     /// Updates the items with these keys; all must be permitted, or nothing changes. Admins
     /// updating keys that do not exist change nothing and get no error, as in Directus.
-    pub async fn update(&self, collection: &str, keys: &[Json], payload: &Json) -> Result<Vec<Json>, ApiError> {
+    pub async fn update(
+        &self,
+        collection: &str,
+        keys: &[Json],
+        payload: &Json,
+    ) -> Result<Vec<Json>, ApiError> {
         let c = self.collection(collection)?;
         let rules = self.rules(c, Action::Update)?;
         let keys = self.keys_of(c, keys)?;
@@ -372,7 +408,8 @@ impl<'a> Items<'a> {
         }
         if !permitted.is_empty() && !values.is_empty() {
             let db_keys: Vec<DbValue> = permitted.iter().map(|k| key_db_value(c, k)).collect();
-            conn.execute(&write::update(conn.dialect(), c, values, &db_keys)?).await?;
+            conn.execute(&write::update(conn.dialect(), c, values, &db_keys)?)
+                .await?;
         }
         Ok(permitted)
     }
@@ -389,14 +426,21 @@ impl<'a> Items<'a> {
         Ok(())
     }
 
-    async fn delete_in(&self, conn: &mut Conn, c: &Collection, rules: &Rules<'_>, keys: &[Scalar]) -> Result<(), ApiError> {
+    async fn delete_in(
+        &self,
+        conn: &mut Conn,
+        c: &Collection,
+        rules: &Rules<'_>,
+        keys: &[Scalar],
+    ) -> Result<(), ApiError> {
         let permitted = self.permitted_keys(conn, c, rules, keys).await?;
         if !rules.is_admin() && permitted.len() != dedup_len(keys) {
             return Err(ApiError::forbidden());
         }
         if !permitted.is_empty() {
             let db_keys: Vec<DbValue> = permitted.iter().map(|k| key_db_value(c, k)).collect();
-            conn.execute(&write::delete(conn.dialect(), c, &db_keys)?).await?;
+            conn.execute(&write::delete(conn.dialect(), c, &db_keys)?)
+                .await?;
         }
         Ok(())
     }
@@ -408,7 +452,11 @@ impl<'a> Items<'a> {
     }
 
     /// The keys of the items a query selects (for updates and deletes by query).
-    pub async fn keys_by_query(&self, collection: &str, query: &Query) -> Result<Vec<Json>, ApiError> {
+    pub async fn keys_by_query(
+        &self,
+        collection: &str,
+        query: &Query,
+    ) -> Result<Vec<Json>, ApiError> {
         let c = self.collection(collection)?;
         let listing = self
             .read_many(
@@ -420,7 +468,8 @@ impl<'a> Items<'a> {
                 },
             )
             .await?;
-        let items: Vec<Json> = serde_json::from_str(&listing.data).map_err(|e| ApiError::internal(&e))?;
+        let items: Vec<Json> =
+            serde_json::from_str(&listing.data).map_err(|e| ApiError::internal(&e))?;
         Ok(items
             .into_iter()
             .filter_map(|i| i.get(&c.primary_key).cloned())
@@ -465,7 +514,8 @@ async fn insert_one(
     let pk = &collection.primary_key;
     if let Some((_, given)) = values.iter().find(|(k, v)| k == pk && !v.is_null()) {
         let key = given.to_json();
-        conn.execute(&write::insert(dialect, collection, values, false)?).await?;
+        conn.execute(&write::insert(dialect, collection, values, false)?)
+            .await?;
         return Ok(key);
     }
     if write::supports_returning(dialect) {
@@ -475,7 +525,9 @@ async fn insert_one(
             .ok_or_else(|| ApiError::internal(&"the insert returned no key"))?;
         return Ok(row.value(pk)?.to_json());
     }
-    let result = conn.execute(&write::insert(dialect, collection, values, false)?).await?;
+    let result = conn
+        .execute(&write::insert(dialect, collection, values, false)?)
+        .await?;
     result
         .last_insert_id
         .map(Json::from)

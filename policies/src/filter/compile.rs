@@ -254,7 +254,11 @@ fn field_condition(
     table: &str,
     ctx: &SqlContext,
 ) -> Result<Condition, FilterError> {
-    let column = subject(ctx.column(collection, table, &condition.field)?, condition, ctx.dialect);
+    let column = subject(
+        ctx.column(collection, table, &condition.field)?,
+        condition,
+        ctx.dialect,
+    );
     let value_type = if condition.function.is_some() {
         FieldType::Integer
     } else {

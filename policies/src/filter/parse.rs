@@ -217,11 +217,17 @@ impl Parser<'_, '_> {
                 "Operators and related fields cannot be mixed in one object",
             ));
         }
+        // Concealed values (static tokens, secrets) are as unsearchable as hashes.
+        let kind = if field.has_special("conceal") {
+            FieldType::Hash
+        } else {
+            field.kind
+        };
         let mut parts = Vec::with_capacity(operators.len());
         for (op, operand) in operators {
             let here = path.join(op);
             parts.push(Filter::Field(
-                self.condition(key, field.kind, None, op, operand, &here)?,
+                self.condition(key, kind, None, op, operand, &here)?,
             ));
         }
         Ok(all(parts))
