@@ -61,13 +61,17 @@ impl EffectivePermissions {
         if accountability.admin {
             return Self::admin();
         }
+        let mut records: Vec<Arc<PermissionRecord>> = all
+            .iter()
+            .filter(|r| accountability.policies.contains(&r.policy))
+            .cloned()
+            .collect();
+        if accountability.app {
+            records.extend(app_access_minimum());
+        }
         EffectivePermissions {
             admin: false,
-            records: all
-                .iter()
-                .filter(|r| accountability.policies.contains(&r.policy))
-                .cloned()
-                .collect(),
+            records,
         }
     }
 
@@ -98,6 +102,69 @@ impl EffectivePermissions {
             records,
         })
     }
+}
+
+/// What Directus lets every user with app access read without any permission row: their
+/// own user, their roles and policies, and the permissions of those policies.
+fn app_access_minimum() -> Vec<Arc<PermissionRecord>> {
+    let read = |collection: &str, filter: Json, fields: &[&str]| {
+        Arc::new(PermissionRecord {
+            policy: "$app_access".into(),
+            collection: collection.into(),
+            action: Action::Read,
+            permissions: Some(filter),
+            validation: None,
+            presets: None,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        })
+    };
+    vec![
+        read(
+            "directus_users",
+            serde_json::json!({"id": {"_eq": "$CURRENT_USER"}}),
+            &[
+                "id",
+                "first_name",
+                "last_name",
+                "email",
+                "password",
+                "location",
+                "title",
+                "description",
+                "tags",
+                "avatar",
+                "language",
+                "tfa_secret",
+                "status",
+                "role",
+                "last_access",
+                "last_page",
+                "provider",
+                "email_notifications",
+                "appearance",
+                "theme_dark",
+                "theme_light",
+                "theme_light_overrides",
+                "theme_dark_overrides",
+                "text_direction",
+            ],
+        ),
+        read(
+            "directus_roles",
+            serde_json::json!({"id": {"_in": "$CURRENT_ROLES"}}),
+            &["*"],
+        ),
+        read(
+            "directus_policies",
+            serde_json::json!({"id": {"_in": "$CURRENT_POLICIES"}}),
+            &["*"],
+        ),
+        read(
+            "directus_permissions",
+            serde_json::json!({"policy": {"_in": "$CURRENT_POLICIES"}}),
+            &["*"],
+        ),
+    ]
 }
 
 /// Where a field may be seen.

@@ -145,7 +145,16 @@ fn chunk_object(dialect: Dialect, pairs: &[(String, Expr)]) -> Expr {
         args.push(value.clone());
     }
     let placeholders: Vec<String> = match dialect {
-        Dialect::Postgres => (1..=args.len()).map(|i| format!("${i}")).collect(),
+        // json_build_object takes "any": a bound key needs its type spelled out.
+        Dialect::Postgres => (1..=args.len())
+            .map(|i| {
+                if i % 2 == 1 {
+                    format!("${i}::text")
+                } else {
+                    format!("${i}")
+                }
+            })
+            .collect(),
         _ => vec!["?".to_string(); args.len()],
     };
     let function = match dialect {

@@ -385,3 +385,128 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// A running rectus over a fresh database of its own, with an admin logged in.
+pub struct App {
+    pub db: TestDb,
+    pub server: Server,
+    _dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    pub admin: String,
+}
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-password";
+pub const SECRET: &str = "integration-test-secret";
+
+impl App {
+    /// Bootstraps a database, runs `setup` (the test's own tables and metadata), starts
+    /// rectus on it and logs the admin in.
+    pub async fn start(kind: Kind, setup: Option<&str>) -> App {
+        Self::start_with(kind, setup, &[]).await
+    }
+
+    pub async fn start_with(kind: Kind, setup: Option<&str>, extra_env: &[(&str, &str)]) -> App {
+        let db = TestDb::new(kind).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = db.env();
+        for (k, v) in [
+            ("ADMIN_EMAIL", ADMIN_EMAIL),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("SECRET", SECRET),
+            ("LOGIN_STALL_TIME", "0"),
+        ]
+        .iter()
+        .chain(extra_env)
+        {
+            env.push((k.to_string(), v.to_string()));
+        }
+        let out = run_rectus(dir.path(), &env, &["bootstrap"]);
+        assert!(out.status.success(), "bootstrap: {}", out.stderr);
+        if let Some(sql) = setup {
+            db.exec(sql).await;
+        }
+        let server = Server::start(dir.path(), &env);
+        let client = http();
+        let mut app = App {
+            db,
+            server,
+            _dir: dir,
+            client,
+            admin: String::new(),
+        };
+        app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        app
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/auth/login",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "login of {email}: {body}");
+        body["data"]["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string()
+    }
+
+    /// One request; the body parsed as JSON (`null` for an empty body).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method.parse().expect("method"), self.server.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, json)
+    }
+
+    pub async fn admin_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, json) = self.call(method, path, Some(&self.admin), body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {json}"
+        );
+        json
+    }
+}
+
+/// Generates one test per database from an `async fn(Kind)` scenario.
+#[macro_export]
+macro_rules! on_every_database {
+    ($scenario:ident: $($name:ident => $kind:expr),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                $scenario($kind).await;
+            }
+        )*
+    };
+}
