@@ -6,5 +6,6 @@ mod bootstrap;
 mod config_errors;
 mod filter_differential;
 mod introspection;
+mod rbac;
 mod server;
 mod support;

@@ -1,0 +1,406 @@
+//! Permissions over HTTP on PostgreSQL, MariaDB and SQLite: the Public policy, a role that
+//! reads only its own items, a field hidden from a role, two policies combining (with fields
+//! visible only under their own policy's filter), validation and presets on create, and
+//! permission changes taking effect on the next request.
+
+use serde_json::{Value, json};
+
+use crate::on_every_database;
+use crate::support::{App, Kind};
+
+const PUBLIC_POLICY: &str = "abf8a154-5b1c-4a46-ac9c-7300570f4f17";
+
+fn notes_ddl(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => {
+            "CREATE TABLE notes (id serial PRIMARY KEY, title varchar(100), body text, secret varchar(100), \
+             published boolean NOT NULL DEFAULT false, status varchar(20), user_created uuid);\n\
+             INSERT INTO directus_fields (collection, field, special) VALUES ('notes', 'user_created', 'user-created')"
+        }
+        Kind::MySql => {
+            "CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, title varchar(100), body text, secret varchar(100), \
+             published tinyint(1) NOT NULL DEFAULT 0, status varchar(20), user_created char(36));\n\
+             INSERT INTO directus_fields (collection, field, special) VALUES ('notes', 'user_created', 'user-created')"
+        }
+        Kind::Sqlite => {
+            "CREATE TABLE notes (id integer PRIMARY KEY AUTOINCREMENT, title varchar(100), body text, secret varchar(100), \
+             published boolean NOT NULL DEFAULT 0, status varchar(20), user_created char(36));\n\
+             INSERT INTO directus_fields (collection, field, special) VALUES ('notes', 'user_created', 'user-created')"
+        }
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+fn ids(body: &Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {body}"))
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A role with its own policies, and one user in it; returns (policy ids, user token, user id).
+async fn role_with_user(
+    app: &App,
+    name: &str,
+    policies: &[Value],
+) -> (Vec<String>, String, String) {
+    let role = app
+        .admin_call("POST", "/roles", Some(json!({"name": name})))
+        .await["data"]["id"]
+        .clone();
+    let mut ids = Vec::new();
+    for policy in policies {
+        let id = app
+            .admin_call("POST", "/policies", Some(policy.clone()))
+            .await["data"]["id"]
+            .clone();
+        app.admin_call("POST", "/access", Some(json!({"role": role, "policy": id})))
+            .await;
+        ids.push(id.as_str().unwrap().to_string());
+    }
+    let email = format!("{}@example.com", name.to_lowercase());
+    let user = app
+        .admin_call(
+            "POST",
+            "/users",
+            Some(json!({"email": email, "password": "pw", "role": role})),
+        )
+        .await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (ids, app.login(&email, "pw").await, user)
+}
+
+async fn permit(app: &App, policy: &str, action: &str, fields: &[&str], rule: Value, extra: Value) {
+    let mut body = json!({"policy": policy, "collection": "notes", "action": action, "fields": fields, "permissions": rule});
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
+            body[k] = v;
+        }
+    }
+    app.admin_call("POST", "/permissions", Some(body)).await;
+}
+
+on_every_database!(public_policy:
+    the_public_policy_applies_on_the_next_request_on_postgres => Kind::Postgres,
+    the_public_policy_applies_on_the_next_request_on_mariadb => Kind::MySql,
+    the_public_policy_applies_on_the_next_request_on_sqlite => Kind::Sqlite,
+);
+
+async fn public_policy(kind: Kind) {
+    let app = App::start(kind, Some(notes_ddl(kind))).await;
+    for (title, published) in [("open", true), ("draft", false)] {
+        app.admin_call(
+            "POST",
+            "/items/notes",
+            Some(json!({"title": title, "published": published, "secret": "s"})),
+        )
+        .await;
+    }
+    let (status, body) = app.call("GET", "/items/notes", None, None).await;
+    assert_eq!((status, code(&body)), (403, "FORBIDDEN"));
+    let (status, _) = app.call("GET", "/items/nothing_here", None, None).await;
+    assert_eq!(
+        status, 403,
+        "a collection that does not exist looks the same"
+    );
+
+    permit(
+        &app,
+        PUBLIC_POLICY,
+        "read",
+        &["id", "title"],
+        json!({"published": {"_eq": true}}),
+        json!({}),
+    )
+    .await;
+    let (status, body) = app.call("GET", "/items/notes", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!([{"id": 1, "title": "open"}]));
+    let (status, body) = app
+        .call("GET", "/items/notes?fields=secret", None, None)
+        .await;
+    assert_eq!((status, code(&body)), (403, "FORBIDDEN"));
+    let (status, _) = app.call("GET", "/items/notes/2", None, None).await;
+    assert_eq!(status, 403, "an item outside the rule is not revealed");
+    let (status, _) = app
+        .call("POST", "/items/notes", None, Some(json!({"title": "spam"})))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call("GET", "/items/directus_users", Some(&app.admin), None)
+        .await;
+    assert_eq!(status, 403, "system collections are not items");
+}
+
+on_every_database!(roles_and_policies:
+    roles_read_their_own_items_and_policies_combine_on_postgres => Kind::Postgres,
+    roles_read_their_own_items_and_policies_combine_on_mariadb => Kind::MySql,
+    roles_read_their_own_items_and_policies_combine_on_sqlite => Kind::Sqlite,
+);
+
+async fn roles_and_policies(kind: Kind) {
+    let app = App::start(kind, Some(notes_ddl(kind))).await;
+    let own = json!({"user_created": {"_eq": "$CURRENT_USER"}});
+    let published = json!({"published": {"_eq": true}});
+
+    // Writers: read and edit their own notes (every field); read published notes (title only);
+    // create notes with a title, published defaulting to false.
+    let (writer_policies, ann, ann_id) = role_with_user(
+        &app,
+        "Writers",
+        &[
+            json!({"name": "Own notes"}),
+            json!({"name": "Published notes"}),
+        ],
+    )
+    .await;
+    let (p_own, p_pub) = (&writer_policies[0], &writer_policies[1]);
+    permit(&app, p_own, "read", &["*"], own.clone(), json!({})).await;
+    permit(
+        &app,
+        p_own,
+        "update",
+        &["title", "body"],
+        own.clone(),
+        json!({}),
+    )
+    .await;
+    permit(&app, p_own, "delete", &[], own.clone(), json!({})).await;
+    permit(
+        &app,
+        p_own,
+        "create",
+        &["title", "body", "secret", "status"],
+        json!({}),
+        json!({"validation": {"title": {"_nnull": true}}, "presets": {"status": "draft"}}),
+    )
+    .await;
+    permit(
+        &app,
+        p_pub,
+        "read",
+        &["id", "title", "published"],
+        published.clone(),
+        json!({}),
+    )
+    .await;
+
+    // A second writer, same rules.
+    let bob_role = app
+        .admin_call("POST", "/roles", Some(json!({"name": "More writers"})))
+        .await["data"]["id"]
+        .clone();
+    for p in &writer_policies {
+        app.admin_call(
+            "POST",
+            "/access",
+            Some(json!({"role": bob_role, "policy": p})),
+        )
+        .await;
+    }
+    app.admin_call(
+        "POST",
+        "/users",
+        Some(json!({"email": "bob@example.com", "password": "pw", "role": bob_role})),
+    )
+    .await;
+    let bob = app.login("bob@example.com", "pw").await;
+
+    let (status, mine) = app
+        .call(
+            "POST",
+            "/items/notes",
+            Some(&ann),
+            Some(json!({"title": "ann draft", "body": "ann body", "secret": "ann secret"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["data"]["status"], "draft", "preset applied");
+    assert_eq!(
+        mine["data"]["user_created"],
+        ann_id.as_str(),
+        "user-created set by rectus"
+    );
+    let ann_note = mine["data"]["id"].as_i64().unwrap();
+    let (_, theirs) = app
+        .call(
+            "POST",
+            "/items/notes",
+            Some(&bob),
+            Some(json!({"title": "bob draft", "body": "bob body"})),
+        )
+        .await;
+    let bob_note = theirs["data"]["id"].as_i64().unwrap();
+    let public = app
+        .admin_call("POST", "/items/notes", Some(json!({"title": "news", "body": "pub body", "secret": "pub secret", "published": true})))
+        .await["data"]["id"]
+        .as_i64()
+        .unwrap();
+
+    // Ann sees her note and the published one, not Bob's.
+    let (status, list) = app.call("GET", "/items/notes", Some(&ann), None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(ids(&list), vec![ann_note, public]);
+    let items = list["data"].as_array().unwrap();
+    let find = |id: i64| items.iter().find(|i| i["id"] == id).unwrap().clone();
+    assert_eq!(find(ann_note)["body"], "ann body");
+    assert_eq!(find(ann_note)["secret"], "ann secret");
+    assert_eq!(find(public)["title"], "news");
+    assert_eq!(
+        find(public)["body"],
+        Value::Null,
+        "body is visible only under the own-notes rule"
+    );
+    assert_eq!(find(public)["secret"], Value::Null);
+
+    // Filters cannot probe values hidden on an item.
+    let (_, probe) = app
+        .call(
+            "GET",
+            "/items/notes?filter[body][_contains]=pub",
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&probe), Vec::<i64>::new(), "{probe}");
+    let (_, probe) = app
+        .call("GET", "/items/notes?search=secret", Some(&ann), None)
+        .await;
+    assert_eq!(ids(&probe), vec![ann_note]);
+    let (_, found) = app
+        .call(
+            "GET",
+            "/items/notes?filter[title][_eq]=news&meta=*",
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&found), vec![public]);
+    assert_eq!(found["meta"], json!({"total_count": 2, "filter_count": 1}));
+
+    let (status, _) = app
+        .call("GET", &format!("/items/notes/{bob_note}"), Some(&ann), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/items/notes/{bob_note}"),
+            Some(&ann),
+            Some(json!({"title": "mine now"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call(
+            "DELETE",
+            &format!("/items/notes/{bob_note}"),
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/items/notes/{ann_note}"),
+            Some(&ann),
+            Some(json!({"published": true})),
+        )
+        .await;
+    assert_eq!(status, 403, "published is not an updatable field");
+    let (status, updated) = app
+        .call(
+            "PATCH",
+            &format!("/items/notes/{ann_note}"),
+            Some(&ann),
+            Some(json!({"title": "ann edited"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &updated["data"]["title"]),
+        (200, &json!("ann edited"))
+    );
+
+    // Validation and field rules on create; nothing is written on failure.
+    let (status, body) = app
+        .call(
+            "POST",
+            "/items/notes",
+            Some(&ann),
+            Some(json!({"body": "no title"})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "FAILED_VALIDATION"), "{body}");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/items/notes",
+            Some(&ann),
+            Some(json!({"title": "x", "published": true})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "FORBIDDEN"));
+    let (status, body) = app
+        .call(
+            "POST",
+            "/items/notes",
+            Some(&ann),
+            Some(json!([{"title": "ok"}, {"body": "bad"}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, all) = app
+        .call("GET", "/items/notes?limit=-1", Some(&app.admin), None)
+        .await;
+    assert_eq!(ids(&all).len(), 3, "a failed batch writes nothing: {all}");
+
+    // A field hidden from a role: Readers see titles of published notes only.
+    let (reader_policies, reader, _) =
+        role_with_user(&app, "Readers", &[json!({"name": "Titles"})]).await;
+    permit(
+        &app,
+        &reader_policies[0],
+        "read",
+        &["id", "title"],
+        published.clone(),
+        json!({}),
+    )
+    .await;
+    let (status, list) = app.call("GET", "/items/notes", Some(&reader), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"], json!([{"id": public, "title": "news"}]));
+    for path in [
+        "/items/notes?fields=body",
+        "/items/notes?filter[body][_null]=true",
+        "/items/notes?sort=body",
+    ] {
+        let (status, body) = app.call("GET", path, Some(&reader), None).await;
+        assert_eq!((status, code(&body)), (403, "FORBIDDEN"), "{path}: {body}");
+    }
+
+    // What a role may do, as Directus reports it.
+    let (_, mine) = app.call("GET", "/permissions/me", Some(&ann), None).await;
+    assert_eq!(mine["data"]["notes"]["read"]["access"], "partial");
+    assert_eq!(mine["data"]["notes"]["create"]["access"], "full");
+    assert_eq!(
+        mine["data"]["notes"]["create"]["presets"],
+        json!({"status": "draft"})
+    );
+    let (status, _) = app.call("GET", "/permissions", Some(&reader), None).await;
+    assert_eq!(
+        status, 403,
+        "without app access nothing reads directus_permissions implicitly"
+    );
+}
