@@ -281,7 +281,7 @@ fn compiled_filters_select_what_in_memory_evaluation_selects() {
     let items = items_json();
     let variables = Variables::default();
     let mut runner = TestRunner::new(Config {
-        cases: 150,
+        cases: 400,
         failure_persistence: None,
         ..Config::default()
     });

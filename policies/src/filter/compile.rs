@@ -268,6 +268,7 @@ fn field_condition(
         let Operand::Value(Scalar::Text(needle)) = &condition.operand else {
             return Ok(never());
         };
+        let present = column.clone().is_not_null();
         let matched = text_match(column, needle, insensitive, kind, ctx.dialect);
         // Parenthesised by hand: under MySQL's HIGH_NOT_PRECEDENCE, `NOT a = b` would mean
         // `(NOT a) = b`.
@@ -275,11 +276,14 @@ fn field_condition(
             Dialect::Postgres => "NOT ($1)",
             Dialect::MySql | Dialect::Sqlite => "NOT (?)",
         };
-        return Ok(Condition::all().add(if negated {
-            Expr::cust_with_exprs(template, [matched])
+        // A missing value neither matches nor fails to match, as in SQL's three values.
+        return Ok(if negated {
+            Condition::all()
+                .add(present)
+                .add(Expr::cust_with_exprs(template, [matched]))
         } else {
-            matched
-        }));
+            Condition::all().add(matched)
+        });
     }
     compare(
         column,

@@ -265,7 +265,7 @@ fn text_operators_escape_wildcards_and_respect_case() {
     );
     assert_eq!(
         sql(json!({"title": {"_nends_with": "z"}}))[2],
-        r#"NOT ((substr("articles"."title", -1)) = 'z')"#
+        r#""articles"."title" IS NOT NULL AND (NOT ((substr("articles"."title", -1)) = 'z'))"#
     );
     assert_eq!(
         sql(json!({"title": {"_starts_with": "ab"}}))[2],
