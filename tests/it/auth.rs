@@ -366,6 +366,23 @@ async fn users_and_tokens(kind: Kind) {
         "concealed values cannot be probed with filters"
     );
 
+    // Updating oneself needs an update permission; admins have it.
+    let (status, _) = app
+        .call(
+            "PATCH",
+            "/users/me",
+            Some(&token),
+            Some(json!({"first_name": "Ed"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let me = app
+        .admin_call("PATCH", "/users/me", Some(json!({"first_name": "Root"})))
+        .await;
+    assert_eq!(me["data"]["first_name"], "Root");
+    let (status, _) = app.call("GET", "/users/me", None, None).await;
+    assert_eq!(status, 401, "the public has no \"me\"");
+
     // Suspension: every token and session stops at once.
     app.admin_call(
         "PATCH",

@@ -390,6 +390,33 @@ async fn roles_and_policies(kind: Kind) {
         assert_eq!((status, code(&body)), (403, "FORBIDDEN"), "{path}: {body}");
     }
 
+    // Rules may use fields of the caller's own user.
+    let (namesake_policies, namesake, namesake_id) =
+        role_with_user(&app, "Namesakes", &[json!({"name": "Same name"})]).await;
+    permit(
+        &app,
+        &namesake_policies[0],
+        "read",
+        &["id"],
+        json!({"title": {"_eq": "$CURRENT_USER.last_name"}}),
+        json!({}),
+    )
+    .await;
+    let (_, none_yet) = app.call("GET", "/items/notes", Some(&namesake), None).await;
+    assert_eq!(
+        ids(&none_yet),
+        Vec::<i64>::new(),
+        "no last name: the rule admits nothing"
+    );
+    app.admin_call(
+        "PATCH",
+        &format!("/users/{namesake_id}"),
+        Some(json!({"last_name": "news"})),
+    )
+    .await;
+    let (_, named) = app.call("GET", "/items/notes", Some(&namesake), None).await;
+    assert_eq!(ids(&named), vec![public]);
+
     // What a role may do, as Directus reports it.
     let (_, mine) = app.call("GET", "/permissions/me", Some(&ann), None).await;
     assert_eq!(mine["data"]["notes"]["read"]["access"], "partial");
