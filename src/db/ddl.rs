@@ -37,6 +37,60 @@ impl ColumnKind {
     }
 }
 
+/// Why a column cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DdlError(pub String);
+
+/// Sets the column type of `def` for a Directus field type on `dialect`, the way Directus
+/// creates it: `string` is `varchar(max_length or 255)`, `decimal` `decimal(10, 5)` unless
+/// given, `csv` text, `hash` `varchar(255)`. `alias` and `unknown` have no column.
+pub fn set_field_type(
+    def: &mut ColumnDef,
+    dialect: Dialect,
+    field_type: FieldType,
+    max_length: Option<u32>,
+    precision: Option<u32>,
+    scale: Option<u32>,
+) -> Result<(), DdlError> {
+    match (field_type, dialect) {
+        (FieldType::String, _) => def.string_len(max_length.unwrap_or(255)),
+        (FieldType::Hash, _) => def.string_len(255),
+        (FieldType::Text | FieldType::Csv, _) => def.text(),
+        (FieldType::Integer, _) => def.integer(),
+        (FieldType::BigInteger, _) => def.big_integer(),
+        (FieldType::Float, Dialect::Postgres) => def.custom("real"),
+        (FieldType::Float, _) => def.custom("float"),
+        // sea-query writes SQLite decimals as `real`, which reads back as a float.
+        (FieldType::Decimal, _) => def.custom(format!(
+            "decimal({}, {})",
+            precision.unwrap_or(10),
+            scale.unwrap_or(5)
+        )),
+        (FieldType::Boolean, _) => def.boolean(),
+        (FieldType::Date, _) => def.custom("date"),
+        (FieldType::Time, Dialect::Postgres) => def.custom("time without time zone"),
+        (FieldType::Time, _) => def.custom("time"),
+        (FieldType::DateTime, Dialect::Postgres) => def.custom("timestamp without time zone"),
+        (FieldType::DateTime, _) => def.custom("datetime"),
+        (FieldType::Timestamp, _) => {
+            set_type(def, dialect, ColumnKind::Timestamp);
+            def
+        }
+        (FieldType::Json, _) => def.custom("json"),
+        (FieldType::Uuid, _) => {
+            set_type(def, dialect, ColumnKind::Uuid);
+            def
+        }
+        (FieldType::Binary, Dialect::Postgres) => def.custom("bytea"),
+        (FieldType::Binary, _) => def.custom("blob"),
+        (FieldType::Alias | FieldType::Unknown, _) => {
+            return Err(DdlError(format!("the type {field_type} has no column")));
+        }
+    };
+    Ok(())
+}
+
 /// Sets the column type of `def` for `kind` on `dialect`.
 pub fn set_type(def: &mut ColumnDef, dialect: Dialect, kind: ColumnKind) {
     match (kind, dialect) {

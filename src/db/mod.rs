@@ -10,6 +10,7 @@ pub mod migrations;
 mod mysql;
 mod pg;
 mod sqlite;
+pub mod sqlite_rebuild;
 mod value;
 
 use std::future::Future;

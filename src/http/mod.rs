@@ -2,6 +2,7 @@
 //! server with graceful shutdown. Route groups live in their own modules.
 
 mod auth;
+mod datamodel;
 mod extract;
 mod items;
 mod request_id;
@@ -47,6 +48,16 @@ impl AppState {
         }
     }
 
+    /// Reads the schema from the database again and serves it from now on.
+    pub async fn refresh_schema(&self) -> Result<(), ApiError> {
+        let fresh = crate::db::introspect::introspect(&self.db).await?;
+        match self.schema.write() {
+            Ok(mut s) => *s = Arc::new(fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(fresh),
+        }
+        Ok(())
+    }
+
     /// The schema as last introspected.
     pub fn schema(&self) -> Arc<SchemaOverview> {
         match self.schema.read() {
@@ -66,6 +77,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/policies", items::system_routes("directus_policies"))
         .nest("/access", items::system_routes("directus_access"))
         .nest("/permissions", system::permissions_routes())
+        .nest("/collections", datamodel::collections_routes())
+        .nest("/fields", datamodel::fields_routes())
+        .nest("/relations", datamodel::relations_routes())
+        .nest("/utils", datamodel::utils_routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
+pub mod datamodel;
 pub mod items;
 pub mod settings;
 pub mod users;
