@@ -4,6 +4,7 @@
 mod auth;
 mod bootstrap;
 mod config_errors;
+mod datamodel;
 mod filter_differential;
 mod introspection;
 mod rbac;

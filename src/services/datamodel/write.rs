@@ -752,37 +752,29 @@ impl DataModel<'_> {
             if let Some(wanted) = &column_change
                 && dialect != Dialect::Sqlite
             {
-                let mut def = column_def(dialect, wanted)?;
-                if dialect == Dialect::Postgres && wanted.kind != current.kind {
-                    let target = pg_type_name(wanted);
-                    def.using(Expr::cust(format!("{}::{target}", quote(name))));
-                }
-                if wanted.column.as_ref().is_some_and(|c| c.default.is_none())
-                    && current.default_value.is_some()
-                    && dialect == Dialect::Postgres
-                {
+                if dialect == Dialect::Postgres {
+                    // Type (with a cast for the rows there are), nullability, default: each
+                    // its own clause, all rolled back together on failure.
+                    for sql in
+                        pg_alter_column(collection, name, wanted, current.kind != wanted.kind)
+                    {
+                        change.ddl(&sql, None).await?;
+                    }
+                } else {
+                    let mut alter = Table::alter();
+                    alter
+                        .table(collection.to_string())
+                        .modify_column(column_def(dialect, wanted)?);
+                    let mut undo = Table::alter();
+                    undo.table(collection.to_string())
+                        .modify_column(column_def(dialect, &existing_as_new(current))?);
                     change
                         .ddl(
-                            &format!(
-                                "ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT",
-                                quote(collection),
-                                quote(name)
-                            ),
-                            None,
+                            &dialect.build_schema(&alter),
+                            Some(Undo::Sql(dialect.build_schema(&undo))),
                         )
                         .await?;
                 }
-                let mut alter = Table::alter();
-                alter.table(collection.to_string()).modify_column(def);
-                let mut undo = Table::alter();
-                undo.table(collection.to_string())
-                    .modify_column(column_def(dialect, &existing_as_new(current))?);
-                change
-                    .ddl(
-                        &dialect.build_schema(&alter),
-                        Some(Undo::Sql(dialect.build_schema(&undo))),
-                    )
-                    .await?;
             }
             if let Some(mut meta) = meta_patch.clone() {
                 if let Some(special) = meta.get("special").cloned() {
@@ -1267,6 +1259,47 @@ fn existing_as_new(field: &rectus_policies::Field) -> NewField {
         }),
         meta: Map::new(),
     }
+}
+
+/// PostgreSQL statements that make a column what `wanted` describes.
+fn pg_alter_column(
+    table: &str,
+    column: &str,
+    wanted: &NewField,
+    type_changed: bool,
+) -> Vec<String> {
+    let spec = wanted.column.clone().unwrap_or_default();
+    let prefix = format!(
+        "ALTER TABLE {} ALTER COLUMN {}",
+        quote(table),
+        quote(column)
+    );
+    let target = pg_type_name(wanted);
+    let mut out = vec![format!("{prefix} DROP DEFAULT")];
+    out.push(if type_changed {
+        format!("{prefix} TYPE {target} USING {}::{target}", quote(column))
+    } else {
+        format!("{prefix} TYPE {target}")
+    });
+    out.push(format!(
+        "{prefix} {} NOT NULL",
+        if spec.nullable { "DROP" } else { "SET" }
+    ));
+    if let Some(default) = spec
+        .default
+        .as_ref()
+        .and_then(|d| default_value(wanted.kind, d))
+    {
+        let rendered = Dialect::Postgres.build_schema(
+            Table::alter()
+                .table("t")
+                .add_column(ColumnDef::new("c").text().default(default).to_owned()),
+        );
+        if let Some(at) = rendered.find(" DEFAULT ") {
+            out.push(format!("{prefix} SET DEFAULT {}", &rendered[at + 9..]));
+        }
+    }
+    out
 }
 
 /// The PostgreSQL type name a `USING` cast converts to.
