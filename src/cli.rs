@@ -46,6 +46,32 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Snapshot the data model to a file, or apply a snapshot.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Write the data model as a snapshot (to FILE, or to stdout).
+    Snapshot {
+        file: Option<PathBuf>,
+        /// `yaml` (Directus's default) or `json`; by default from FILE's extension, else yaml.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Bring the data model to a snapshot (JSON or YAML).
+    Apply {
+        file: PathBuf,
+        /// Show the changes without making them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +146,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             db.close().await;
             Ok(())
         }
+        Command::Schema { command } => {
+            let db = connect(&config).await?;
+            require_system_tables(&db).await?;
+            let result = schema_command(&db, command).await;
+            db.close().await;
+            result
+        }
         Command::Users { command } => {
             let db = connect(&config).await?;
             require_system_tables(&db).await?;
@@ -138,6 +171,100 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 }
             }
             db.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn schema_command(db: &Database, command: SchemaCommand) -> Result<(), CliError> {
+    use crate::services::authz::{Authz, Caller};
+    use crate::services::datamodel::{DataModel, snapshot};
+
+    let fail = |e: crate::error::ApiError| CliError::Database(e.message);
+    let schema = std::sync::Arc::new(
+        introspect::introspect(db)
+            .await
+            .map_err(|e| CliError::Database(e.to_string()))?,
+    );
+    let caller = Caller::system();
+    let authz = Authz::new(db.clone());
+    let model = DataModel {
+        db,
+        schema,
+        caller: &caller,
+        authz: &authz,
+    };
+    match command {
+        SchemaCommand::Snapshot { file, format } => {
+            let snap = model.snapshot().await.map_err(fail)?;
+            let yaml = match format.as_deref() {
+                Some("json") => false,
+                Some("yaml") => true,
+                None => file
+                    .as_ref()
+                    .and_then(|f| f.extension())
+                    .is_none_or(|e| e != "json"),
+                Some(other) => {
+                    return Err(CliError::Database(format!(
+                        "--format {other} is not supported: use yaml or json"
+                    )));
+                }
+            };
+            let text = if yaml {
+                snapshot::to_yaml(&snap).map_err(fail)?
+            } else {
+                serde_json::to_string_pretty(&snap).unwrap_or_default() + "\n"
+            };
+            match file {
+                Some(path) => std::fs::write(&path, text).map_err(|e| {
+                    CliError::Database(format!("cannot write {}: {e}", path.display()))
+                })?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        SchemaCommand::Apply { file, dry_run, yes } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Database(format!("cannot read {}: {e}", file.display())))?;
+            let target = snapshot::parse(&text).map_err(fail)?;
+            let Some(plan) = model.diff(&target).await.map_err(fail)? else {
+                println!("The data model already matches the snapshot.");
+                return Ok(());
+            };
+            for (kind, list) in ["collections", "fields", "relations"]
+                .iter()
+                .map(|k| (k, plan["diff"][k].as_array().cloned().unwrap_or_default()))
+            {
+                for item in list {
+                    let what = match item["diff"][0]["kind"].as_str() {
+                        Some("N") => "create",
+                        Some("D") => "delete",
+                        _ => "update",
+                    };
+                    let name = match item["field"].as_str() {
+                        Some(f) => format!("{}.{f}", item["collection"].as_str().unwrap_or("")),
+                        None => item["collection"].as_str().unwrap_or("").to_string(),
+                    };
+                    println!("{what} {} {name}", kind.trim_end_matches('s'));
+                }
+            }
+            if dry_run {
+                println!("Dry run: nothing changed.");
+                return Ok(());
+            }
+            if !yes {
+                use std::io::Write;
+                print!("Apply these changes? [y/N] ");
+                let _ = std::io::stdout().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    println!("Nothing changed.");
+                    return Ok(());
+                }
+            }
+            model.apply(&plan).await.map_err(fail)?;
+            println!("Snapshot applied.");
             Ok(())
         }
     }

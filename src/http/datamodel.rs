@@ -196,3 +196,67 @@ pub fn utils_routes() -> Router<AppState> {
         }),
     )
 }
+
+/// `GET /schema/snapshot` (`?export=yaml` for a YAML download), `POST /schema/diff`,
+/// `POST /schema/apply`.
+pub fn schema_routes() -> Router<AppState> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+
+    use crate::services::datamodel::snapshot;
+
+    Router::new()
+        .route(
+            "/snapshot",
+            get(
+                |State(s): State<AppState>, c: Caller, uri: axum::http::Uri| async move {
+                    let snap = model(&s, &c).snapshot().await?;
+                    let yaml = uri
+                        .query()
+                        .is_some_and(|q| q.split('&').any(|p| p == "export=yaml"));
+                    if yaml {
+                        let mut response = snapshot::to_yaml(&snap)?.into_response();
+                        response.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/yaml; charset=utf-8"),
+                        );
+                        response.headers_mut().insert(
+                            header::CONTENT_DISPOSITION,
+                            HeaderValue::from_static("attachment; filename=\"snapshot.yaml\""),
+                        );
+                        return Ok::<_, ApiError>(response);
+                    }
+                    Ok(one(snap))
+                },
+            ),
+        )
+        .route(
+            "/diff",
+            post(
+                |State(s): State<AppState>, c: Caller, body: axum::body::Bytes| async move {
+                    let text = std::str::from_utf8(&body).map_err(|_| {
+                        ApiError::new(
+                            crate::error::ErrorCode::InvalidPayload,
+                            "Invalid payload. The snapshot is not text.",
+                        )
+                    })?;
+                    let target = snapshot::parse(text)?;
+                    match model(&s, &c).diff(&target).await? {
+                        Some(diff) => Ok::<_, ApiError>(one(diff)),
+                        None => Ok(no_content()),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/apply",
+            post(
+                |State(s): State<AppState>, c: Caller, JsonBody(body): JsonBody| async move {
+                    let result = model(&s, &c).apply(&body).await;
+                    s.refresh_schema().await?;
+                    result?;
+                    Ok::<_, ApiError>(no_content())
+                },
+            ),
+        )
+}

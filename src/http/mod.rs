@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/fields", datamodel::fields_routes())
         .nest("/relations", datamodel::relations_routes())
         .nest("/utils", datamodel::utils_routes())
+        .nest("/schema", datamodel::schema_routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -79,8 +79,9 @@ on_every_database!(order_management:
     the_order_example_is_built_through_the_api_on_sqlite => Kind::Sqlite,
 );
 
-async fn order_management(kind: Kind) {
-    let app = App::start(kind, None).await;
+/// The order-management example, built over HTTP: customers, orders (m2o to customers,
+/// o2m back), tags and a many-to-many junction.
+async fn build_orders_model(app: &App) {
     let post = |path: &'static str, body: Value| app.admin_call("POST", path, Some(body));
 
     post(
@@ -139,6 +140,11 @@ async fn order_management(kind: Kind) {
         Some(json!({"field": "tags", "type": "alias", "meta": {"special": ["m2m"]}})),
     )
     .await;
+}
+
+async fn order_management(kind: Kind) {
+    let app = App::start(kind, None).await;
+    build_orders_model(&app).await;
 
     // The database's own catalog shows real tables, columns and foreign keys.
     let db = app.db.connect().await;
@@ -403,4 +409,128 @@ async fn failures_leave_no_trace(kind: Kind) {
         .await;
     assert_eq!(status, 403, "only admins change the data model");
     db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_travels_from_postgres_to_sqlite_to_mariadb() {
+    let pg = App::start(Kind::Postgres, None).await;
+    build_orders_model(&pg).await;
+    let snapshot = pg.admin_call("GET", "/schema/snapshot", None).await["data"].clone();
+    assert_eq!(
+        snapshot["collections"].as_array().unwrap().len(),
+        4,
+        "{snapshot}"
+    );
+    assert!(
+        !snapshot.to_string().contains("directus_"),
+        "system collections stay out"
+    );
+    let field = |c: &str, f: &str| {
+        snapshot["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["collection"] == c && x["field"] == f)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        field("orders", "customer_name")["schema"]["is_nullable"],
+        false
+    );
+    assert_eq!(
+        field("orders", "status")["schema"]["default_value"],
+        "pending"
+    );
+    assert_eq!(field("orders", "tags")["meta"]["special"], json!(["m2m"]));
+    assert_eq!(field("customers", "email")["schema"]["is_unique"], true);
+    let relation = snapshot["relations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["field"] == "customer")
+        .cloned()
+        .unwrap();
+    assert_eq!(relation["schema"]["on_delete"], "SET NULL");
+    assert_eq!(relation["meta"]["one_field"], "orders");
+    let (status, _) = pg
+        .call(
+            "POST",
+            "/schema/diff",
+            Some(&pg.admin),
+            Some(snapshot.clone()),
+        )
+        .await;
+    assert_eq!(status, 204, "no difference with itself");
+
+    // PostgreSQL -> SQLite over HTTP.
+    let lite = App::start(Kind::Sqlite, None).await;
+    let plan = lite
+        .admin_call("POST", "/schema/diff", Some(snapshot.clone()))
+        .await["data"]
+        .clone();
+    assert!(plan["hash"].is_string());
+    lite.admin_call("POST", "/schema/apply", Some(plan.clone()))
+        .await;
+    let from_lite = lite.admin_call("GET", "/schema/snapshot", None).await["data"].clone();
+    assert_eq!(from_lite, snapshot, "SQLite's snapshot equals PostgreSQL's");
+    let (status, body) = lite
+        .call("POST", "/schema/apply", Some(&lite.admin), Some(plan))
+        .await;
+    assert_eq!(
+        status, 400,
+        "a diff made before the schema changed is refused: {body}"
+    );
+
+    // SQLite -> MariaDB through the command line and a YAML file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snapshot.yaml");
+    let out = crate::support::run_rectus(
+        dir.path(),
+        &lite.db.env(),
+        &["schema", "snapshot", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("collection: orders")
+    );
+    let maria = App::start(Kind::MySql, None).await;
+    let dry = crate::support::run_rectus(
+        dir.path(),
+        &maria.db.env(),
+        &["schema", "apply", file.to_str().unwrap(), "--dry-run"],
+    );
+    assert!(
+        dry.status.success() && dry.stdout.contains("create collection orders"),
+        "{}{}",
+        dry.stdout,
+        dry.stderr
+    );
+    assert_eq!(
+        maria
+            .admin_call("GET", "/collections", None)
+            .await
+            .to_string()
+            .contains("\"orders\""),
+        false
+    );
+    let applied = crate::support::run_rectus(
+        dir.path(),
+        &maria.db.env(),
+        &["schema", "apply", file.to_str().unwrap(), "--yes"],
+    );
+    assert!(
+        applied.status.success(),
+        "{}{}",
+        applied.stdout,
+        applied.stderr
+    );
+    maria.admin_call("POST", "/utils/cache/clear", None).await;
+    let from_maria = maria.admin_call("GET", "/schema/snapshot", None).await["data"].clone();
+    assert_eq!(
+        from_maria, snapshot,
+        "MariaDB's snapshot equals PostgreSQL's"
+    );
 }

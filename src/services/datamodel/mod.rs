@@ -4,6 +4,7 @@
 
 mod change;
 mod read;
+pub mod snapshot;
 mod write;
 
 use std::sync::Arc;
