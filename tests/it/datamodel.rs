@@ -531,3 +531,36 @@ async fn a_snapshot_travels_from_postgres_to_sqlite_to_mariadb() {
         "MariaDB's snapshot equals PostgreSQL's"
     );
 }
+
+on_every_database!(outside_tables:
+    tables_made_outside_are_served_after_a_cache_clear_on_postgres => Kind::Postgres,
+    tables_made_outside_are_served_after_a_cache_clear_on_mariadb => Kind::MySql,
+    tables_made_outside_are_served_after_a_cache_clear_on_sqlite => Kind::Sqlite,
+);
+
+async fn outside_tables(kind: Kind) {
+    let app = App::start(kind, None).await;
+    app.admin_call("POST", "/collections", Some(json!({"collection": "kept", "schema": {}}))).await;
+    let db = app.db.connect().await;
+    let activity = db
+        .query(&Stmt::new(
+            "SELECT action, collection, item FROM directus_activity WHERE collection = 'directus_collections'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(activity.len(), 1, "each change records activity");
+    assert_eq!(activity[0].get::<String>("action").unwrap(), "create");
+    assert_eq!(activity[0].get::<String>("item").unwrap(), "kept");
+
+    app.db
+        .exec("CREATE TABLE made_by_hand (id integer PRIMARY KEY, label varchar(20));\nINSERT INTO made_by_hand VALUES (1, 'one')")
+        .await;
+    let (status, _) = app.call("GET", "/items/made_by_hand", Some(&app.admin), None).await;
+    assert_eq!(status, 403, "not known yet");
+    let (status, _) = app.call("POST", "/utils/cache/clear", None, None).await;
+    assert_eq!(status, 403, "only admins clear the cache");
+    app.admin_call("POST", "/utils/cache/clear", None).await;
+    let items = app.admin_call("GET", "/items/made_by_hand", None).await;
+    assert_eq!(items["data"], json!([{"id": 1, "label": "one"}]), "served without metadata rows");
+    db.close().await;
+}
