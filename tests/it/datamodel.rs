@@ -540,7 +540,12 @@ on_every_database!(outside_tables:
 
 async fn outside_tables(kind: Kind) {
     let app = App::start(kind, None).await;
-    app.admin_call("POST", "/collections", Some(json!({"collection": "kept", "schema": {}}))).await;
+    app.admin_call(
+        "POST",
+        "/collections",
+        Some(json!({"collection": "kept", "schema": {}})),
+    )
+    .await;
     let db = app.db.connect().await;
     let activity = db
         .query(&Stmt::new(
@@ -555,12 +560,18 @@ async fn outside_tables(kind: Kind) {
     app.db
         .exec("CREATE TABLE made_by_hand (id integer PRIMARY KEY, label varchar(20));\nINSERT INTO made_by_hand VALUES (1, 'one')")
         .await;
-    let (status, _) = app.call("GET", "/items/made_by_hand", Some(&app.admin), None).await;
+    let (status, _) = app
+        .call("GET", "/items/made_by_hand", Some(&app.admin), None)
+        .await;
     assert_eq!(status, 403, "not known yet");
     let (status, _) = app.call("POST", "/utils/cache/clear", None, None).await;
     assert_eq!(status, 403, "only admins clear the cache");
     app.admin_call("POST", "/utils/cache/clear", None).await;
     let items = app.admin_call("GET", "/items/made_by_hand", None).await;
-    assert_eq!(items["data"], json!([{"id": 1, "label": "one"}]), "served without metadata rows");
+    assert_eq!(
+        items["data"],
+        json!([{"id": 1, "label": "one"}]),
+        "served without metadata rows"
+    );
     db.close().await;
 }

@@ -147,6 +147,14 @@ impl<'a> Change<'a> {
         Ok(())
     }
 
+    /// Commits after a successful `outcome`; otherwise undoes what can be undone.
+    pub async fn finish(self, outcome: Result<(), ApiError>) -> Result<(), ApiError> {
+        match outcome {
+            Ok(()) => self.commit().await,
+            Err(e) => Err(self.fail(e).await),
+        }
+    }
+
     /// Undoes what can be undone after `error`, and returns it.
     pub async fn fail(mut self, error: ApiError) -> ApiError {
         if self.in_transaction

@@ -3,9 +3,12 @@
 //! DDL runs, and leave nothing behind when they fail.
 
 mod change;
+mod collections;
+mod fields;
 mod read;
+mod relations;
 pub mod snapshot;
-mod write;
+mod spec;
 
 use std::sync::Arc;
 
