@@ -184,9 +184,6 @@ impl DataModel<'_> {
                 }
             }
             if let Some(mut meta) = meta_patch.clone() {
-                if let Some(special) = meta.get("special").cloned() {
-                    meta.insert("special".into(), special);
-                }
                 if has_meta {
                     change
                         .update(

@@ -31,6 +31,11 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
             "\"{name}\" is not a valid {kind} name: use letters, digits and _, at most 64 characters, not starting with a digit."
         )));
     }
+    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(invalid(format!(
+            "\"{name}\" is a reserved SQL word and cannot be a {kind} name."
+        )));
+    }
     if name.to_ascii_lowercase().starts_with("directus_") {
         return Err(invalid(format!(
             "{kind} names starting with \"directus_\" are reserved for the system."
@@ -38,6 +43,47 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// Words every SQL dialect reserves. Names are always quoted by rectus, but SQL written by
+/// people and tools (the wire endpoints, BI tools) would trip over them.
+const RESERVED: &[&str] = &[
+    "all",
+    "alter",
+    "and",
+    "as",
+    "between",
+    "case",
+    "constraint",
+    "create",
+    "delete",
+    "distinct",
+    "drop",
+    "else",
+    "end",
+    "exists",
+    "foreign",
+    "from",
+    "having",
+    "in",
+    "insert",
+    "into",
+    "is",
+    "join",
+    "not",
+    "null",
+    "on",
+    "or",
+    "primary",
+    "references",
+    "select",
+    "table",
+    "then",
+    "union",
+    "update",
+    "values",
+    "when",
+    "where",
+];
 
 /// A constraint or index name within MySQL's 64 characters.
 pub(super) fn constraint_name(table: &str, field: &str, suffix: &str) -> String {
