@@ -59,11 +59,13 @@ error_codes! {
 }
 
 /// An error as a client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code:?}: {message}")]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// More members of `extensions` beside `code` (`field`, `type`, ... of a validation).
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -71,7 +73,13 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    pub fn with_extension(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.to_string(), value.into());
+        self
     }
 
     pub fn route_not_found(path: &str) -> Self {
@@ -95,10 +103,13 @@ impl ApiError {
     }
 
     pub fn body(&self) -> serde_json::Value {
+        let mut extensions = serde_json::Map::new();
+        extensions.insert("code".into(), self.code.as_str().into());
+        extensions.extend(self.extensions.clone());
         json!({
             "errors": [{
                 "message": self.message,
-                "extensions": { "code": self.code.as_str() }
+                "extensions": extensions
             }]
         })
     }

@@ -185,10 +185,14 @@ pub struct Rules<'a> {
 }
 
 /// A payload that breaks the validation rules, naming the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("Validation failed for field \"{field}\".")]
 pub struct ValidationError {
     pub field: String,
+    /// The rule's operator without its `_` (`nnull`, `regex`, `eq`, ...), as Directus reports.
+    pub kind: String,
+    /// What the rule wanted, when it names a value.
+    pub valid: Option<Json>,
 }
 
 impl Rules<'_> {
@@ -315,38 +319,58 @@ impl Rules<'_> {
             if filter::matches(&parsed, payload) {
                 return Ok(());
             }
-            first_failure.get_or_insert_with(|| failing_field(&parsed, payload));
+            first_failure.get_or_insert_with(|| failing_part(&parsed, payload));
         }
-        Err(ValidationOutcome::Failed(ValidationError {
-            field: first_failure.unwrap_or_default(),
-        }))
+        Err(ValidationOutcome::Failed(first_failure.unwrap_or(
+            ValidationError {
+                field: String::new(),
+                kind: String::new(),
+                valid: None,
+            },
+        )))
     }
 }
 
 /// Why a payload was refused by validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ValidationOutcome {
     Failed(ValidationError),
     /// A validation rule in the permissions cannot be read.
     Rule(FilterError),
 }
 
-/// The field of the first part of a rule the payload fails.
-fn failing_field(filter: &Filter, payload: &Json) -> String {
+/// The first part of a rule the payload fails: its field, operator and wanted value.
+fn failing_part(filter: &Filter, payload: &Json) -> ValidationError {
+    let named = |field: &str, kind: &str| ValidationError {
+        field: field.to_string(),
+        kind: kind.to_string(),
+        valid: None,
+    };
     match filter {
         Filter::All(parts) => parts
             .iter()
             .find(|p| !filter::matches(p, payload))
-            .map(|p| failing_field(p, payload))
-            .unwrap_or_default(),
+            .map(|p| failing_part(p, payload))
+            .unwrap_or_else(|| named("", "")),
         Filter::Any(parts) => parts
             .first()
-            .map(|p| failing_field(p, payload))
-            .unwrap_or_default(),
-        Filter::Field(c) => c.field.clone(),
-        Filter::ManyToOne { field, .. }
-        | Filter::OneToMany { field, .. }
-        | Filter::Count { field, .. } => field.clone(),
+            .map(|p| failing_part(p, payload))
+            .unwrap_or_else(|| named("", "")),
+        Filter::Field(c) => ValidationError {
+            field: c.field.clone(),
+            kind: c.operator.name().trim_start_matches('_').to_string(),
+            valid: match &c.operand {
+                filter::Operand::Value(v) => Some(v.to_json()),
+                filter::Operand::List(list) => {
+                    Some(Json::Array(list.iter().map(|v| v.to_json()).collect()))
+                }
+                _ => None,
+            },
+        },
+        Filter::ManyToOne { field, .. } | Filter::OneToMany { field, .. } => {
+            named(field, "relation")
+        }
+        Filter::Count { field, .. } => named(field, "count"),
     }
 }
 
@@ -526,7 +550,9 @@ mod tests {
                     options
                 ),
                 Err(ValidationOutcome::Failed(ValidationError {
-                    field: "views".into()
+                    field: "views".into(),
+                    kind: "lt".into(),
+                    valid: Some(json!(100)),
                 }))
             );
         });

@@ -182,29 +182,30 @@ impl<'a> Items<'a> {
             ));
         };
         let name = collection.collection.as_str();
-        for field in payload.keys() {
-            let known = collection.field(field).is_some();
-            if !rules.is_admin() && (!known || !rules.field_allowed(field)) {
-                return Err(forbidden_field(name, field));
-            }
-            if !known {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidPayload,
-                    format!(
-                        "Invalid payload. Field \"{field}\" doesn't exist in collection \"{name}\"."
-                    ),
-                ));
-            }
+        // Keys that are no field of the collection are ignored, as Directus ignores them.
+        let payload: Map<String, Json> = payload
+            .iter()
+            .filter(|(k, _)| collection.field(k).is_some())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(field) = rules.disallowed_field(&payload) {
+            return Err(forbidden_field(name, field));
         }
         let mut merged = rules.presets();
-        for (k, v) in payload {
+        for (k, v) in &payload {
             merged.insert(k.clone(), v.clone());
         }
         let merged_json = Json::Object(merged.clone());
         match rules.validate(name, &merged_json, &self.rule_options(true, "validation")) {
             Ok(()) => {}
             Err(ValidationOutcome::Failed(e)) => {
-                return Err(ApiError::new(ErrorCode::FailedValidation, e.to_string()));
+                let mut error = ApiError::new(ErrorCode::FailedValidation, e.to_string())
+                    .with_extension("field", e.field.clone())
+                    .with_extension("type", e.kind.clone());
+                if let Some(valid) = e.valid {
+                    error = error.with_extension("valid", valid);
+                }
+                return Err(error);
             }
             Err(ValidationOutcome::Rule(e)) => {
                 tracing::warn!(error = %e, "a validation rule cannot be applied");

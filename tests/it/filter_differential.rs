@@ -183,7 +183,7 @@ fn leaf() -> impl Strategy<Value = Json> {
             .prop_map(|(op, v)| json!({"name": {op: v}})),
         (
             prop::sample::select(vec!["_in", "_nin"]),
-            prop::collection::vec(text, 0..3)
+            prop::collection::vec(text, 1..3)
         )
             .prop_map(|(op, v)| json!({"name": {op: v}})),
         (
@@ -193,7 +193,7 @@ fn leaf() -> impl Strategy<Value = Json> {
             .prop_map(|(op, v)| json!({"n": {op: v}})),
         (
             prop::sample::select(vec!["_in", "_nin"]),
-            prop::collection::vec(int.clone(), 0..4)
+            prop::collection::vec(int.clone(), 1..4)
         )
             .prop_map(|(op, v)| json!({"n": {op: v}})),
         (

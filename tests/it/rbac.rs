@@ -343,6 +343,20 @@ async fn roles_and_policies(kind: Kind) {
         )
         .await;
     assert_eq!((status, code(&body)), (400, "FAILED_VALIDATION"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "title");
+    assert_eq!(body["errors"][0]["extensions"]["type"], "nnull");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/items/notes",
+            Some(&ann),
+            Some(json!({"title": "extra keys", "no_such_field": 1})),
+        )
+        .await;
+    assert_eq!(status, 200, "unknown keys are ignored: {body}");
+    let extra = body["data"]["id"].as_i64().unwrap();
+    app.admin_call("DELETE", &format!("/items/notes/{extra}"), None)
+        .await;
     let (status, body) = app
         .call(
             "POST",

@@ -372,6 +372,14 @@ impl Parser<'_, '_> {
                 })?)
             }
             Operator::In | Operator::Nin => {
+                if operand.as_array().is_some_and(Vec::is_empty)
+                    || operand.as_str().is_some_and(|s| s.trim().is_empty())
+                {
+                    return Err(FilterError::invalid(
+                        path,
+                        format!("{op} needs at least one value"),
+                    ));
+                }
                 let items = self.list(operand, path)?;
                 let mut values = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {

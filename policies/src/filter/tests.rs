@@ -164,14 +164,13 @@ fn comparison_operators_compile_on_every_dialect() {
             ],
         ),
         (
-            json!({"views": {"_nin": []}}),
+            json!({"title": {"_nin": ["$CURRENT_ROLES"]}, "views": {"_gt": 0}}),
             [
-                r#""articles"."views" IS NOT NULL"#,
-                "`articles`.`views` IS NOT NULL",
-                r#""articles"."views" IS NOT NULL"#,
+                r#""articles"."title" NOT IN ('r1', 'r2') AND "articles"."views" > 0"#,
+                "`articles`.`title` NOT IN ('r1', 'r2') AND `articles`.`views` > 0",
+                r#""articles"."title" NOT IN ('r1', 'r2') AND "articles"."views" > 0"#,
             ],
         ),
-        (json!({"views": {"_in": []}}), ["FALSE", "FALSE", "FALSE"]),
         (
             json!({"price": {"_between": ["1.5", 9]}}),
             [
@@ -320,6 +319,22 @@ fn dynamic_variables_are_substituted() {
     );
     let [pg, ..] = sql(json!({"title": {"_in": ["$CURRENT_ROLES", "x"]}}));
     assert_eq!(pg, r#""articles"."title" IN ('r1', 'r2', 'x')"#);
+    // A list variable that is empty is no error: the list admits nothing.
+    let overview = schema();
+    let nobody = Variables::default();
+    let parsed = parse(
+        "articles",
+        &json!({"title": {"_in": "$CURRENT_ROLES"}}),
+        &ParseOptions {
+            schema: &overview,
+            variables: &nobody,
+            allow_regex: false,
+            access: None,
+            root: "filter",
+        },
+    )
+    .unwrap();
+    assert!(!matches(&parsed, &json!({"title": "r1"})));
     let [pg, ..] = sql(json!({"created_at": {"_lt": "$NOW(-1 day)"}}));
     assert_eq!(
         pg,
