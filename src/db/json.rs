@@ -112,13 +112,75 @@ pub fn value(dialect: Dialect, field_type: FieldType, concealed: bool, column: E
     }
 }
 
-/// The JSON object (as text) with `pairs` as keys and values, in order.
+/// The JSON object (as text) with `pairs` as keys and values, in order: one item of a read.
 pub fn object(dialect: Dialect, pairs: Vec<(String, Expr)>) -> Expr {
+    let merged = object_json(dialect, pairs);
+    match dialect {
+        Dialect::Postgres => Expr::cust_with_exprs("($1)::text", [merged]),
+        Dialect::MySql => Expr::cust_with_exprs("CAST(? AS CHAR)", [merged]),
+        Dialect::Sqlite => merged,
+    }
+}
+
+/// A scalar subquery that yields JSON, made JSON again where the dialect forgets (SQLite
+/// drops the JSON subtype across a subquery; MariaDB's JSON is text).
+pub fn nested(dialect: Dialect, subquery: Expr) -> Expr {
+    match dialect {
+        Dialect::Postgres => subquery,
+        Dialect::MySql => Expr::cust_with_exprs("JSON_EXTRACT(?, '$')", [subquery]),
+        Dialect::Sqlite => Expr::cust_with_exprs("json(?)", [subquery]),
+    }
+}
+
+/// A JSON value of one scalar (a related key), to be aggregated into an array.
+pub fn element(dialect: Dialect, value: Expr) -> Expr {
+    match dialect {
+        Dialect::Postgres => Expr::cust_with_exprs("to_json($1)", [value]),
+        Dialect::MySql => Expr::cust_with_exprs("JSON_EXTRACT(JSON_ARRAY(?), '$[0]')", [value]),
+        Dialect::Sqlite => Expr::cust_with_exprs("json_quote(?)", [value]),
+    }
+}
+
+/// Whether a limited list of related rows is aggregated over a derived table (PostgreSQL,
+/// SQLite). MariaDB cannot refer to the outer query from a derived table; there the
+/// aggregate itself sorts and limits (see [`array`]).
+pub fn list_uses_derived_table(dialect: Dialect) -> bool {
+    dialect != Dialect::MySql
+}
+
+/// The JSON array of `value` over the rows of a query, in the order of `order`; `[]` when
+/// there are no rows. `limit` is honoured here only where the aggregate can limit (MariaDB's
+/// GROUP_CONCAT); elsewhere the derived table it reads from is limited.
+pub fn array(dialect: Dialect, value: Expr, order: Expr, limit: Option<u64>) -> Expr {
+    match dialect {
+        Dialect::Postgres => Expr::cust_with_exprs(
+            "COALESCE(json_agg($1 ORDER BY $2), '[]'::json)",
+            [value, order],
+        ),
+        // GROUP_CONCAT sorts (and on MariaDB limits) where JSON_ARRAYAGG cannot; sessions
+        // raise group_concat_max_len so long lists are not cut.
+        Dialect::MySql => {
+            let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+            Expr::cust_with_exprs(
+                format!(
+                    "JSON_EXTRACT(CONCAT('[', COALESCE(GROUP_CONCAT(? ORDER BY ? SEPARATOR ','{limit}), ''), ']'), '$')"
+                ),
+                [value, order],
+            )
+        }
+        Dialect::Sqlite => {
+            Expr::cust_with_exprs("json_group_array(json(?) ORDER BY ?)", [value, order])
+        }
+    }
+}
+
+/// The JSON object with `pairs`, typed as JSON, for nesting in another object or array.
+pub fn object_json(dialect: Dialect, pairs: Vec<(String, Expr)>) -> Expr {
     let chunks: Vec<Expr> = pairs
         .chunks(OBJECT_CHUNK)
         .map(|chunk| chunk_object(dialect, chunk))
         .collect();
-    let merged = match chunks.len() {
+    match chunks.len() {
         0 => chunk_object(dialect, &[]),
         _ => {
             let merge = match dialect {
@@ -130,11 +192,6 @@ pub fn object(dialect: Dialect, pairs: Vec<(String, Expr)>) -> Expr {
             let first = iter.next().unwrap_or_else(|| chunk_object(dialect, &[]));
             iter.fold(first, |acc, next| Expr::cust_with_exprs(merge, [acc, next]))
         }
-    };
-    match dialect {
-        Dialect::Postgres => Expr::cust_with_exprs("($1)::text", [merged]),
-        Dialect::MySql => Expr::cust_with_exprs("CAST(? AS CHAR)", [merged]),
-        Dialect::Sqlite => merged,
     }
 }
 

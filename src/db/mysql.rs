@@ -40,6 +40,8 @@ pub(super) fn pool(net: &NetworkDatabase) -> Result<MySqlPool, DbError> {
         .init(vec![
             "SET time_zone = '+00:00'",
             "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci",
+            // Nested lists are built with GROUP_CONCAT; the default cuts them at 1 KB.
+            "SET SESSION group_concat_max_len = 67108864",
         ])
         .pool_opts(
             PoolOpts::default()

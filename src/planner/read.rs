@@ -6,7 +6,7 @@ use rectus_policies::filter::{
     self, FieldCondition, Filter, FilterError, Operand, Operator, ParseOptions, SqlContext,
 };
 use rectus_policies::value::{Scalar, coerce};
-use rectus_policies::{Action, Collection, Dialect, Field, FieldType, SchemaOverview};
+use rectus_policies::{Action, Collection, Dialect, FieldType, SchemaOverview};
 use sea_query::{Condition, Expr, ExprTrait, Order, Query as Sql, SelectStatement};
 use serde_json::Value as Json;
 
@@ -41,14 +41,14 @@ pub fn filter_error(e: FilterError) -> ApiError {
     }
 }
 
-fn forbidden_field(collection: &str, field: &str) -> ApiError {
+pub(super) fn forbidden_field(collection: &str, field: &str) -> ApiError {
     filter_error(FilterError::Forbidden {
         collection: collection.to_string(),
         field: field.to_string(),
     })
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(
         ErrorCode::InvalidQuery,
         format!("Invalid query. {}", message.into()),
@@ -65,45 +65,6 @@ pub fn readable<'s>(
         Some(c) if caller.permissions.rules(name, Action::Read).is_some() => Ok(c),
         _ => Err(ApiError::forbidden()),
     }
-}
-
-/// The fields to return, in collection order: `*` expands to what the caller may read.
-fn output_fields<'c>(
-    collection: &'c Collection,
-    access: &ReadAccess,
-    requested: &[String],
-) -> Result<Vec<&'c Field>, ApiError> {
-    use rectus_policies::filter::FieldAccess;
-    let star = requested.is_empty() || requested.iter().any(|f| f == "*");
-    let mut out: Vec<&Field> = Vec::new();
-    for f in requested.iter().filter(|f| f.as_str() != "*") {
-        if f.contains('.') || f.contains('(') {
-            return Err(invalid(format!(
-                "\"fields\": nested and function fields (\"{f}\") are not supported on this endpoint yet."
-            )));
-        }
-        let field = collection
-            .field(f)
-            .filter(|_| access.can_read(&collection.collection, f))
-            .ok_or_else(|| forbidden_field(&collection.collection, f))?;
-        if field.is_alias() {
-            return Err(invalid(format!(
-                "\"fields\": the relational field \"{f}\" is not supported on this endpoint yet."
-            )));
-        }
-        out.push(field);
-    }
-    if star {
-        out.extend(
-            collection
-                .fields
-                .values()
-                .filter(|f| !f.is_alias() && access.can_read(&collection.collection, &f.field)),
-        );
-    }
-    out.sort_by(|a, b| a.field.cmp(&b.field));
-    out.dedup_by(|a, b| a.field == b.field);
-    Ok(out)
 }
 
 /// `search`: text fields contain the term (case-insensitively); numeric fields equal it when
@@ -227,7 +188,7 @@ pub fn conditions(
 }
 
 /// A permission rule that cannot be used grants nothing; the caller only learns "forbidden".
-fn rule_error(e: FilterError) -> ApiError {
+pub(super) fn rule_error(e: FilterError) -> ApiError {
     tracing::warn!(error = %e, "a permission rule cannot be applied");
     ApiError::forbidden()
 }
@@ -247,16 +208,15 @@ pub fn plan_read(
     let sql = SqlContext::new(ctx.schema, ctx.dialect)
         .with_related_rows(&access)
         .with_field_guard(&access);
-    let fields = output_fields(collection, &access, &query.fields)?;
-    let concealed = |f: &Field| f.has_special("conceal");
-    let mut pairs = Vec::with_capacity(fields.len());
-    for f in &fields {
-        let column = sql.column(name, name, &f.field).map_err(rule_error)?;
-        pairs.push((
-            f.field.clone(),
-            json::value(ctx.dialect, f.kind, concealed(f), column),
-        ));
-    }
+    let tree = super::fields::tree(ctx.schema, &access, collection, &query.fields)?;
+    let builder = super::fields::Builder {
+        dialect: ctx.dialect,
+        access: &access,
+        sql: &sql,
+        nested_limit: (ctx.default_limit >= 0).then_some(ctx.default_limit as u64),
+    };
+    let pairs = builder.pairs(&tree, name)?;
+
     let Conditions { permission, user } = conditions(ctx, collection, query, keys)?;
 
     let mut select = Sql::select();

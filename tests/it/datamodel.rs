@@ -81,7 +81,7 @@ on_every_database!(order_management:
 
 /// The order-management example, built over HTTP: customers, orders (m2o to customers,
 /// o2m back), tags and a many-to-many junction.
-async fn build_orders_model(app: &App) {
+pub async fn build_orders_model(app: &App) {
     let post = |path: &'static str, body: Value| app.admin_call("POST", path, Some(body));
 
     post(

@@ -7,6 +7,7 @@ mod config_errors;
 mod datamodel;
 mod filter_differential;
 mod introspection;
+mod items;
 mod rbac;
 mod server;
 mod support;

@@ -407,9 +407,21 @@ impl App {
     }
 
     pub async fn start_with(kind: Kind, setup: Option<&str>, extra_env: &[(&str, &str)]) -> App {
-        let db = TestDb::new(kind).await;
+        Self::start_on(TestDb::new(kind).await, setup, extra_env, None).await
+    }
+
+    /// Starts rectus on `db`, reaching it through `via` (a relay's port) when given.
+    pub async fn start_on(
+        db: TestDb,
+        setup: Option<&str>,
+        extra_env: &[(&str, &str)],
+        via: Option<u16>,
+    ) -> App {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut env = db.env();
+        let mut env = match via {
+            Some(port) => db.via("127.0.0.1", port).env(),
+            None => db.env(),
+        };
         for (k, v) in [
             ("ADMIN_EMAIL", ADMIN_EMAIL),
             ("ADMIN_PASSWORD", ADMIN_PASSWORD),

@@ -16,6 +16,8 @@ struct State {
     cut: AtomicBool,
     delay_ms: AtomicU64,
     connections: Mutex<Vec<AbortHandle>>,
+    /// PostgreSQL statements the client side sent (Execute and simple Query messages).
+    pg_statements: AtomicU64,
 }
 
 pub struct Relay {
@@ -47,8 +49,8 @@ impl Relay {
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     tokio::select! {
-                        _ = pipe(client_read, server_write, link.clone()) => {}
-                        _ = pipe(server_read, client_write, link) => {}
+                        _ = pipe(client_read, server_write, link.clone(), true) => {}
+                        _ = pipe(server_read, client_write, link, false) => {}
                     }
                 });
                 if let Ok(mut c) = shared.connections.lock() {
@@ -88,6 +90,11 @@ impl Relay {
     pub fn restore(&self) {
         self.state.cut.store(false, Ordering::SeqCst);
     }
+
+    /// How many statements PostgreSQL clients sent through the relay so far.
+    pub fn pg_statements(&self) -> u64 {
+        self.state.pg_statements.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Relay {
@@ -97,17 +104,68 @@ impl Drop for Relay {
     }
 }
 
+/// Follows the PostgreSQL frontend protocol's framing on the client side: a startup packet
+/// (no type byte), then messages of a type byte and a length.
+#[derive(Default)]
+struct PgFrames {
+    started: bool,
+    pending: Vec<u8>,
+}
+
+impl PgFrames {
+    fn feed(&mut self, bytes: &[u8], statements: &AtomicU64) {
+        self.pending.extend_from_slice(bytes);
+        loop {
+            let header = if self.started { 5 } else { 4 };
+            if self.pending.len() < header {
+                return;
+            }
+            let at = header - 4;
+            let len = u32::from_be_bytes([
+                self.pending[at],
+                self.pending[at + 1],
+                self.pending[at + 2],
+                self.pending[at + 3],
+            ]) as usize;
+            let total = at + len;
+            if self.pending.len() < total {
+                return;
+            }
+            if self.started && matches!(self.pending[0], b'E' | b'Q') {
+                statements.fetch_add(1, Ordering::SeqCst);
+            }
+            if !self.started {
+                // An SSLRequest or startup packet; the client speaks typed messages after
+                // the startup packet (SSL is not used by rectus here).
+                let code = u32::from_be_bytes([
+                    self.pending[4],
+                    self.pending[5],
+                    self.pending[6],
+                    self.pending[7],
+                ]);
+                self.started = code != 80877103;
+            }
+            self.pending.drain(..total);
+        }
+    }
+}
+
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     state: Arc<State>,
+    client_side: bool,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut frames = PgFrames::default();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if client_side {
+            frames.feed(&buf[..n], &state.pg_statements);
+        }
         let delay = state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;

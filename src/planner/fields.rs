@@ -1,0 +1,358 @@
+//! The `fields` parameter as a tree over the schema, and its JSON expression: columns as the
+//! caller may see them, many-to-one relations as the related object, one-to-many relations
+//! (and many-to-many, through the junction) as arrays — each related read a correlated
+//! subquery inside the one statement, under the related collection's read permission.
+
+use std::collections::BTreeMap;
+
+use rectus_policies::filter::{FieldAccess, SqlContext};
+use rectus_policies::{Action, Collection, Field, Relation, SchemaOverview};
+use sea_query::{Expr, ExprTrait, Order, Query as Sql};
+
+use super::access::ReadAccess;
+use super::read::{forbidden_field, invalid, rule_error};
+use crate::db::{Dialect, json};
+use crate::error::ApiError;
+
+/// How deep `fields` may nest relations.
+const MAX_DEPTH: usize = 10;
+
+/// One output key of an item.
+pub enum Selected<'s> {
+    Column(&'s Field),
+    /// A one-to-many field not expanded: the keys of the related items.
+    Keys {
+        field: &'s Field,
+        relation: &'s Relation,
+        related: &'s Collection,
+    },
+    /// A many-to-one field expanded into the related item.
+    ManyToOne {
+        field: &'s Field,
+        related: &'s Collection,
+        tree: Tree<'s>,
+    },
+    /// A one-to-many field expanded into the related items.
+    OneToMany {
+        field: &'s Field,
+        relation: &'s Relation,
+        related: &'s Collection,
+        tree: Tree<'s>,
+    },
+}
+
+pub struct Tree<'s> {
+    pub collection: &'s Collection,
+    pub selected: Vec<Selected<'s>>,
+}
+
+fn can_read_collection(access: &ReadAccess, name: &str) -> bool {
+    access
+        .caller
+        .permissions
+        .rules(name, Action::Read)
+        .is_some()
+}
+
+/// Builds the tree of `requested` (`fields` entries, `a.b.c` paths, `*` wildcards) on
+/// `collection`. Unreadable fields named explicitly are FORBIDDEN; wildcards quietly leave
+/// them out; relations into collections the caller cannot read are dropped.
+pub fn tree<'s>(
+    schema: &'s SchemaOverview,
+    access: &ReadAccess,
+    collection: &'s Collection,
+    requested: &[String],
+) -> Result<Tree<'s>, ApiError> {
+    let paths: Vec<Vec<String>> = if requested.is_empty() {
+        vec![vec!["*".to_string()]]
+    } else {
+        requested
+            .iter()
+            .map(|p| p.split('.').map(|s| s.trim().to_string()).collect())
+            .collect()
+    };
+    build(schema, access, collection, paths, 0)
+}
+
+fn build<'s>(
+    schema: &'s SchemaOverview,
+    access: &ReadAccess,
+    collection: &'s Collection,
+    paths: Vec<Vec<String>>,
+    depth: usize,
+) -> Result<Tree<'s>, ApiError> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(format!(
+            "\"fields\" may nest at most {MAX_DEPTH} relations deep."
+        )));
+    }
+    let name = collection.collection.as_str();
+    let mut explicit: BTreeMap<&'s str, Vec<Vec<String>>> = BTreeMap::new();
+    let mut wildcard: Option<Vec<Vec<String>>> = None;
+    for path in paths {
+        let Some((first, rest)) = path.split_first() else {
+            continue;
+        };
+        if first.is_empty() {
+            return Err(invalid("\"fields\" has an empty field name."));
+        }
+        if first == "*" {
+            wildcard.get_or_insert_with(Vec::new).push(rest.to_vec());
+            continue;
+        }
+        if first.contains('(') {
+            return Err(invalid(format!(
+                "\"fields\": function fields (\"{first}\") are not supported on this endpoint yet."
+            )));
+        }
+        let field = collection
+            .field(first)
+            .filter(|_| access.can_read(name, first))
+            .ok_or_else(|| forbidden_field(name, first))?;
+        explicit
+            .entry(field.field.as_str())
+            .or_default()
+            .push(rest.to_vec());
+    }
+    let mut wanted: BTreeMap<&'s str, (Vec<Vec<String>>, bool)> =
+        explicit.into_iter().map(|(k, v)| (k, (v, true))).collect();
+    if let Some(children) = wildcard {
+        for field in collection.fields.values() {
+            if wanted.contains_key(field.field.as_str()) || !access.can_read(name, &field.field) {
+                continue;
+            }
+            wanted.insert(field.field.as_str(), (children.clone(), false));
+        }
+    }
+
+    let mut selected = Vec::new();
+    for (field_name, (children, explicit)) in wanted {
+        let Some(field) = collection.field(field_name) else {
+            continue;
+        };
+        let nested: Vec<Vec<String>> = children.into_iter().filter(|p| !p.is_empty()).collect();
+        let m2o = schema
+            .many_to_one(name, field_name)
+            .and_then(|r| r.one_collection.as_deref())
+            .and_then(|c| schema.collection(c));
+        let o2m = field
+            .is_alias()
+            .then(|| schema.one_to_many_by_alias(name, field_name))
+            .flatten()
+            .and_then(|r| schema.collection(&r.many_collection).map(|c| (r, c)));
+        match (field.is_alias(), m2o, o2m, nested.is_empty()) {
+            (false, _, _, true) => selected.push(Selected::Column(field)),
+            (false, Some(related), _, false) => {
+                if can_read_collection(access, &related.collection) {
+                    let tree = build(schema, access, related, nested, depth + 1)?;
+                    selected.push(Selected::ManyToOne {
+                        field,
+                        related,
+                        tree,
+                    });
+                }
+            }
+            (false, None, _, false) => {
+                if explicit {
+                    return Err(invalid(format!(
+                        "\"fields\": \"{field_name}\" is not a relational field."
+                    )));
+                }
+                selected.push(Selected::Column(field));
+            }
+            (true, _, Some((relation, related)), empty) => {
+                if !can_read_collection(access, &related.collection) {
+                    continue;
+                }
+                if empty {
+                    selected.push(Selected::Keys {
+                        field,
+                        relation,
+                        related,
+                    });
+                } else {
+                    let tree = build(schema, access, related, nested, depth + 1)?;
+                    selected.push(Selected::OneToMany {
+                        field,
+                        relation,
+                        related,
+                        tree,
+                    });
+                }
+            }
+            // Presentation aliases and relations rectus cannot follow have no value.
+            (true, _, None, _) => {}
+        }
+    }
+    Ok(Tree {
+        collection,
+        selected,
+    })
+}
+
+/// Everything the JSON of a tree needs.
+pub struct Builder<'a> {
+    pub dialect: Dialect,
+    pub access: &'a ReadAccess<'a>,
+    pub sql: &'a SqlContext<'a>,
+    /// How many related items a one-to-many field shows.
+    pub nested_limit: Option<u64>,
+}
+
+impl Builder<'_> {
+    /// The row condition of `collection` under the alias `table`.
+    fn rows(&self, collection: &str, table: &str) -> Result<sea_query::Condition, ApiError> {
+        match self.access.item_filter(collection).map_err(rule_error)? {
+            None => Ok(sea_query::Condition::all()),
+            Some(filter) => rectus_policies::filter::to_condition(
+                &filter,
+                collection,
+                table,
+                &self.sql.trusted(),
+            )
+            .map_err(rule_error),
+        }
+    }
+
+    fn column(&self, collection: &str, table: &str, field: &str) -> Result<Expr, ApiError> {
+        self.sql
+            .column(collection, table, field)
+            .map_err(rule_error)
+    }
+
+    /// The keys and values of one item of `tree`, whose table is named `table`.
+    pub fn pairs(&self, tree: &Tree, table: &str) -> Result<Vec<(String, Expr)>, ApiError> {
+        let name = tree.collection.collection.as_str();
+        let mut pairs = Vec::with_capacity(tree.selected.len());
+        for s in &tree.selected {
+            match s {
+                Selected::Column(f) => {
+                    let column = self.column(name, table, &f.field)?;
+                    pairs.push((
+                        f.field.clone(),
+                        json::value(self.dialect, f.kind, f.has_special("conceal"), column),
+                    ));
+                }
+                Selected::ManyToOne {
+                    field,
+                    related,
+                    tree,
+                } => {
+                    let alias = self.sql.alias();
+                    let inner = self.pairs(tree, &alias)?;
+                    let key = self.column(name, table, &field.field)?;
+                    let related_key =
+                        self.column(&related.collection, &alias, &related.primary_key)?;
+                    let mut select = Sql::select();
+                    select
+                        .expr(json::object_json(self.dialect, inner))
+                        .from_as(related.collection.clone(), alias.clone())
+                        .and_where(related_key.eq(key))
+                        .cond_where(self.rows(&related.collection, &alias)?)
+                        .limit(1);
+                    let sub = Expr::SubQuery(None, Box::new(select.into()));
+                    pairs.push((field.field.clone(), json::nested(self.dialect, sub)));
+                }
+                Selected::OneToMany {
+                    field,
+                    relation,
+                    related,
+                    tree,
+                } => {
+                    let alias = self.sql.alias();
+                    let inner = self.pairs(tree, &alias)?;
+                    let value = json::object_json(self.dialect, inner);
+                    pairs.push((
+                        field.field.clone(),
+                        self.list(name, table, relation, related, &alias, value)?,
+                    ));
+                }
+                Selected::Keys {
+                    field,
+                    relation,
+                    related,
+                } => {
+                    let alias = self.sql.alias();
+                    let key = self.column(&related.collection, &alias, &related.primary_key)?;
+                    let pk = related
+                        .primary_key_field()
+                        .map(|f| f.kind)
+                        .unwrap_or(rectus_policies::FieldType::Integer);
+                    let value =
+                        json::element(self.dialect, json::value(self.dialect, pk, false, key));
+                    pairs.push((
+                        field.field.clone(),
+                        self.list(name, table, relation, related, &alias, value)?,
+                    ));
+                }
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// The array of `value` over the related items of a one-to-many relation.
+    fn list(
+        &self,
+        parent: &str,
+        parent_table: &str,
+        relation: &Relation,
+        related: &Collection,
+        alias: &str,
+        value: Expr,
+    ) -> Result<Expr, ApiError> {
+        let parent_collection = self
+            .sql
+            .schema
+            .collection(parent)
+            .ok_or_else(ApiError::forbidden)?;
+        let parent_key = self.column(parent, parent_table, &parent_collection.primary_key)?;
+        let foreign_key = self.column(&related.collection, alias, &relation.many_field)?;
+        let sort_field = relation
+            .sort_field
+            .clone()
+            .or_else(|| related.sort_field.clone())
+            .unwrap_or_else(|| related.primary_key.clone());
+        let order = Expr::col((alias.to_string(), sort_field.clone()));
+        let rows = self.rows(&related.collection, alias)?;
+        if !json::list_uses_derived_table(self.dialect) {
+            let mut select = Sql::select();
+            select
+                .expr(json::array(self.dialect, value, order, self.nested_limit))
+                .from_as(related.collection.clone(), alias.to_string())
+                .and_where(foreign_key.eq(parent_key))
+                .cond_where(rows);
+            return Ok(json::nested(
+                self.dialect,
+                Expr::SubQuery(None, Box::new(select.into())),
+            ));
+        }
+        let mut inner = Sql::select();
+        inner
+            .expr_as(value, "__json")
+            .expr_as(order.clone(), "__ord")
+            .from_as(related.collection.clone(), alias.to_string())
+            .and_where(foreign_key.eq(parent_key))
+            .cond_where(rows)
+            .order_by_expr(order, Order::Asc);
+        if sort_field != related.primary_key {
+            inner.order_by((alias.to_string(), related.primary_key.clone()), Order::Asc);
+        }
+        if let Some(limit) = self.nested_limit {
+            inner.limit(limit);
+        }
+        let wrap = format!("{alias}_list");
+        let mut outer = Sql::select();
+        outer
+            .expr(json::array(
+                self.dialect,
+                Expr::col((wrap.clone(), "__json")),
+                Expr::col((wrap.clone(), "__ord")),
+                None,
+            ))
+            .from_subquery(inner, wrap);
+        Ok(json::nested(
+            self.dialect,
+            Expr::SubQuery(None, Box::new(outer.into())),
+        ))
+    }
+}

@@ -1,0 +1,145 @@
+//! The items API's query language over HTTP on PostgreSQL, MariaDB and SQLite: nested
+//! many-to-one, one-to-many and many-to-many fields, wildcards, and the one-statement rule.
+
+use serde_json::{Value, json};
+
+use crate::datamodel::build_orders_model;
+use crate::on_every_database;
+use crate::support::{App, Kind};
+
+/// The order example with two customers, three orders and two tags.
+async fn seeded(kind: Kind) -> App {
+    fill(App::start(kind, None).await).await
+}
+
+async fn fill(app: App) -> App {
+    build_orders_model(&app).await;
+    let post = |path: &'static str, body: Value| app.admin_call("POST", path, Some(body));
+    post("/items/customers", json!([{"name": "Ann", "email": "ann@example.com"}, {"name": "Bob", "email": "bob@example.com"}])).await;
+    post("/items/tags", json!([{"name": "urgent"}, {"name": "gift"}])).await;
+    post(
+        "/items/orders",
+        json!([
+            {"customer_name": "Ann", "amount": 10.5, "customer": 1, "status": "paid"},
+            {"customer_name": "Ann", "amount": 3, "customer": 1},
+            {"customer_name": "Bob", "amount": 7.25, "customer": 2, "status": "paid"},
+        ]),
+    )
+    .await;
+    post("/items/orders_tags", json!([{"orders_id": 1, "tags_id": 1}, {"orders_id": 1, "tags_id": 2}, {"orders_id": 3, "tags_id": 2}])).await;
+    app
+}
+
+on_every_database!(nested_fields:
+    nested_fields_on_postgres => Kind::Postgres,
+    nested_fields_on_mariadb => Kind::MySql,
+    nested_fields_on_sqlite => Kind::Sqlite,
+);
+
+async fn nested_fields(kind: Kind) {
+    let app = seeded(kind).await;
+    let get = |path: &str| {
+        let path = path.to_string();
+        let app = &app;
+        async move { app.admin_call("GET", &path, None).await["data"].clone() }
+    };
+
+    let orders = get("/items/orders?fields=id,customer.name&sort=id").await;
+    assert_eq!(
+        orders,
+        json!([{"customer": {"name": "Ann"}, "id": 1}, {"customer": {"name": "Ann"}, "id": 2}, {"customer": {"name": "Bob"}, "id": 3}])
+    );
+    let ann = get("/items/customers/1?fields=name,orders.id,orders.amount").await;
+    assert_eq!(ann["name"], "Ann");
+    let lines: Vec<(i64, f64)> = ann["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_i64().unwrap(), o["amount"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(lines, vec![(1, 10.5), (2, 3.0)], "{ann}");
+    let raw = get("/items/customers/2").await;
+    assert_eq!(
+        raw["orders"],
+        json!([3]),
+        "an unexpanded one-to-many lists keys: {raw}"
+    );
+    let tagged = get("/items/orders/1?fields=id,tags.tags_id.name").await;
+    assert_eq!(
+        tagged,
+        json!({"id": 1, "tags": [{"tags_id": {"name": "urgent"}}, {"tags_id": {"name": "gift"}}]})
+    );
+    let deep = get("/items/orders_tags/3?fields=orders_id.customer.orders.customer_name").await;
+    assert_eq!(
+        deep,
+        json!({"orders_id": {"customer": {"orders": [{"customer_name": "Bob"}]}}})
+    );
+    let wild = get("/items/orders/3?fields=*.*").await;
+    assert_eq!(wild["customer"]["name"], "Bob", "{wild}");
+    assert_eq!(wild["tags"].as_array().map(Vec::len), Some(1), "{wild}");
+    assert_eq!(wild["tags"][0]["tags_id"], 2);
+    let none = get("/items/customers?fields=name,orders.id&filter[name][_eq]=Nobody").await;
+    assert_eq!(none, json!([]));
+
+    let (status, body) = app
+        .call(
+            "GET",
+            "/items/orders?fields=amount.value",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app
+        .call(
+            "GET",
+            "/items/orders?fields=customer.nope",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nested_read_is_one_statement() {
+    use crate::support::relay::Relay;
+    use crate::support::{PG_PORT, TestDb};
+    let db = TestDb::new(Kind::Postgres).await;
+    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
+    let app = fill(App::start_on(db, None, &[], Some(relay.port())).await).await;
+    for collection in ["orders", "customers", "orders_tags", "tags"] {
+        app.admin_call(
+            "POST",
+            "/permissions",
+            Some(
+                json!({"policy": "abf8a154-5b1c-4a46-ac9c-7300570f4f17", "collection": collection,
+                        "action": "read", "fields": ["*"], "permissions": {"id": {"_gt": 0}}}),
+            ),
+        )
+        .await;
+    }
+    let path = "/items/customers?fields=*,orders.*,orders.tags.tags_id.*&filter[orders][_some][status][_eq]=paid&sort=-name";
+    let (status, warm) = app.call("GET", path, None, None).await;
+    assert_eq!(status, 200, "{warm}");
+    let before = relay.pg_statements();
+    let (status, body) = app.call("GET", path, None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        relay.pg_statements() - before,
+        1,
+        "one statement for the whole tree"
+    );
+    let before = relay.pg_statements();
+    app.call("GET", &format!("{path}&meta=*"), None, None).await;
+    assert_eq!(
+        relay.pg_statements() - before,
+        3,
+        "the two meta counts are their own statements"
+    );
+    assert_eq!(body["data"][0]["name"], "Bob");
+    assert_eq!(
+        body["data"][1]["orders"][0]["tags"][1]["tags_id"]["name"], "gift",
+        "{body}"
+    );
+}
