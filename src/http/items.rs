@@ -72,6 +72,17 @@ pub fn items_routes() -> Router<AppState> {
         )
 }
 
+/// Read-only routes of a system collection the server writes itself (`/activity`,
+/// `/revisions`).
+pub fn read_only_routes(collection: &'static str) -> Router<AppState> {
+    Router::new()
+        .route("/", get(move |s, c, q| list(s, c, collection, q)))
+        .route(
+            "/{id}",
+            get(move |s, c, Path(id): Path<String>, q| read_one(s, c, collection, id, q)),
+        )
+}
+
 /// The routes of one system collection (`/roles`, `/policies`, ...).
 pub fn system_routes(collection: &'static str) -> Router<AppState> {
     Router::new()

@@ -77,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/policies", items::system_routes("directus_policies"))
         .nest("/access", items::system_routes("directus_access"))
         .nest("/permissions", system::permissions_routes())
+        .nest("/activity", items::read_only_routes("directus_activity"))
+        .nest("/revisions", items::read_only_routes("directus_revisions"))
         .nest("/collections", datamodel::collections_routes())
         .nest("/fields", datamodel::fields_routes())
         .nest("/relations", datamodel::relations_routes())

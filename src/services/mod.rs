@@ -1,6 +1,7 @@
 //! Business rules over the database: bootstrap, users, settings. Handlers and CLI commands
 //! stay thin and call these.
 
+pub mod activity;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;

@@ -143,3 +143,86 @@ async fn a_nested_read_is_one_statement() {
         "{body}"
     );
 }
+
+on_every_database!(activity_and_revisions:
+    writes_record_activity_and_revisions_on_postgres => Kind::Postgres,
+    writes_record_activity_and_revisions_on_mariadb => Kind::MySql,
+    writes_record_activity_and_revisions_on_sqlite => Kind::Sqlite,
+);
+
+async fn activity_and_revisions(kind: Kind) {
+    let app = seeded(kind).await;
+    let created = app
+        .admin_call(
+            "GET",
+            "/activity?filter[collection][_eq]=orders&filter[action][_eq]=create&meta=filter_count",
+            None,
+        )
+        .await;
+    assert_eq!(created["meta"]["filter_count"], 3, "{created}");
+    app.admin_call("PATCH", "/items/orders/2", Some(json!({"amount": 4.5})))
+        .await;
+    let revision = app
+        .admin_call(
+            "GET",
+            "/revisions?filter[collection][_eq]=orders&sort=-id&limit=1",
+            None,
+        )
+        .await["data"][0]
+        .clone();
+    assert_eq!(revision["item"], "2");
+    assert_eq!(
+        revision["delta"]["amount"].as_f64(),
+        Some(4.5),
+        "{revision}"
+    );
+    assert_eq!(
+        revision["data"]["customer_name"], "Ann",
+        "data is the whole item"
+    );
+    let activity = app
+        .admin_call("GET", &format!("/activity/{}", revision["activity"]), None)
+        .await;
+    assert_eq!(activity["data"]["action"], "update");
+    app.admin_call("DELETE", "/items/orders/2", None).await;
+    let deleted = app
+        .admin_call(
+            "GET",
+            "/activity?filter[action][_eq]=delete&filter[item][_eq]=2&fields=collection",
+            None,
+        )
+        .await;
+    assert_eq!(deleted["data"], json!([{"collection": "orders"}]));
+
+    // A collection without accountability leaves no trace.
+    app.admin_call(
+        "PATCH",
+        "/collections/tags",
+        Some(json!({"meta": {"accountability": null}})),
+    )
+    .await;
+    app.admin_call("POST", "/items/tags", Some(json!({"name": "quiet"})))
+        .await;
+    let tags = app
+        .admin_call(
+            "GET",
+            "/activity?filter[collection][_eq]=tags&meta=filter_count",
+            None,
+        )
+        .await;
+    assert_eq!(
+        tags["meta"]["filter_count"], 2,
+        "only the two seeded tags: {tags}"
+    );
+    let (status, _) = app
+        .call(
+            "POST",
+            "/activity",
+            Some(&app.admin),
+            Some(json!({"action": "forged"})),
+        )
+        .await;
+    assert_eq!(status, 404, "activity is written by the server only");
+    let (status, _) = app.call("GET", "/activity", None, None).await;
+    assert_eq!(status, 403);
+}

@@ -1,0 +1,194 @@
+//! Activity and revisions: every write through the items service leaves a
+//! `directus_activity` row and (for creates and updates) a `directus_revisions` row with the
+//! item's data and the change, in the write's own transaction. A collection's
+//! `accountability` setting decides: `all` (the default), `activity`, or nothing.
+
+use rectus_policies::{Collection, FieldType, SchemaOverview};
+use sea_query::{Expr, ExprTrait, Query as Sql};
+use serde_json::{Map, Value as Json};
+
+use super::authz::Caller;
+use crate::db::json::CONCEALED;
+use crate::db::{Conn, DbValue, DialectExt};
+use crate::error::ApiError;
+use crate::planner::write;
+
+/// Tables whose writes are not themselves recorded.
+const UNRECORDED: &[&str] = &[
+    "directus_activity",
+    "directus_revisions",
+    "directus_sessions",
+];
+
+pub struct Recorder<'a> {
+    pub schema: &'a SchemaOverview,
+    pub caller: &'a Caller,
+}
+
+fn key_text(key: &Json) -> String {
+    match key {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Item data as kept in a revision: hashes and concealed values never stored in clear.
+pub fn masked(collection: &Collection, values: Map<String, Json>) -> Json {
+    Json::Object(
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let hidden = collection
+                    .field(&k)
+                    .is_some_and(|f| f.kind == FieldType::Hash || f.has_special("conceal"));
+                if hidden && !Json::is_null(&v) {
+                    (k, Json::String(CONCEALED.into()))
+                } else {
+                    (k, v)
+                }
+            })
+            .collect(),
+    )
+}
+
+pub fn values_json(values: &[(String, DbValue)]) -> Map<String, Json> {
+    values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect()
+}
+
+impl Recorder<'_> {
+    fn level(&self, collection: &Collection) -> (bool, bool) {
+        if UNRECORDED.contains(&collection.collection.as_str()) {
+            return (false, false);
+        }
+        match collection.accountability.as_deref() {
+            Some("all") => (true, true),
+            Some("activity") => (true, false),
+            _ => (false, false),
+        }
+    }
+
+    /// Records `action` on item `key`; `data` and `delta` make the revision.
+    pub async fn record(
+        &self,
+        conn: &mut Conn,
+        action: &str,
+        collection: &Collection,
+        key: &Json,
+        revision: Option<(Json, Json)>,
+    ) -> Result<(), ApiError> {
+        let (activity, revisions) = self.level(collection);
+        if !activity {
+            return Ok(());
+        }
+        let Some(table) = self.schema.collection("directus_activity") else {
+            return Ok(());
+        };
+        let accountability = &self.caller.accountability;
+        let mut row = Map::new();
+        row.insert("action".into(), action.into());
+        row.insert(
+            "user".into(),
+            accountability.user.clone().map_or(Json::Null, Json::String),
+        );
+        row.insert(
+            "ip".into(),
+            accountability
+                .ip
+                .map_or(Json::Null, |ip| ip.to_string().into()),
+        );
+        row.insert("collection".into(), collection.collection.clone().into());
+        row.insert("item".into(), key_text(key).into());
+        let id = insert_returning_key(conn, table, write::row_values(table, &row)?).await?;
+        let (Some((data, delta)), true) = (revision, revisions) else {
+            return Ok(());
+        };
+        let Some(revisions_table) = self.schema.collection("directus_revisions") else {
+            return Ok(());
+        };
+        let mut revision = Map::new();
+        revision.insert("activity".into(), id);
+        revision.insert("collection".into(), collection.collection.clone().into());
+        revision.insert("item".into(), key_text(key).into());
+        revision.insert("data".into(), data);
+        revision.insert("delta".into(), delta);
+        let stmt = write::insert(
+            conn.dialect(),
+            revisions_table,
+            write::row_values(revisions_table, &revision)?,
+            false,
+        )?;
+        conn.execute(&stmt).await?;
+        Ok(())
+    }
+
+    /// The whole item as it is now in the transaction, for a revision's `data`.
+    pub async fn current(
+        &self,
+        conn: &mut Conn,
+        collection: &Collection,
+        key: &DbValue,
+    ) -> Result<Map<String, Json>, ApiError> {
+        let columns: Vec<String> = collection
+            .fields
+            .values()
+            .filter(|f| !f.is_alias())
+            .map(|f| f.field.clone())
+            .collect();
+        let select = Sql::select()
+            .columns(columns.iter().cloned())
+            .from(collection.collection.clone())
+            .and_where(
+                Expr::col(collection.primary_key.clone())
+                    .eq(Expr::val(write::sea_value(key.clone()))),
+            )
+            .to_owned();
+        let row = conn.query_opt(&conn.dialect().build(&select)?).await?;
+        Ok(row
+            .map(|r| {
+                columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.clone(),
+                            r.value(c).map(DbValue::to_json).unwrap_or(Json::Null),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Inserts a row and returns its generated key: `RETURNING` where the database has it, the
+/// last insert id on MySQL.
+pub async fn insert_returning_key(
+    conn: &mut Conn,
+    collection: &Collection,
+    values: Vec<(String, DbValue)>,
+) -> Result<Json, ApiError> {
+    let dialect = conn.dialect();
+    let pk = &collection.primary_key;
+    if let Some((_, given)) = values.iter().find(|(k, v)| k == pk && !v.is_null()) {
+        let key = given.to_json();
+        conn.execute(&write::insert(dialect, collection, values, false)?)
+            .await?;
+        return Ok(key);
+    }
+    if write::supports_returning(dialect) {
+        let row = conn
+            .query_opt(&write::insert(dialect, collection, values, true)?)
+            .await?
+            .ok_or_else(|| ApiError::internal(&"the insert returned no key"))?;
+        return Ok(row.value(pk)?.to_json());
+    }
+    let result = conn
+        .execute(&write::insert(dialect, collection, values, false)?)
+        .await?;
+    result
+        .last_insert_id
+        .map(Json::from)
+        .ok_or_else(|| ApiError::internal(&"the database reported no generated key"))
+}
