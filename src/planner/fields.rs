@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rectus_policies::filter::{FieldAccess, SqlContext};
+use rectus_policies::filter::{DateFunction, FieldAccess, SqlContext, date_part};
 use rectus_policies::{Action, Collection, Field, Relation, SchemaOverview};
 use sea_query::{Expr, ExprTrait, Order, Query as Sql};
 
@@ -20,6 +20,18 @@ const MAX_DEPTH: usize = 10;
 /// One output key of an item.
 pub enum Selected<'s> {
     Column(&'s Field),
+    /// `year(date_created)` and the like, answered as `date_created_year`.
+    Date {
+        key: String,
+        field: &'s Field,
+        function: DateFunction,
+    },
+    /// `count(orders)` of a one-to-many field, answered as `orders_count`.
+    Count {
+        key: String,
+        relation: &'s Relation,
+        related: &'s Collection,
+    },
     /// A one-to-many field not expanded: the keys of the related items.
     Keys {
         field: &'s Field,
@@ -89,6 +101,7 @@ fn build<'s>(
     let name = collection.collection.as_str();
     let mut explicit: BTreeMap<&'s str, Vec<Vec<String>>> = BTreeMap::new();
     let mut wildcard: Option<Vec<Vec<String>>> = None;
+    let mut functions: Vec<Selected<'s>> = Vec::new();
     for path in paths {
         let Some((first, rest)) = path.split_first() else {
             continue;
@@ -101,9 +114,13 @@ fn build<'s>(
             continue;
         }
         if first.contains('(') {
-            return Err(invalid(format!(
-                "\"fields\": function fields (\"{first}\") are not supported on this endpoint yet."
-            )));
+            if !rest.is_empty() {
+                return Err(invalid(format!(
+                    "\"fields\": \"{first}\" has no fields below it."
+                )));
+            }
+            functions.push(function_field(schema, access, collection, first)?);
+            continue;
         }
         let field = collection
             .field(first)
@@ -184,9 +201,57 @@ fn build<'s>(
             (true, _, None, _) => {}
         }
     }
+    selected.extend(functions);
     Ok(Tree {
         collection,
         selected,
+    })
+}
+
+/// `year(date_created)` -> ("year", "date_created").
+pub fn split_function(text: &str) -> Option<(&str, &str)> {
+    let (name, rest) = text.split_once('(')?;
+    let argument = rest.strip_suffix(')')?;
+    (!name.is_empty() && !argument.is_empty()).then_some((name, argument))
+}
+
+/// A function field: a date part of a date field, or the count of a one-to-many field.
+fn function_field<'s>(
+    schema: &'s SchemaOverview,
+    access: &ReadAccess,
+    collection: &'s Collection,
+    text: &str,
+) -> Result<Selected<'s>, ApiError> {
+    let name = collection.collection.as_str();
+    let (function, argument) = split_function(text)
+        .ok_or_else(|| invalid(format!("\"{text}\" is not a field function.")))?;
+    let field = collection
+        .field(argument)
+        .filter(|_| access.can_read(name, argument))
+        .ok_or_else(|| forbidden_field(name, argument))?;
+    if function == "count" {
+        let relation = schema.one_to_many_by_alias(name, argument).ok_or_else(|| {
+            invalid(format!(
+                "count() needs a one-to-many field, not \"{argument}\"."
+            ))
+        })?;
+        let related = schema
+            .collection(&relation.many_collection)
+            .filter(|c| can_read_collection(access, &c.collection))
+            .ok_or_else(|| forbidden_field(name, argument))?;
+        return Ok(Selected::Count {
+            key: format!("{argument}_count"),
+            relation,
+            related,
+        });
+    }
+    let date = DateFunction::parse(function)
+        .filter(|f| f.applies_to(field.kind))
+        .ok_or_else(|| invalid(format!("{function}() cannot be used on \"{argument}\".")))?;
+    Ok(Selected::Date {
+        key: format!("{argument}_{function}"),
+        field,
+        function: date,
     })
 }
 
@@ -267,6 +332,21 @@ impl Builder<'_> {
                         self.list(name, table, relation, related, &alias, value)?,
                     ));
                 }
+                Selected::Date {
+                    key,
+                    field,
+                    function,
+                } => {
+                    let column = self.column(name, table, &field.field)?;
+                    pairs.push((key.clone(), date_part(self.dialect, *function, column)));
+                }
+                Selected::Count {
+                    key,
+                    relation,
+                    related,
+                } => {
+                    pairs.push((key.clone(), self.count(name, table, relation, related)?));
+                }
                 Selected::Keys {
                     field,
                     relation,
@@ -288,6 +368,97 @@ impl Builder<'_> {
             }
         }
         Ok(pairs)
+    }
+
+    /// How many related items of a one-to-many relation the caller may see.
+    pub fn count(
+        &self,
+        parent: &str,
+        parent_table: &str,
+        relation: &Relation,
+        related: &Collection,
+    ) -> Result<Expr, ApiError> {
+        let parent_collection = self
+            .sql
+            .schema
+            .collection(parent)
+            .ok_or_else(ApiError::forbidden)?;
+        let alias = self.sql.alias();
+        let parent_key = self.column(parent, parent_table, &parent_collection.primary_key)?;
+        let foreign_key = self.column(&related.collection, &alias, &relation.many_field)?;
+        let mut select = Sql::select();
+        select
+            .expr(Expr::cust("COUNT(*)"))
+            .from_as(related.collection.clone(), alias.clone())
+            .and_where(foreign_key.eq(parent_key))
+            .cond_where(self.rows(&related.collection, &alias)?);
+        Ok(Expr::SubQuery(None, Box::new(select.into())))
+    }
+
+    /// What a `sort` entry orders by: a field as the caller sees it, a function of one, or a
+    /// field reached through many-to-one relations (`customer.name`).
+    pub fn sort_expr(
+        &self,
+        collection: &Collection,
+        table: &str,
+        path: &str,
+    ) -> Result<Expr, ApiError> {
+        let name = collection.collection.as_str();
+        let schema = self.sql.schema;
+        if split_function(path).is_some() {
+            return match function_field(schema, self.access, collection, path)? {
+                Selected::Date {
+                    field, function, ..
+                } => Ok(date_part(
+                    self.dialect,
+                    function,
+                    self.column(name, table, &field.field)?,
+                )),
+                Selected::Count {
+                    relation, related, ..
+                } => self.count(name, table, relation, related),
+                _ => Err(invalid(format!(
+                    "\"sort\": \"{path}\" cannot be sorted by."
+                ))),
+            };
+        }
+        let (first, rest) = match path.split_once('.') {
+            Some((first, rest)) => (first, Some(rest)),
+            None => (path, None),
+        };
+        let field = collection
+            .field(first)
+            .filter(|_| self.access.can_read(name, first))
+            .ok_or_else(|| forbidden_field(name, first))?;
+        if field.kind == rectus_policies::FieldType::Hash
+            || field.has_special("conceal")
+            || field.is_alias()
+        {
+            return Err(invalid(format!(
+                "\"sort\": \"{path}\" cannot be sorted by."
+            )));
+        }
+        let Some(rest) = rest else {
+            return self.column(name, table, first);
+        };
+        let related = schema
+            .many_to_one(name, first)
+            .and_then(|r| r.one_collection.as_deref())
+            .and_then(|c| schema.collection(c))
+            .filter(|c| can_read_collection(self.access, &c.collection))
+            .ok_or_else(|| invalid(format!("\"sort\": \"{first}\" is not a many-to-one field.")))?;
+        let alias = self.sql.alias();
+        let key = self.column(name, table, first)?;
+        let related_key = self.column(&related.collection, &alias, &related.primary_key)?;
+        let inner = self.sort_expr(related, &alias, rest)?;
+        let mut select = Sql::select();
+        select
+            .expr(inner)
+            .from_as(related.collection.clone(), alias.clone())
+            .and_where(related_key.eq(key))
+            .cond_where(self.rows(&related.collection, &alias)?)
+            .limit(1);
+        Ok(Expr::SubQuery(None, Box::new(select.into())))
     }
 
     /// The array of `value` over the related items of a one-to-many relation.

@@ -225,7 +225,7 @@ pub fn plan_read(
         .from(name.to_string())
         .cond_where(permission.clone())
         .cond_where(user.clone());
-    order(&mut select, ctx, collection, &access, &sql, &query.sort)?;
+    order(&mut select, &builder, collection, &query.sort)?;
     page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
 
     let count = |with_user: bool| -> Result<Stmt, ApiError> {
@@ -253,13 +253,10 @@ pub fn plan_read(
 
 fn order(
     select: &mut SelectStatement,
-    ctx: &PlanContext,
+    builder: &super::fields::Builder,
     collection: &Collection,
-    access: &ReadAccess,
-    sql: &SqlContext,
     sort: &[String],
 ) -> Result<(), ApiError> {
-    use rectus_policies::filter::FieldAccess;
     let name = collection.collection.as_str();
     let default = [collection
         .sort_field
@@ -267,27 +264,11 @@ fn order(
         .unwrap_or_else(|| collection.primary_key.clone())];
     let sort: &[String] = if sort.is_empty() { &default } else { sort };
     for entry in sort {
-        let (field, direction) = match entry.strip_prefix('-') {
+        let (path, direction) = match entry.strip_prefix('-') {
             Some(f) => (f, Order::Desc),
             None => (entry.as_str(), Order::Asc),
         };
-        if field.contains('.') || field.contains('(') {
-            return Err(invalid(format!(
-                "\"sort\": relational and function sorts (\"{field}\") are not supported on this endpoint yet."
-            )));
-        }
-        match collection.field(field) {
-            Some(f) if f.kind == FieldType::Hash || f.has_special("conceal") => {
-                return Err(invalid(format!(
-                    "\"sort\": \"{field}\" cannot be sorted by."
-                )));
-            }
-            Some(f) if !f.is_alias() && (ctx.caller.is_admin() || access.can_read(name, field)) => {
-            }
-            _ => return Err(forbidden_field(name, field)),
-        }
-        let column = sql.column(name, name, field).map_err(rule_error)?;
-        select.order_by_expr(column, direction);
+        select.order_by_expr(builder.sort_expr(collection, name, path)?, direction);
     }
     // Items with equal sort values keep a stable order across pages.
     if !sort

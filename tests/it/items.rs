@@ -226,3 +226,43 @@ async fn activity_and_revisions(kind: Kind) {
     let (status, _) = app.call("GET", "/activity", None, None).await;
     assert_eq!(status, 403);
 }
+
+on_every_database!(functions_and_sorts:
+    function_fields_and_relational_sorts_on_postgres => Kind::Postgres,
+    function_fields_and_relational_sorts_on_mariadb => Kind::MySql,
+    function_fields_and_relational_sorts_on_sqlite => Kind::Sqlite,
+);
+
+async fn functions_and_sorts(kind: Kind) {
+    let app = seeded(kind).await;
+    let data = |path: &str| {
+        let path = path.to_string();
+        let app = &app;
+        async move { app.admin_call("GET", &path, None).await["data"].clone() }
+    };
+    let counted = data("/items/customers?fields=name,count(orders)&sort=-count(orders),name").await;
+    assert_eq!(
+        counted,
+        json!([{"name": "Ann", "orders_count": 2}, {"name": "Bob", "orders_count": 1}])
+    );
+    let year = chrono::Utc::now()
+        .format("%Y")
+        .to_string()
+        .parse::<i64>()
+        .unwrap();
+    let dated = data("/items/orders/1?fields=id,year(date_created)").await;
+    assert_eq!(dated, json!({"id": 1, "date_created_year": year}));
+    let by_customer = data("/items/orders?fields=id&sort=-customer.name,id").await;
+    assert_eq!(by_customer, json!([{"id": 3}, {"id": 1}, {"id": 2}]));
+    let filtered = data("/items/customers?fields=name&filter[count(orders)][_gt]=1").await;
+    assert_eq!(filtered, json!([{"name": "Ann"}]));
+    for (path, code) in [
+        ("/items/orders?sort=customer.nope", 403),
+        ("/items/orders?sort=amount.x", 400),
+        ("/items/orders?fields=year(amount)", 400),
+        ("/items/customers?fields=count(name)", 400),
+    ] {
+        let (status, body) = app.call("GET", path, Some(&app.admin), None).await;
+        assert_eq!(status, code, "{path}: {body}");
+    }
+}

@@ -216,9 +216,14 @@ fn restrict(
 
 /// The expression a condition compares: the column, or a date part of it.
 fn subject(column: Expr, condition: &FieldCondition, dialect: Dialect) -> Expr {
-    let Some(function) = condition.function else {
-        return column;
-    };
+    match condition.function {
+        Some(function) => date_part(dialect, function, column),
+        None => column,
+    }
+}
+
+/// A date part of a column, as a whole number, in the dialect's own functions.
+pub fn date_part(dialect: Dialect, function: DateFunction, column: Expr) -> Expr {
     let template: &'static str = match (dialect, function) {
         (Dialect::Postgres, DateFunction::Year) => "CAST(EXTRACT(YEAR FROM $1) AS INTEGER)",
         (Dialect::Postgres, DateFunction::Month) => "CAST(EXTRACT(MONTH FROM $1) AS INTEGER)",

@@ -12,7 +12,7 @@ pub(crate) mod tests;
 
 use std::fmt;
 
-pub use compile::{FieldGuard, RelatedRows, SqlContext, to_condition};
+pub use compile::{FieldGuard, RelatedRows, SqlContext, date_part, to_condition};
 pub use eval::matches;
 pub use parse::{FieldAccess, ParseOptions, parse};
 pub use variables::Variables;
