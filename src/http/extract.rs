@@ -113,8 +113,57 @@ impl<S: Send + Sync> FromRequestParts<S> for UrlQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        if let Some(SearchQuery(query)) = parts.extensions.get::<SearchQuery>() {
+            return Ok(UrlQuery(query.clone()));
+        }
         let params = params_to_json(parts.uri.query())?;
         Ok(UrlQuery(Query::from_json(&params)?))
+    }
+}
+
+/// The query of a `SEARCH` request, taken from its body.
+#[derive(Clone)]
+pub struct SearchQuery(pub Query);
+
+/// Directus's `SEARCH` method carries the query in the body (`{"query": {...}}`); it is
+/// answered as the `GET` of the same path with that query.
+pub async fn search_method(mut request: Request, next: axum::middleware::Next) -> Response {
+    if request.method().as_str() != "SEARCH" {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(ErrorCode::ContentTooLarge, "Uploaded content is too large.")
+                .into_response();
+        }
+    };
+    let query = match serde_json::from_slice::<Json>(&bytes) {
+        Ok(body) => match body
+            .get("query")
+            .cloned()
+            .unwrap_or(Json::Object(Map::new()))
+        {
+            Json::Object(params) => Query::from_json(&params),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidPayload,
+                "Invalid payload. \"query\" must be an object.",
+            )),
+        },
+        Err(e) => Err(ApiError::new(
+            ErrorCode::InvalidPayload,
+            format!("Invalid payload. {e}."),
+        )),
+    };
+    match query {
+        Ok(query) => {
+            parts.method = axum::http::Method::GET;
+            parts.extensions.insert(SearchQuery(query));
+            request = Request::from_parts(parts, axum::body::Body::empty());
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
     }
 }
 

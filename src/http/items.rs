@@ -110,9 +110,14 @@ pub async fn list(
     UrlQuery(query): UrlQuery,
 ) -> Result<Response, ApiError> {
     let schema = state.schema();
-    let listing = items(&state, &caller, &schema)
-        .read_many(collection, &query)
-        .await?;
+    let service = items(&state, &caller, &schema);
+    if schema.collection(collection).is_some_and(|c| c.singleton) {
+        return Ok(data_response(
+            &service.read_singleton(collection, &query).await?,
+            None,
+        ));
+    }
+    let listing = service.read_many(collection, &query).await?;
     Ok(data_response(&listing.data, listing.meta.as_ref()))
 }
 
@@ -233,6 +238,14 @@ pub async fn update_many(
     let c = schema
         .collection(collection)
         .ok_or_else(ApiError::forbidden)?;
+    if c.singleton {
+        service.upsert_singleton(collection, &body).await?;
+        return match service.read_singleton(collection, &query).await {
+            Ok(item) => Ok(data_response(&item, None)),
+            Err(e) if e.code == ErrorCode::Forbidden => Ok(no_content()),
+            Err(e) => Err(e),
+        };
+    }
     let keys = match body {
         Json::Array(list) => {
             let mut keys = Vec::with_capacity(list.len());

@@ -68,7 +68,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .nest("/server", server::routes())
         .nest("/auth", auth::routes())
         .nest("/items", items::items_routes())
@@ -92,7 +92,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn(request_id::request_id))
-        .with_state(state)
+        .with_state(state);
+    // Outside the routes, so a SEARCH request is turned into its GET before routing.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(extract::search_method))
 }
 
 async fn route_not_found(uri: Uri) -> impl IntoResponse {

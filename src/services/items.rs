@@ -119,6 +119,64 @@ impl<'a> Items<'a> {
         Ok(Listing { data, meta })
     }
 
+    /// The one item of a singleton collection; the field defaults when it has none yet.
+    pub async fn read_singleton(
+        &self,
+        collection: &str,
+        query: &Query,
+    ) -> Result<String, ApiError> {
+        let c = self.collection(collection)?;
+        let one = Query {
+            limit: Some(1),
+            offset: None,
+            page: None,
+            meta: vec![],
+            ..query.clone()
+        };
+        let listing = self.read_many(collection, &one).await?;
+        let items: Vec<Json> =
+            serde_json::from_str(&listing.data).map_err(|e| ApiError::internal(&e))?;
+        if let Some(item) = items.into_iter().next() {
+            return Ok(item.to_string());
+        }
+        let rules = self.rules(c, Action::Read)?;
+        let defaults: Map<String, Json> = c
+            .fields
+            .values()
+            .filter(|f| !f.is_alias() && rules.field_allowed(&f.field))
+            .map(|f| {
+                let value = match &f.default_value {
+                    Some(rectus_policies::DefaultValue::Literal(v)) => v.clone(),
+                    _ => Json::Null,
+                };
+                (f.field.clone(), value)
+            })
+            .collect();
+        Ok(Json::Object(defaults).to_string())
+    }
+
+    /// Writes the one item of a singleton collection: updates it, or creates it first.
+    pub async fn upsert_singleton(&self, collection: &str, payload: &Json) -> Result<(), ApiError> {
+        let c = self.collection(collection)?;
+        let existing = self
+            .keys_by_query(
+                collection,
+                &Query {
+                    limit: Some(1),
+                    sort: vec![c.primary_key.clone()],
+                    ..Query::default()
+                },
+            )
+            .await?;
+        if existing.is_empty() {
+            self.create(collection, std::slice::from_ref(payload))
+                .await?;
+        } else {
+            self.update(collection, &existing, payload).await?;
+        }
+        Ok(())
+    }
+
     /// Items by key, as a JSON array, in the order the query sorts them.
     pub async fn read_by_keys(
         &self,

@@ -266,3 +266,45 @@ async fn functions_and_sorts(kind: Kind) {
         assert_eq!(status, code, "{path}: {body}");
     }
 }
+
+on_every_database!(search_and_singletons:
+    search_method_and_singletons_on_postgres => Kind::Postgres,
+    search_method_and_singletons_on_mariadb => Kind::MySql,
+    search_method_and_singletons_on_sqlite => Kind::Sqlite,
+);
+
+async fn search_and_singletons(kind: Kind) {
+    let app = seeded(kind).await;
+    let response = app
+        .client
+        .request("SEARCH".parse().unwrap(), app.server.url("/items/orders"))
+        .bearer_auth(&app.admin)
+        .json(&json!({"query": {"fields": ["id"], "filter": {"status": {"_eq": "paid"}}, "sort": ["-id"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"], json!([{"id": 3}, {"id": 1}]));
+
+    app.admin_call("POST", "/collections", Some(json!({"collection": "site", "schema": {}, "meta": {"singleton": true},
+        "fields": [{"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}},
+                   {"field": "title", "type": "string", "schema": {"default_value": "Hello"}}]})))
+        .await;
+    let empty = app.admin_call("GET", "/items/site", None).await;
+    assert_eq!(
+        empty["data"]["title"], "Hello",
+        "defaults before the item exists: {empty}"
+    );
+    let first = app
+        .admin_call("PATCH", "/items/site", Some(json!({"title": "Mine"})))
+        .await;
+    assert_eq!(first["data"]["title"], "Mine");
+    app.admin_call("PATCH", "/items/site", Some(json!({"title": "Ours"})))
+        .await;
+    let read = app.admin_call("GET", "/items/site", None).await;
+    assert_eq!(
+        (read["data"]["title"].as_str(), read["data"]["id"].as_i64()),
+        (Some("Ours"), Some(1))
+    );
+}
