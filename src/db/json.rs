@@ -4,7 +4,7 @@
 //! columns embedded, hashed and concealed values as `**********`.
 
 use rectus_policies::{Dialect, FieldType};
-use sea_query::Expr;
+use sea_query::{Expr, Order};
 
 /// What Directus answers in place of a hash or a concealed value.
 pub const CONCEALED: &str = "**********";
@@ -148,29 +148,72 @@ pub fn list_uses_derived_table(dialect: Dialect) -> bool {
     dialect != Dialect::MySql
 }
 
-/// The JSON array of `value` over the rows of a query, in the order of `order`; `[]` when
-/// there are no rows. `limit` is honoured here only where the aggregate can limit (MariaDB's
-/// GROUP_CONCAT); elsewhere the derived table it reads from is limited.
-pub fn array(dialect: Dialect, value: Expr, order: Expr, limit: Option<u64>) -> Expr {
+fn order_text(dialect: Dialect, order: &[(Expr, Order)], first: usize) -> String {
+    order
+        .iter()
+        .enumerate()
+        .map(|(i, (_, direction))| {
+            let placeholder = match dialect {
+                Dialect::Postgres => format!("${}", first + i),
+                _ => "?".to_string(),
+            };
+            let direction = match direction {
+                Order::Desc => "DESC",
+                _ => "ASC",
+            };
+            format!("{placeholder} {direction}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `ROW_NUMBER() OVER (ORDER BY ...)`: the position of a row in a list's order.
+pub fn row_number(dialect: Dialect, order: Vec<(Expr, Order)>) -> Expr {
+    let text = format!(
+        "ROW_NUMBER() OVER (ORDER BY {})",
+        order_text(dialect, &order, 1)
+    );
+    Expr::cust_with_exprs(text, order.into_iter().map(|(e, _)| e))
+}
+
+/// The JSON array of `value` over the rows of a query, in `order`; `[]` when there are no
+/// rows. `limit` and `offset` are honoured here only where the aggregate itself limits
+/// (MariaDB's GROUP_CONCAT); elsewhere the derived table it reads from is limited.
+pub fn array(
+    dialect: Dialect,
+    value: Expr,
+    order: Vec<(Expr, Order)>,
+    limit: Option<u64>,
+    offset: u64,
+) -> Expr {
+    let ordering = order_text(dialect, &order, 2);
+    let mut exprs = vec![value];
+    exprs.extend(order.into_iter().map(|(e, _)| e));
     match dialect {
         Dialect::Postgres => Expr::cust_with_exprs(
-            "COALESCE(json_agg($1 ORDER BY $2), '[]'::json)",
-            [value, order],
+            format!("COALESCE(json_agg($1 ORDER BY {ordering}), '[]'::json)"),
+            exprs,
         ),
         // GROUP_CONCAT sorts (and on MariaDB limits) where JSON_ARRAYAGG cannot; sessions
         // raise group_concat_max_len so long lists are not cut.
         Dialect::MySql => {
-            let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+            let limit = match (limit, offset) {
+                (Some(l), 0) => format!(" LIMIT {l}"),
+                (Some(l), o) => format!(" LIMIT {o}, {l}"),
+                (None, 0) => String::new(),
+                (None, o) => format!(" LIMIT {o}, {}", i64::MAX),
+            };
             Expr::cust_with_exprs(
                 format!(
-                    "JSON_EXTRACT(CONCAT('[', COALESCE(GROUP_CONCAT(? ORDER BY ? SEPARATOR ','{limit}), ''), ']'), '$')"
+                    "JSON_EXTRACT(CONCAT('[', COALESCE(GROUP_CONCAT(? ORDER BY {ordering} SEPARATOR ','{limit}), ''), ']'), '$')"
                 ),
-                [value, order],
+                exprs,
             )
         }
-        Dialect::Sqlite => {
-            Expr::cust_with_exprs("json_group_array(json(?) ORDER BY ?)", [value, order])
-        }
+        Dialect::Sqlite => Expr::cust_with_exprs(
+            format!("json_group_array(json(?) ORDER BY {ordering})"),
+            exprs,
+        ),
     }
 }
 

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use rectus_policies::filter::{DateFunction, FieldAccess, SqlContext, date_part};
 use rectus_policies::{Action, Collection, Field, Relation, SchemaOverview};
 use sea_query::{Expr, ExprTrait, Order, Query as Sql};
+use serde_json::Value as Json;
 
 use super::access::ReadAccess;
+use super::deep::DeepOptions;
 use super::read::{forbidden_field, invalid, rule_error};
 use crate::db::{Dialect, json};
 use crate::error::ApiError;
@@ -285,8 +287,14 @@ impl Builder<'_> {
             .map_err(rule_error)
     }
 
-    /// The keys and values of one item of `tree`, whose table is named `table`.
-    pub fn pairs(&self, tree: &Tree, table: &str) -> Result<Vec<(String, Expr)>, ApiError> {
+    /// The keys and values of one item of `tree`, whose table is named `table`; `deep` holds
+    /// the `deep` parameter's options for this level's relations.
+    pub fn pairs(
+        &self,
+        tree: &Tree,
+        table: &str,
+        deep: Option<&Json>,
+    ) -> Result<Vec<(String, Expr)>, ApiError> {
         let name = tree.collection.collection.as_str();
         let mut pairs = Vec::with_capacity(tree.selected.len());
         for s in &tree.selected {
@@ -303,8 +311,10 @@ impl Builder<'_> {
                     related,
                     tree,
                 } => {
+                    let node = deep.and_then(|d| d.get(&field.field));
+                    let options = DeepOptions::read(node, &field.field)?;
                     let alias = self.sql.alias();
-                    let inner = self.pairs(tree, &alias)?;
+                    let inner = self.pairs(tree, &alias, node)?;
                     let key = self.column(name, table, &field.field)?;
                     let related_key =
                         self.column(&related.collection, &alias, &related.primary_key)?;
@@ -314,6 +324,7 @@ impl Builder<'_> {
                         .from_as(related.collection.clone(), alias.clone())
                         .and_where(related_key.eq(key))
                         .cond_where(self.rows(&related.collection, &alias)?)
+                        .cond_where(self.deep_filter(&options, related, &alias)?)
                         .limit(1);
                     let sub = Expr::SubQuery(None, Box::new(select.into()));
                     pairs.push((field.field.clone(), json::nested(self.dialect, sub)));
@@ -324,12 +335,14 @@ impl Builder<'_> {
                     related,
                     tree,
                 } => {
+                    let node = deep.and_then(|d| d.get(&field.field));
                     let alias = self.sql.alias();
-                    let inner = self.pairs(tree, &alias)?;
+                    let inner = self.pairs(tree, &alias, node)?;
                     let value = json::object_json(self.dialect, inner);
+                    let options = DeepOptions::read(node, &field.field)?;
                     pairs.push((
                         field.field.clone(),
-                        self.list(name, table, relation, related, &alias, value)?,
+                        self.list(name, table, relation, related, &alias, value, &options)?,
                     ));
                 }
                 Selected::Date {
@@ -360,14 +373,47 @@ impl Builder<'_> {
                         .unwrap_or(rectus_policies::FieldType::Integer);
                     let value =
                         json::element(self.dialect, json::value(self.dialect, pk, false, key));
+                    let options =
+                        DeepOptions::read(deep.and_then(|d| d.get(&field.field)), &field.field)?;
                     pairs.push((
                         field.field.clone(),
-                        self.list(name, table, relation, related, &alias, value)?,
+                        self.list(name, table, relation, related, &alias, value, &options)?,
                     ));
                 }
             }
         }
         Ok(pairs)
+    }
+
+    /// A `deep` `_filter`, parsed for the related collection with the caller's field checks.
+    fn deep_filter(
+        &self,
+        options: &DeepOptions,
+        related: &Collection,
+        alias: &str,
+    ) -> Result<sea_query::Condition, ApiError> {
+        let Some(json) = &options.filter else {
+            return Ok(sea_query::Condition::all());
+        };
+        let root = format!("deep.{}._filter", options.path);
+        let parsed = rectus_policies::filter::parse(
+            &related.collection,
+            json,
+            &rectus_policies::filter::ParseOptions {
+                schema: self.sql.schema,
+                variables: &self.access.caller.variables,
+                allow_regex: false,
+                access: if self.access.caller.is_admin() {
+                    None
+                } else {
+                    Some(self.access)
+                },
+                root: &root,
+            },
+        )
+        .map_err(super::read::filter_error)?;
+        rectus_policies::filter::to_condition(&parsed, &related.collection, alias, self.sql)
+            .map_err(super::read::filter_error)
     }
 
     /// How many related items of a one-to-many relation the caller may see.
@@ -461,7 +507,9 @@ impl Builder<'_> {
         Ok(Expr::SubQuery(None, Box::new(select.into())))
     }
 
-    /// The array of `value` over the related items of a one-to-many relation.
+    /// The array of `value` over the related items of a one-to-many relation, filtered,
+    /// sorted and limited by the relation's `deep` options.
+    #[allow(clippy::too_many_arguments)]
     fn list(
         &self,
         parent: &str,
@@ -470,6 +518,7 @@ impl Builder<'_> {
         related: &Collection,
         alias: &str,
         value: Expr,
+        options: &DeepOptions,
     ) -> Result<Expr, ApiError> {
         let parent_collection = self
             .sql
@@ -478,20 +527,52 @@ impl Builder<'_> {
             .ok_or_else(ApiError::forbidden)?;
         let parent_key = self.column(parent, parent_table, &parent_collection.primary_key)?;
         let foreign_key = self.column(&related.collection, alias, &relation.many_field)?;
-        let sort_field = relation
+        let default_sort = relation
             .sort_field
             .clone()
             .or_else(|| related.sort_field.clone())
             .unwrap_or_else(|| related.primary_key.clone());
-        let order = Expr::col((alias.to_string(), sort_field.clone()));
+        let entries = if options.sort.is_empty() {
+            vec![default_sort]
+        } else {
+            options.sort.clone()
+        };
+        let mut order = Vec::with_capacity(entries.len() + 1);
+        for entry in &entries {
+            let (path, direction) = match entry.strip_prefix('-') {
+                Some(p) => (p, Order::Desc),
+                None => (entry.as_str(), Order::Asc),
+            };
+            order.push((self.sort_expr(related, alias, path)?, direction));
+        }
+        if !entries
+            .iter()
+            .any(|e| e.trim_start_matches('-') == related.primary_key)
+        {
+            order.push((
+                Expr::col((alias.to_string(), related.primary_key.clone())),
+                Order::Asc,
+            ));
+        }
+        let limit = match options.limit {
+            Some(-1) => None,
+            Some(l) => Some(Ord::max(l, 0) as u64),
+            None => self.nested_limit,
+        };
+        let offset = match (options.page, limit) {
+            (Some(p), Some(l)) => (Ord::max(p, 1) as u64 - 1) * l,
+            _ => Ord::max(options.offset.unwrap_or(0), 0) as u64,
+        };
         let rows = self.rows(&related.collection, alias)?;
+        let wanted = self.deep_filter(options, related, alias)?;
         if !json::list_uses_derived_table(self.dialect) {
             let mut select = Sql::select();
             select
-                .expr(json::array(self.dialect, value, order, self.nested_limit))
+                .expr(json::array(self.dialect, value, order, limit, offset))
                 .from_as(related.collection.clone(), alias.to_string())
                 .and_where(foreign_key.eq(parent_key))
-                .cond_where(rows);
+                .cond_where(rows)
+                .cond_where(wanted);
             return Ok(json::nested(
                 self.dialect,
                 Expr::SubQuery(None, Box::new(select.into())),
@@ -500,16 +581,25 @@ impl Builder<'_> {
         let mut inner = Sql::select();
         inner
             .expr_as(value, "__json")
-            .expr_as(order.clone(), "__ord")
+            .expr_as(json::row_number(self.dialect, order.clone()), "__ord")
             .from_as(related.collection.clone(), alias.to_string())
             .and_where(foreign_key.eq(parent_key))
             .cond_where(rows)
-            .order_by_expr(order, Order::Asc);
-        if sort_field != related.primary_key {
-            inner.order_by((alias.to_string(), related.primary_key.clone()), Order::Asc);
+            .cond_where(wanted);
+        for (expr, direction) in order {
+            inner.order_by_expr(expr, direction);
         }
-        if let Some(limit) = self.nested_limit {
-            inner.limit(limit);
+        match limit {
+            Some(l) => {
+                inner.limit(l);
+            }
+            None if offset > 0 => {
+                inner.limit(i64::MAX as u64);
+            }
+            None => {}
+        }
+        if offset > 0 {
+            inner.offset(offset);
         }
         let wrap = format!("{alias}_list");
         let mut outer = Sql::select();
@@ -517,8 +607,9 @@ impl Builder<'_> {
             .expr(json::array(
                 self.dialect,
                 Expr::col((wrap.clone(), "__json")),
-                Expr::col((wrap.clone(), "__ord")),
+                vec![(Expr::col((wrap.clone(), "__ord")), Order::Asc)],
                 None,
+                0,
             ))
             .from_subquery(inner, wrap);
         Ok(json::nested(

@@ -20,6 +20,8 @@ pub struct Query {
     pub page: Option<i64>,
     /// `total_count`, `filter_count`.
     pub meta: Vec<String>,
+    /// Options per relation: `{"orders": {"_limit": 5, "_sort": ["-id"], "_filter": {...}}}`.
+    pub deep: Option<Json>,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -101,6 +103,18 @@ impl Query {
                         Json::String(s) => Some(s.clone()),
                         Json::Number(n) => Some(n.to_string()),
                         _ => return Err(invalid("\"search\" must be text.")),
+                    }
+                }
+                "deep" => {
+                    query.deep = match value {
+                        Json::Null => None,
+                        Json::String(s) if s.trim().is_empty() => None,
+                        Json::String(s) => Some(
+                            serde_json::from_str(s)
+                                .map_err(|_| invalid("\"deep\" is not valid JSON."))?,
+                        ),
+                        Json::Object(_) => Some(value.clone()),
+                        _ => return Err(invalid("\"deep\" must be an object.")),
                     }
                 }
                 "limit" => query.limit = integer(name, value)?,

@@ -215,7 +215,7 @@ pub fn plan_read(
         sql: &sql,
         nested_limit: (ctx.default_limit >= 0).then_some(ctx.default_limit as u64),
     };
-    let pairs = builder.pairs(&tree, name)?;
+    let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
 
     let Conditions { permission, user } = conditions(ctx, collection, query, keys)?;
 

@@ -308,3 +308,121 @@ async fn search_and_singletons(kind: Kind) {
         (Some("Ours"), Some(1))
     );
 }
+
+on_every_database!(deep_options:
+    deep_options_on_postgres => Kind::Postgres,
+    deep_options_on_mariadb => Kind::MySql,
+    deep_options_on_sqlite => Kind::Sqlite,
+);
+
+/// `deep` filters, sorts and pages the nested items of one relation without touching the
+/// top level.
+async fn deep_options(kind: Kind) {
+    let app = seeded(kind).await;
+    let ids = |items: &Value| -> Vec<i64> {
+        items
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .filter_map(|o| o["id"].as_i64())
+            .collect()
+    };
+    let ann = |deep: Value| {
+        let path = format!(
+            "/items/customers/1?fields=name,orders.id,orders.amount&deep={}",
+            urlencode(&deep.to_string())
+        );
+        let app = &app;
+        async move { app.admin_call("GET", &path, None).await }
+    };
+
+    let sorted = ann(json!({"orders": {"_sort": "-amount"}})).await;
+    assert_eq!(ids(&sorted["data"]["orders"]), vec![1, 2], "{sorted}");
+    let sorted = ann(json!({"orders": {"_sort": ["amount"]}})).await;
+    assert_eq!(ids(&sorted["data"]["orders"]), vec![2, 1], "{sorted}");
+    let limited = ann(json!({"orders": {"_sort": "amount", "_limit": 1}})).await;
+    assert_eq!(ids(&limited["data"]["orders"]), vec![2], "{limited}");
+    let offset = ann(json!({"orders": {"_sort": "amount", "_limit": 1, "_offset": 1}})).await;
+    assert_eq!(ids(&offset["data"]["orders"]), vec![1], "{offset}");
+    let page = ann(json!({"orders": {"_sort": "amount", "_limit": 1, "_page": 2}})).await;
+    assert_eq!(ids(&page["data"]["orders"]), vec![1], "{page}");
+    let filtered = ann(json!({"orders": {"_filter": {"amount": {"_gt": 5}}}})).await;
+    assert_eq!(ids(&filtered["data"]["orders"]), vec![1], "{filtered}");
+    let none = ann(json!({"orders": {"_filter": {"amount": {"_gt": 500}}}})).await;
+    assert_eq!(none["data"]["orders"], json!([]), "{none}");
+    assert_eq!(
+        none["data"]["name"], "Ann",
+        "deep never filters the parent: {none}"
+    );
+
+    // A many-to-one `_filter` hides the related item, not the row.
+    let path = format!(
+        "/items/orders?fields=id,customer.name&sort=id&deep={}",
+        urlencode(&json!({"customer": {"_filter": {"name": {"_eq": "Bob"}}}}).to_string())
+    );
+    let orders = app.admin_call("GET", &path, None).await;
+    assert_eq!(
+        orders["data"],
+        json!([{"id": 1, "customer": null}, {"id": 2, "customer": null}, {"id": 3, "customer": {"name": "Bob"}}])
+    );
+
+    // Nested levels: the deep options of orders inside customers inside orders_tags.
+    let path = format!(
+        "/items/orders_tags/1?fields=orders_id.customer.orders.id&deep={}",
+        urlencode(
+            &json!({"orders_id": {"customer": {"orders": {"_sort": "-id", "_limit": 1}}}})
+                .to_string()
+        )
+    );
+    let nested = app.admin_call("GET", &path, None).await;
+    assert_eq!(
+        nested["data"],
+        json!({"orders_id": {"customer": {"orders": [{"id": 2}]}}}),
+        "{nested}"
+    );
+
+    // As at the top level, an unknown filter field is refused like a forbidden one.
+    for (bad, why, status, code) in [
+        (
+            json!({"orders": {"_limit": "many"}}),
+            "a non-number limit",
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            json!({"orders": {"_bogus": 1}}),
+            "an unknown option",
+            400,
+            "INVALID_QUERY",
+        ),
+        (
+            json!({"orders": {"_filter": {"nope": {"_eq": 1}}}}),
+            "an unknown field",
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            json!({"orders": {"_sort": "nope"}}),
+            "an unknown sort field",
+            403,
+            "FORBIDDEN",
+        ),
+    ] {
+        let path = format!(
+            "/items/customers/1?fields=orders.id&deep={}",
+            urlencode(&bad.to_string())
+        );
+        let (got, res) = app.call("GET", &path, Some(&app.admin), None).await;
+        assert_eq!(got, status, "{why}: {res}");
+        assert_eq!(res["errors"][0]["extensions"]["code"], code, "{why}: {res}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
