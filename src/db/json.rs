@@ -264,3 +264,19 @@ fn chunk_object(dialect: Dialect, pairs: &[(String, Expr)]) -> Expr {
     };
     Expr::cust_with_exprs(format!("{function}({})", placeholders.join(", ")), args)
 }
+
+/// The type an aggregate's result has in Directus's answers on `dialect`: the drivers give
+/// PostgreSQL's `bigint`/`numeric` and MySQL's `DECIMAL` results as strings, SQLite's as
+/// numbers.
+pub fn aggregate_type(dialect: Dialect, function: &str, field_type: FieldType) -> FieldType {
+    match (function, dialect) {
+        ("count" | "countDistinct" | "countAll", Dialect::Postgres) => FieldType::BigInteger,
+        ("count" | "countDistinct" | "countAll", _) => FieldType::Integer,
+        ("sum" | "sumDistinct" | "avg" | "avgDistinct", _) if field_type == FieldType::Float => {
+            FieldType::Float
+        }
+        ("sum" | "sumDistinct" | "avg" | "avgDistinct", Dialect::Sqlite) => FieldType::Float,
+        ("sum" | "sumDistinct" | "avg" | "avgDistinct", _) => FieldType::Decimal,
+        _ => field_type,
+    }
+}

@@ -218,7 +218,7 @@ pub fn split_function(text: &str) -> Option<(&str, &str)> {
 }
 
 /// A function field: a date part of a date field, or the count of a one-to-many field.
-fn function_field<'s>(
+pub(super) fn function_field<'s>(
     schema: &'s SchemaOverview,
     access: &ReadAccess,
     collection: &'s Collection,

@@ -2,6 +2,7 @@
 //! permissions applied to rows, fields, filters, search and sort. REST and GraphQL share it.
 
 pub mod access;
+pub mod aggregate;
 pub mod deep;
 pub mod fields;
 pub mod query;

@@ -22,7 +22,24 @@ pub struct Query {
     pub meta: Vec<String>,
     /// Options per relation: `{"orders": {"_limit": 5, "_sort": ["-id"], "_filter": {...}}}`.
     pub deep: Option<Json>,
+    /// `{"count": ["*"], "sum": ["amount"]}`, in the order given.
+    pub aggregate: Vec<(String, Vec<String>)>,
+    /// Fields and function fields (`year(date_created)`) the aggregate groups by.
+    pub group_by: Vec<String>,
 }
+
+/// The aggregate functions Directus knows.
+pub const AGGREGATES: [&str; 9] = [
+    "count",
+    "countDistinct",
+    "countAll",
+    "sum",
+    "sumDistinct",
+    "avg",
+    "avgDistinct",
+    "min",
+    "max",
+];
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(
@@ -77,6 +94,37 @@ fn integer(name: &str, value: &Json) -> Result<Option<i64>, ApiError> {
         .ok_or_else(|| invalid(format!("\"{name}\" must be a whole number.")))
 }
 
+/// `{"count": "*", "sum": "amount,total"}`, or the same as JSON text.
+fn aggregate(value: &Json) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+    let parsed;
+    let map = match value {
+        Json::Null => return Ok(Vec::new()),
+        Json::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
+        Json::String(s) => {
+            parsed = serde_json::from_str::<Json>(s)
+                .map_err(|_| invalid("\"aggregate\" is not valid JSON."))?;
+            parsed.as_object()
+        }
+        Json::Object(map) => Some(map),
+        _ => None,
+    }
+    .ok_or_else(|| invalid("\"aggregate\" must be an object."))?;
+    let mut out = Vec::with_capacity(map.len());
+    for (function, fields) in map {
+        if !AGGREGATES.contains(&function.as_str()) {
+            return Err(invalid(format!(
+                "\"aggregate\" does not know \"{function}\"."
+            )));
+        }
+        let fields = list(&format!("aggregate[{function}]"), fields)?;
+        if fields.is_empty() {
+            return Err(invalid(format!("\"aggregate[{function}]\" needs a field.")));
+        }
+        out.push((function.clone(), fields));
+    }
+    Ok(out)
+}
+
 impl Query {
     pub fn from_json(params: &Map<String, Json>) -> Result<Query, ApiError> {
         let mut query = Query::default();
@@ -117,6 +165,8 @@ impl Query {
                         _ => return Err(invalid("\"deep\" must be an object.")),
                     }
                 }
+                "aggregate" => query.aggregate = aggregate(value)?,
+                "groupBy" => query.group_by = list(name, value)?,
                 "limit" => query.limit = integer(name, value)?,
                 "offset" => query.offset = integer(name, value)?,
                 "page" => query.page = integer(name, value)?,

@@ -208,24 +208,27 @@ pub fn plan_read(
     let sql = SqlContext::new(ctx.schema, ctx.dialect)
         .with_related_rows(&access)
         .with_field_guard(&access);
-    let tree = super::fields::tree(ctx.schema, &access, collection, &query.fields)?;
     let builder = super::fields::Builder {
         dialect: ctx.dialect,
         access: &access,
         sql: &sql,
         nested_limit: (ctx.default_limit >= 0).then_some(ctx.default_limit as u64),
     };
-    let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
-
     let Conditions { permission, user } = conditions(ctx, collection, query, keys)?;
 
     let mut select = Sql::select();
     select
-        .expr_as(json::object(ctx.dialect, pairs), "__json")
         .from(name.to_string())
         .cond_where(permission.clone())
         .cond_where(user.clone());
-    order(&mut select, &builder, collection, &query.sort)?;
+    if query.aggregate.is_empty() && query.group_by.is_empty() {
+        let tree = super::fields::tree(ctx.schema, &access, collection, &query.fields)?;
+        let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
+        select.expr_as(json::object(ctx.dialect, pairs), "__json");
+        order(&mut select, &builder, collection, &query.sort)?;
+    } else {
+        super::aggregate::aggregate(&mut select, &builder, collection, query)?;
+    }
     page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
 
     let count = |with_user: bool| -> Result<Stmt, ApiError> {

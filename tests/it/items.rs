@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 
 use crate::datamodel::build_orders_model;
 use crate::on_every_database;
-use crate::support::{App, Kind};
+use crate::support::{App, Kind, urlencode};
 
 /// The order example with two customers, three orders and two tags.
-async fn seeded(kind: Kind) -> App {
+pub async fn seeded(kind: Kind) -> App {
     fill(App::start(kind, None).await).await
 }
 
@@ -416,13 +416,4 @@ async fn deep_options(kind: Kind) {
         assert_eq!(got, status, "{why}: {res}");
         assert_eq!(res["errors"][0]["extensions"]["code"], code, "{why}: {res}");
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,6 +1,7 @@
 //! Integration tests: rectus seen from outside, against the real PostgreSQL (127.0.0.1:5432),
 //! MariaDB (127.0.0.1:3306) and SQLite. Each test makes its own database and drops it.
 
+mod aggregate;
 mod auth;
 mod bootstrap;
 mod config_errors;

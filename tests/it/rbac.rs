@@ -48,7 +48,7 @@ fn ids(body: &Value) -> Vec<i64> {
 }
 
 /// A role with its own policies, and one user in it; returns (policy ids, user token, user id).
-async fn role_with_user(
+pub async fn role_with_user(
     app: &App,
     name: &str,
     policies: &[Value],
