@@ -57,7 +57,8 @@ pub enum Selected<'s> {
 
 pub struct Tree<'s> {
     pub collection: &'s Collection,
-    pub selected: Vec<Selected<'s>>,
+    /// Output key (the field name, its alias, or `name_function`) and what it holds.
+    pub selected: Vec<(String, Selected<'s>)>,
 }
 
 fn can_read_collection(access: &ReadAccess, name: &str) -> bool {
@@ -76,7 +77,22 @@ pub fn tree<'s>(
     access: &ReadAccess,
     collection: &'s Collection,
     requested: &[String],
+    aliases: &[(String, String)],
 ) -> Result<Tree<'s>, ApiError> {
+    for (alias, target) in aliases {
+        if alias.is_empty() || alias.contains(['.', '(', '*']) || collection.field(alias).is_some()
+        {
+            return Err(invalid(format!(
+                "\"alias\": \"{alias}\" cannot be used as an alias."
+            )));
+        }
+        if target.contains('.') {
+            return Err(invalid(format!(
+                "\"alias\": \"{alias}\" must name a field of \"{}\", not a path.",
+                collection.collection
+            )));
+        }
+    }
     let paths: Vec<Vec<String>> = if requested.is_empty() {
         vec![vec!["*".to_string()]]
     } else {
@@ -85,7 +101,7 @@ pub fn tree<'s>(
             .map(|p| p.split('.').map(|s| s.trim().to_string()).collect())
             .collect()
     };
-    build(schema, access, collection, paths, 0)
+    build(schema, access, collection, paths, aliases, 0)
 }
 
 fn build<'s>(
@@ -93,6 +109,7 @@ fn build<'s>(
     access: &ReadAccess,
     collection: &'s Collection,
     paths: Vec<Vec<String>>,
+    aliases: &[(String, String)],
     depth: usize,
 ) -> Result<Tree<'s>, ApiError> {
     if depth > MAX_DEPTH {
@@ -101,9 +118,9 @@ fn build<'s>(
         )));
     }
     let name = collection.collection.as_str();
-    let mut explicit: BTreeMap<&'s str, Vec<Vec<String>>> = BTreeMap::new();
+    let mut explicit: BTreeMap<String, (&'s str, Vec<Vec<String>>)> = BTreeMap::new();
     let mut wildcard: Option<Vec<Vec<String>>> = None;
-    let mut functions: Vec<Selected<'s>> = Vec::new();
+    let mut functions: Vec<(String, Selected<'s>)> = Vec::new();
     for path in paths {
         let Some((first, rest)) = path.split_first() else {
             continue;
@@ -115,37 +132,63 @@ fn build<'s>(
             wildcard.get_or_insert_with(Vec::new).push(rest.to_vec());
             continue;
         }
-        if first.contains('(') {
+        let aliased = aliases.iter().find(|(a, _)| a == first);
+        let target = aliased.map_or(first.as_str(), |(_, t)| t.as_str());
+        if target.contains('(') {
             if !rest.is_empty() {
                 return Err(invalid(format!(
                     "\"fields\": \"{first}\" has no fields below it."
                 )));
             }
-            functions.push(function_field(schema, access, collection, first)?);
+            let function = function_field(schema, access, collection, target)?;
+            let key = match (&function, aliased) {
+                (_, Some((alias, _))) => alias.clone(),
+                (Selected::Date { key, .. } | Selected::Count { key, .. }, None) => key.clone(),
+                _ => first.clone(),
+            };
+            functions.push((key, function));
             continue;
         }
         let field = collection
-            .field(first)
-            .filter(|_| access.can_read(name, first))
-            .ok_or_else(|| forbidden_field(name, first))?;
+            .field(target)
+            .filter(|_| access.can_read(name, target))
+            .ok_or_else(|| forbidden_field(name, target))?;
         explicit
-            .entry(field.field.as_str())
-            .or_default()
+            .entry(first.clone())
+            .or_insert_with(|| (field.field.as_str(), Vec::new()))
+            .1
             .push(rest.to_vec());
     }
-    let mut wanted: BTreeMap<&'s str, (Vec<Vec<String>>, bool)> =
-        explicit.into_iter().map(|(k, v)| (k, (v, true))).collect();
+    let mut wanted: BTreeMap<String, (&'s str, Vec<Vec<String>>, bool)> = explicit
+        .into_iter()
+        .map(|(k, (f, v))| (k, (f, v, true)))
+        .collect();
     if let Some(children) = wildcard {
         for field in collection.fields.values() {
             if wanted.contains_key(field.field.as_str()) || !access.can_read(name, &field.field) {
                 continue;
             }
-            wanted.insert(field.field.as_str(), (children.clone(), false));
+            wanted.insert(
+                field.field.clone(),
+                (field.field.as_str(), children.clone(), false),
+            );
+        }
+        // Directus lists aliases of plain and relational fields among the wildcard's fields.
+        for (alias, target) in aliases {
+            match collection.field(target) {
+                Some(field) if !wanted.contains_key(alias) && access.can_read(name, target) => {
+                    wanted.insert(
+                        alias.clone(),
+                        (field.field.as_str(), children.clone(), false),
+                    );
+                }
+                _ => {}
+            }
         }
     }
 
     let mut selected = Vec::new();
-    for (field_name, (children, explicit)) in wanted {
+    for (key, (field_name, children, explicit)) in wanted {
         let Some(field) = collection.field(field_name) else {
             continue;
         };
@@ -160,15 +203,18 @@ fn build<'s>(
             .flatten()
             .and_then(|r| schema.collection(&r.many_collection).map(|c| (r, c)));
         match (field.is_alias(), m2o, o2m, nested.is_empty()) {
-            (false, _, _, true) => selected.push(Selected::Column(field)),
+            (false, _, _, true) => selected.push((key, Selected::Column(field))),
             (false, Some(related), _, false) => {
                 if can_read_collection(access, &related.collection) {
-                    let tree = build(schema, access, related, nested, depth + 1)?;
-                    selected.push(Selected::ManyToOne {
-                        field,
-                        related,
-                        tree,
-                    });
+                    let tree = build(schema, access, related, nested, &[], depth + 1)?;
+                    selected.push((
+                        key,
+                        Selected::ManyToOne {
+                            field,
+                            related,
+                            tree,
+                        },
+                    ));
                 }
             }
             (false, None, _, false) => {
@@ -177,26 +223,32 @@ fn build<'s>(
                         "\"fields\": \"{field_name}\" is not a relational field."
                     )));
                 }
-                selected.push(Selected::Column(field));
+                selected.push((key, Selected::Column(field)));
             }
             (true, _, Some((relation, related)), empty) => {
                 if !can_read_collection(access, &related.collection) {
                     continue;
                 }
                 if empty {
-                    selected.push(Selected::Keys {
-                        field,
-                        relation,
-                        related,
-                    });
+                    selected.push((
+                        key,
+                        Selected::Keys {
+                            field,
+                            relation,
+                            related,
+                        },
+                    ));
                 } else {
-                    let tree = build(schema, access, related, nested, depth + 1)?;
-                    selected.push(Selected::OneToMany {
-                        field,
-                        relation,
-                        related,
-                        tree,
-                    });
+                    let tree = build(schema, access, related, nested, &[], depth + 1)?;
+                    selected.push((
+                        key,
+                        Selected::OneToMany {
+                            field,
+                            relation,
+                            related,
+                            tree,
+                        },
+                    ));
                 }
             }
             // Presentation aliases and relations rectus cannot follow have no value.
@@ -297,12 +349,13 @@ impl Builder<'_> {
     ) -> Result<Vec<(String, Expr)>, ApiError> {
         let name = tree.collection.collection.as_str();
         let mut pairs = Vec::with_capacity(tree.selected.len());
-        for s in &tree.selected {
+        for (out, s) in &tree.selected {
+            let out = out.clone();
             match s {
                 Selected::Column(f) => {
                     let column = self.column(name, table, &f.field)?;
                     pairs.push((
-                        f.field.clone(),
+                        out,
                         json::value(self.dialect, f.kind, f.has_special("conceal"), column),
                     ));
                 }
@@ -311,8 +364,8 @@ impl Builder<'_> {
                     related,
                     tree,
                 } => {
-                    let node = deep.and_then(|d| d.get(&field.field));
-                    let options = DeepOptions::read(node, &field.field)?;
+                    let node = deep.and_then(|d| d.get(&out));
+                    let options = DeepOptions::read(node, &out)?;
                     let alias = self.sql.alias();
                     let inner = self.pairs(tree, &alias, node)?;
                     let key = self.column(name, table, &field.field)?;
@@ -327,41 +380,37 @@ impl Builder<'_> {
                         .cond_where(self.deep_filter(&options, related, &alias)?)
                         .limit(1);
                     let sub = Expr::SubQuery(None, Box::new(select.into()));
-                    pairs.push((field.field.clone(), json::nested(self.dialect, sub)));
+                    pairs.push((out, json::nested(self.dialect, sub)));
                 }
                 Selected::OneToMany {
-                    field,
+                    field: _,
                     relation,
                     related,
                     tree,
                 } => {
-                    let node = deep.and_then(|d| d.get(&field.field));
+                    let node = deep.and_then(|d| d.get(&out));
                     let alias = self.sql.alias();
                     let inner = self.pairs(tree, &alias, node)?;
                     let value = json::object_json(self.dialect, inner);
-                    let options = DeepOptions::read(node, &field.field)?;
+                    let options = DeepOptions::read(node, &out)?;
                     pairs.push((
-                        field.field.clone(),
+                        out,
                         self.list(name, table, relation, related, &alias, value, &options)?,
                     ));
                 }
                 Selected::Date {
-                    key,
-                    field,
-                    function,
+                    field, function, ..
                 } => {
                     let column = self.column(name, table, &field.field)?;
-                    pairs.push((key.clone(), date_part(self.dialect, *function, column)));
+                    pairs.push((out, date_part(self.dialect, *function, column)));
                 }
                 Selected::Count {
-                    key,
-                    relation,
-                    related,
+                    relation, related, ..
                 } => {
-                    pairs.push((key.clone(), self.count(name, table, relation, related)?));
+                    pairs.push((out, self.count(name, table, relation, related)?));
                 }
                 Selected::Keys {
-                    field,
+                    field: _,
                     relation,
                     related,
                 } => {
@@ -373,10 +422,9 @@ impl Builder<'_> {
                         .unwrap_or(rectus_policies::FieldType::Integer);
                     let value =
                         json::element(self.dialect, json::value(self.dialect, pk, false, key));
-                    let options =
-                        DeepOptions::read(deep.and_then(|d| d.get(&field.field)), &field.field)?;
+                    let options = DeepOptions::read(deep.and_then(|d| d.get(&out)), &out)?;
                     pairs.push((
-                        field.field.clone(),
+                        out,
                         self.list(name, table, relation, related, &alias, value, &options)?,
                     ));
                 }

@@ -26,6 +26,9 @@ pub struct Query {
     pub aggregate: Vec<(String, Vec<String>)>,
     /// Fields and function fields (`year(date_created)`) the aggregate groups by.
     pub group_by: Vec<String>,
+    /// `{"paid_orders": "orders"}`: another name for a field, so that one relation can be
+    /// read twice with different `deep` options.
+    pub alias: Vec<(String, String)>,
 }
 
 /// The aggregate functions Directus knows.
@@ -125,6 +128,29 @@ fn aggregate(value: &Json) -> Result<Vec<(String, Vec<String>)>, ApiError> {
     Ok(out)
 }
 
+/// `{"new_name": "field"}`, or the same as JSON text.
+fn alias(value: &Json) -> Result<Vec<(String, String)>, ApiError> {
+    let parsed;
+    let map = match value {
+        Json::Null => return Ok(Vec::new()),
+        Json::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
+        Json::String(s) => {
+            parsed = serde_json::from_str::<Json>(s)
+                .map_err(|_| invalid("\"alias\" is not valid JSON."))?;
+            parsed.as_object()
+        }
+        Json::Object(map) => Some(map),
+        _ => None,
+    }
+    .ok_or_else(|| invalid("\"alias\" must be an object."))?;
+    map.iter()
+        .map(|(name, target)| match target {
+            Json::String(t) if !t.trim().is_empty() => Ok((name.clone(), t.trim().to_string())),
+            _ => Err(invalid(format!("\"alias[{name}]\" must name a field."))),
+        })
+        .collect()
+}
+
 impl Query {
     pub fn from_json(params: &Map<String, Json>) -> Result<Query, ApiError> {
         let mut query = Query::default();
@@ -167,6 +193,7 @@ impl Query {
                 }
                 "aggregate" => query.aggregate = aggregate(value)?,
                 "groupBy" => query.group_by = list(name, value)?,
+                "alias" => query.alias = alias(value)?,
                 "limit" => query.limit = integer(name, value)?,
                 "offset" => query.offset = integer(name, value)?,
                 "page" => query.page = integer(name, value)?,

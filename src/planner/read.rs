@@ -222,7 +222,8 @@ pub fn plan_read(
         .cond_where(permission.clone())
         .cond_where(user.clone());
     if query.aggregate.is_empty() && query.group_by.is_empty() {
-        let tree = super::fields::tree(ctx.schema, &access, collection, &query.fields)?;
+        let tree =
+            super::fields::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
         let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
         select.expr_as(json::object(ctx.dialect, pairs), "__json");
         order(&mut select, &builder, collection, &query.sort)?;

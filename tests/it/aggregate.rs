@@ -148,7 +148,7 @@ on_every_database!(aggregate_permissions:
 );
 
 /// A role that sees paid orders without their amount: counts cover its rows only, and the
-/// amount can be neither aggregated nor grouped by.
+/// amount can be neither aggregated, grouped by, nor aliased.
 async fn aggregate_permissions(kind: Kind) {
     let app = seeded(kind).await;
     let (policies, token, _) = role_with_user(

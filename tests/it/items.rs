@@ -417,3 +417,52 @@ async fn deep_options(kind: Kind) {
         assert_eq!(res["errors"][0]["extensions"]["code"], code, "{why}: {res}");
     }
 }
+
+on_every_database!(aliases:
+    aliases_on_postgres => Kind::Postgres,
+    aliases_on_mariadb => Kind::MySql,
+    aliases_on_sqlite => Kind::Sqlite,
+);
+
+/// `alias` renames a field, and reads one relation twice with different `deep` options.
+async fn aliases(kind: Kind) {
+    let app = seeded(kind).await;
+    let get = |path: &str| {
+        let path = path.to_string();
+        let app = &app;
+        async move { app.call("GET", &path, Some(&app.admin), None).await }
+    };
+    let (_, twice) = get(
+        "/items/customers/1?fields=name,big.id,small.id&alias[big]=orders&alias[small]=orders\
+         &deep[big][_filter][amount][_gt]=5&deep[small][_filter][amount][_lt]=5",
+    )
+    .await;
+    assert_eq!(
+        twice["data"],
+        json!({"name": "Ann", "big": [{"id": 1}], "small": [{"id": 2}]}),
+        "{twice}"
+    );
+    let (_, renamed) =
+        get("/items/orders/3?fields=id,who,y&alias={\"who\":\"customer_name\",\"y\":\"year(date_created)\"}").await;
+    assert_eq!(renamed["data"]["who"], "Bob", "{renamed}");
+    assert!(
+        renamed["data"]["y"].as_i64().is_some_and(|y| y > 2000),
+        "{renamed}"
+    );
+    assert!(renamed["data"].get("customer_name").is_none(), "{renamed}");
+    let (_, wild) = get("/items/orders/3?alias[who]=customer_name").await;
+    assert_eq!(
+        wild["data"]["who"], "Bob",
+        "the wildcard includes aliases: {wild}"
+    );
+    assert_eq!(wild["data"]["customer_name"], "Bob", "{wild}");
+
+    for (query, status) in [
+        ("fields=amount&alias[amount]=customer_name", 400),
+        ("fields=x&alias[x]=customer.name", 400),
+        ("fields=x&alias[x]=nope", 403),
+    ] {
+        let (got, body) = get(&format!("/items/orders?{query}")).await;
+        assert_eq!(got, status, "{query}: {body}");
+    }
+}
