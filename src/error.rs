@@ -7,7 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::db::{DbError, DbErrorKind};
+use rectus_policies::Collection;
+use serde_json::Value as Json;
+
+use crate::db::{DbError, DbErrorKind, ErrorDetail};
 use crate::services::ServiceError;
 use crate::services::auth::AuthError;
 
@@ -123,6 +126,18 @@ impl IntoResponse for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
+        ApiError::from_db(e, None)
+    }
+}
+
+impl ApiError {
+    /// A database error of a write to `collection`, worded as Directus words it: which field
+    /// of which collection, and the value where the database named it.
+    pub fn from_write(e: DbError, collection: &Collection) -> Self {
+        ApiError::from_db(e, Some(collection))
+    }
+
+    fn from_db(e: DbError, collection: Option<&Collection>) -> Self {
         if e.is_unavailable() {
             tracing::error!(error = %e, "database unavailable");
             return ApiError::new(
@@ -130,19 +145,87 @@ impl From<DbError> for ApiError {
                 "The database is unavailable.",
             );
         }
-        match e.kind() {
-            DbErrorKind::UniqueViolation => {
-                ApiError::new(ErrorCode::RecordNotUnique, "Value has to be unique.")
-            }
-            DbErrorKind::ForeignKeyViolation => {
-                ApiError::new(ErrorCode::InvalidForeignKey, "Invalid foreign key.")
-            }
-            DbErrorKind::NotNullViolation => {
-                ApiError::new(ErrorCode::NotNullViolation, "Value can't be null.")
-            }
-            DbErrorKind::Other => ApiError::internal(&e),
-        }
+        let detail = e.detail().cloned().unwrap_or_default();
+        let table = detail
+            .table
+            .clone()
+            .or_else(|| collection.map(|c| c.collection.clone()));
+        let field = detail
+            .column
+            .clone()
+            .or_else(|| field_of_constraint(&detail, collection));
+        let (code, message) = match e.kind() {
+            DbErrorKind::UniqueViolation => (ErrorCode::RecordNotUnique, "has to be unique."),
+            DbErrorKind::ForeignKeyViolation => (ErrorCode::InvalidForeignKey, ""),
+            DbErrorKind::NotNullViolation => (ErrorCode::NotNullViolation, "can't be null."),
+            DbErrorKind::ValueTooLong => (ErrorCode::ValueTooLong, "is too long."),
+            DbErrorKind::ValueOutOfRange => (ErrorCode::ValueOutOfRange, "is out of range."),
+            DbErrorKind::Other => return ApiError::internal(&e),
+        };
+        tracing::debug!(error = %e, "a write broke a constraint");
+        constraint_error(
+            code,
+            message,
+            table.as_deref(),
+            field.as_deref(),
+            detail.value.as_deref(),
+        )
     }
+}
+
+/// The Directus error of a value that breaks a constraint of `field` in `collection`.
+pub fn constraint_error(
+    code: ErrorCode,
+    what: &str,
+    collection: Option<&str>,
+    field: Option<&str>,
+    value: Option<&str>,
+) -> ApiError {
+    let quoted_value = value.map(|v| format!("\"{v}\" ")).unwrap_or_default();
+    let place = match (field, collection) {
+        (Some(f), Some(c)) => format!("for field \"{f}\" in collection \"{c}\" "),
+        (Some(f), None) => format!("for field \"{f}\" "),
+        (None, Some(c)) => format!("in collection \"{c}\" "),
+        (None, None) => String::new(),
+    };
+    let message = match code {
+        ErrorCode::InvalidForeignKey => {
+            format!("Invalid foreign key {quoted_value}{place}")
+                .trim_end()
+                .to_string()
+                + "."
+        }
+        ErrorCode::ValueOutOfRange => format!("Numeric value {quoted_value}{place}{what}"),
+        ErrorCode::RecordNotUnique => format!("Value {quoted_value}{place}{what}"),
+        _ => format!("Value {place}{what}"),
+    };
+    let mut error = ApiError::new(code, message);
+    error = error.with_extension("collection", collection.map_or(Json::Null, Json::from));
+    error = error.with_extension("field", field.map_or(Json::Null, Json::from));
+    if let Some(v) = value {
+        error = error.with_extension("value", v);
+    }
+    error
+}
+
+/// The field an index or constraint name stands for: Directus names them
+/// `<collection>_<field>_unique` / `_foreign`; MariaDB names a column's own unique index
+/// after the column.
+fn field_of_constraint(detail: &ErrorDetail, collection: Option<&Collection>) -> Option<String> {
+    let name = detail.constraint.as_deref()?;
+    let collection = collection?;
+    if collection.field(name).is_some() {
+        return Some(name.to_string());
+    }
+    let bare = name
+        .strip_prefix(&format!("{}_", collection.collection))
+        .unwrap_or(name);
+    let bare = bare
+        .strip_suffix("_unique")
+        .or_else(|| bare.strip_suffix("_foreign"))
+        .or_else(|| bare.strip_suffix("_key"))
+        .unwrap_or(bare);
+    collection.field(bare).map(|f| f.field.clone())
 }
 
 impl From<AuthError> for ApiError {

@@ -25,7 +25,7 @@ use sea_query::{
 
 use crate::config::DatabaseConfig;
 
-pub use error::{DbError, DbErrorKind};
+pub use error::{DbError, DbErrorKind, ErrorDetail};
 pub use value::{DbValue, FromDbValue, Row, parse_timestamp_text};
 
 pub use rectus_policies::Dialect;

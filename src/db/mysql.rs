@@ -10,7 +10,7 @@ use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Column, Conn, Opts, OptsBuilder, Params, PoolConstraints, PoolOpts, Value};
 
-use super::{DbError, DbValue, ExecResult, PoolStatus, Row, Stmt};
+use super::{DbError, DbValue, ErrorDetail, ExecResult, PoolStatus, Row, Stmt};
 use crate::config::NetworkDatabase;
 
 /// The character set number MySQL uses for binary strings (BLOB, BINARY, VARBINARY).
@@ -84,7 +84,10 @@ impl MySqlPool {
 
 fn map_error(e: mysql_async::Error) -> DbError {
     match e {
-        mysql_async::Error::Server(s) => DbError::query(s.message, Some(s.code.to_string())),
+        mysql_async::Error::Server(s) => {
+            let detail = detail(s.code, &s.message);
+            DbError::query_with(s.message, Some(s.code.to_string()), detail)
+        }
         mysql_async::Error::Io(io) => DbError::Connect(io.to_string()),
         mysql_async::Error::Driver(d) => match d {
             mysql_async::DriverError::ConnectionClosed
@@ -92,6 +95,47 @@ fn map_error(e: mysql_async::Error) -> DbError {
             other => DbError::query(other.to_string(), None),
         },
         other => DbError::Connect(other.to_string()),
+    }
+}
+
+/// The column, value and table MySQL names in a constraint error's message.
+fn detail(code: u16, message: &str) -> ErrorDetail {
+    let quoted = |after: &str, quote: char| -> Option<String> {
+        let rest = &message[message.find(after)? + after.len()..];
+        let rest = rest.strip_prefix(quote)?;
+        Some(rest[..rest.find(quote)?].to_string())
+    };
+    match code {
+        // Duplicate entry 'x' for key 'customers_email_unique'
+        1062 | 1586 => ErrorDetail {
+            value: quoted("Duplicate entry ", '\''),
+            constraint: quoted(" for key ", '\'').map(|k| {
+                k.rsplit_once('.')
+                    .map_or(k.clone(), |(_, name)| name.to_string())
+            }),
+            ..ErrorDetail::default()
+        },
+        // a foreign key constraint fails (`db`.`orders`, CONSTRAINT `x` FOREIGN KEY (`customer`) ...
+        1451 | 1452 => ErrorDetail {
+            table: quoted("`.", '`'),
+            column: quoted("FOREIGN KEY (", '`'),
+            constraint: quoted("CONSTRAINT ", '`'),
+            ..ErrorDetail::default()
+        },
+        // Column 'name' cannot be null / Data too long for column 'email' at row 1
+        1048 => ErrorDetail {
+            column: quoted("Column ", '\''),
+            ..ErrorDetail::default()
+        },
+        1364 => ErrorDetail {
+            column: quoted("Field ", '\''),
+            ..ErrorDetail::default()
+        },
+        1406 | 1264 => ErrorDetail {
+            column: quoted("for column ", '\''),
+            ..ErrorDetail::default()
+        },
+        _ => ErrorDetail::default(),
     }
 }
 

@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
-use super::{DbError, DbValue, ExecResult, Row, Stmt};
+use super::{DbError, DbValue, ErrorDetail, ExecResult, Row, Stmt};
 use crate::config::NetworkDatabase;
 
 type BoxError = Box<dyn StdError + Sync + Send>;
@@ -69,13 +69,35 @@ pub(super) async fn acquire(pool: &Pool) -> Result<Object, DbError> {
 
 fn map_error(e: tokio_postgres::Error) -> DbError {
     match e.as_db_error() {
-        Some(db) => DbError::query(db.message(), Some(db.code().code().to_string())),
+        Some(db) => {
+            DbError::query_with(db.message(), Some(db.code().code().to_string()), detail(db))
+        }
         None if e.is_closed() => DbError::Connect("the connection was closed".into()),
         None => match e.source() {
             // An I/O error means the server went away mid-statement.
             Some(source) if source.is::<std::io::Error>() => DbError::Connect(describe(&e)),
             _ => DbError::query(describe(&e), None),
         },
+    }
+}
+
+/// The table, column and value of a constraint error; PostgreSQL names the key's column and
+/// value in the detail text: `Key (email)=(a@b.c) already exists.`
+fn detail(db: &tokio_postgres::error::DbError) -> ErrorDetail {
+    let key = db.detail().and_then(|d| {
+        let rest = d.strip_prefix("Key (")?;
+        let (column, rest) = rest.split_once(")=(")?;
+        let value = rest.rsplit_once(')').map(|(v, _)| v)?;
+        Some((column.to_string(), value.to_string()))
+    });
+    ErrorDetail {
+        table: db.table().map(String::from),
+        column: db
+            .column()
+            .map(String::from)
+            .or_else(|| key.as_ref().map(|(c, _)| c.clone())),
+        value: key.map(|(_, v)| v),
+        constraint: db.constraint().map(String::from),
     }
 }
 

@@ -10,7 +10,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{DbError, DbValue, ExecResult, PoolStatus, Row, Stmt};
+use super::{DbError, DbValue, ErrorDetail, ExecResult, PoolStatus, Row, Stmt};
 
 const MAX_CONNECTIONS: usize = 8;
 
@@ -188,12 +188,26 @@ impl SqliteConn {
     }
 }
 
+/// `UNIQUE constraint failed: customers.email` names the table and column.
+fn detail(message: &str) -> ErrorDetail {
+    let named = message
+        .split_once("constraint failed: ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|first| first.trim().split_once('.'));
+    ErrorDetail {
+        table: named.map(|(t, _)| t.to_string()),
+        column: named.map(|(_, c)| c.to_string()),
+        ..ErrorDetail::default()
+    }
+}
+
 fn map_error(e: rusqlite::Error) -> DbError {
     match &e {
-        rusqlite::Error::SqliteFailure(code, message) => DbError::query(
-            message.clone().unwrap_or_else(|| code.to_string()),
-            Some(code.extended_code.to_string()),
-        ),
+        rusqlite::Error::SqliteFailure(code, message) => {
+            let message = message.clone().unwrap_or_else(|| code.to_string());
+            let detail = detail(&message);
+            DbError::query_with(message, Some(code.extended_code.to_string()), detail)
+        }
         _ => DbError::query(e.to_string(), None),
     }
 }

@@ -8,7 +8,7 @@ use sea_query::{Expr, ExprTrait, Query as Sql};
 use serde_json::{Map, Value as Json};
 
 use crate::db::{DbValue, Dialect, DialectExt, Stmt};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, constraint_error};
 
 fn invalid(field: &str, what: &str) -> ApiError {
     ApiError::new(
@@ -131,6 +131,92 @@ pub fn db_value(field: &Field, value: &Json) -> Result<DbValue, ApiError> {
                 ),
             ));
         }
+    })
+}
+
+/// Refuses values the column cannot hold, before the database would: text over the
+/// field's length (`VALUE_TOO_LONG`), whole numbers outside the column's integer type and
+/// decimals with more integer digits than the column allows (`VALUE_OUT_OF_RANGE`).
+/// SQLite stores what it is given, so only lengths are checked there, as Directus's own
+/// schema promises them.
+pub fn check_limits(
+    dialect: Dialect,
+    collection: &Collection,
+    values: &[(String, DbValue)],
+) -> Result<(), ApiError> {
+    let name = collection.collection.as_str();
+    for (field_name, value) in values {
+        let Some(field) = collection.field(field_name) else {
+            continue;
+        };
+        let out_of_range = |v: &str| {
+            constraint_error(
+                ErrorCode::ValueOutOfRange,
+                "is out of range.",
+                Some(name),
+                Some(field_name),
+                Some(v),
+            )
+        };
+        match value {
+            DbValue::Text(text) if matches!(field.kind, FieldType::String | FieldType::Csv) => {
+                if let Some(max) = field.max_length
+                    && text.chars().count() > max as usize
+                {
+                    return Err(constraint_error(
+                        ErrorCode::ValueTooLong,
+                        "is too long.",
+                        Some(name),
+                        Some(field_name),
+                        None,
+                    ));
+                }
+            }
+            DbValue::Int(i) if dialect != Dialect::Sqlite => {
+                if let Some((min, max)) = integer_range(field.db_type.as_deref())
+                    && !(min..=max).contains(&i128::from(*i))
+                {
+                    return Err(out_of_range(&i.to_string()));
+                }
+            }
+            DbValue::Decimal(d) if dialect != Dialect::Sqlite => {
+                if let Some(precision) = field.precision {
+                    let digits = d
+                        .trim_start_matches(['-', '+'])
+                        .split('.')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start_matches('0')
+                        .len();
+                    let allowed = precision.saturating_sub(field.scale.unwrap_or(0)) as usize;
+                    if digits > allowed {
+                        return Err(out_of_range(d));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The values an integer column type holds (`int(11) unsigned`, `smallint`, ...).
+fn integer_range(db_type: Option<&str>) -> Option<(i128, i128)> {
+    let t = db_type?.to_ascii_lowercase();
+    let unsigned = t.contains("unsigned");
+    let base = t.split(['(', ' ']).next().unwrap_or("");
+    let bits = match base {
+        "tinyint" => 8,
+        "smallint" | "int2" | "smallserial" => 16,
+        "mediumint" => 24,
+        "int" | "integer" | "int4" | "serial" | "serial4" => 32,
+        "bigint" | "int8" | "bigserial" | "serial8" => 64,
+        _ => return None,
+    };
+    Some(if unsigned {
+        (0, (1i128 << bits) - 1)
+    } else {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
     })
 }
 

@@ -174,19 +174,22 @@ pub async fn insert_returning_key(
     if let Some((_, given)) = values.iter().find(|(k, v)| k == pk && !v.is_null()) {
         let key = given.to_json();
         conn.execute(&write::insert(dialect, collection, values, false)?)
-            .await?;
+            .await
+            .map_err(|e| ApiError::from_write(e, collection))?;
         return Ok(key);
     }
     if write::supports_returning(dialect) {
         let row = conn
             .query_opt(&write::insert(dialect, collection, values, true)?)
-            .await?
+            .await
+            .map_err(|e| ApiError::from_write(e, collection))?
             .ok_or_else(|| ApiError::internal(&"the insert returned no key"))?;
         return Ok(row.value(pk)?.to_json());
     }
     let result = conn
         .execute(&write::insert(dialect, collection, values, false)?)
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_write(e, collection))?;
     result
         .last_insert_id
         .map(Json::from)

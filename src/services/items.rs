@@ -348,7 +348,9 @@ impl<'a> Items<'a> {
                 .map_err(|e| ApiError::internal(&e))?;
             values.insert(field.field.clone(), Json::String(hash));
         }
-        write::row_values(collection, &values)
+        let values = write::row_values(collection, &values)?;
+        write::check_limits(self.db.dialect(), collection, &values)?;
+        Ok(values)
     }
 
     fn after_write(&self, collection: &Collection) {
@@ -485,7 +487,8 @@ impl<'a> Items<'a> {
             let delta = masked(c, values_json(&values));
             let db_keys: Vec<DbValue> = permitted.iter().map(|k| key_db_value(c, k)).collect();
             conn.execute(&write::update(conn.dialect(), c, values, &db_keys)?)
-                .await?;
+                .await
+                .map_err(|e| ApiError::from_write(e, c))?;
             for (key, db_key) in permitted.iter().zip(&db_keys) {
                 let data = masked(c, self.recorder().current(conn, c, db_key).await?);
                 self.recorder()
@@ -528,7 +531,8 @@ impl<'a> Items<'a> {
         if !permitted.is_empty() {
             let db_keys: Vec<DbValue> = permitted.iter().map(|k| key_db_value(c, k)).collect();
             conn.execute(&write::delete(conn.dialect(), c, &db_keys)?)
-                .await?;
+                .await
+                .map_err(|e| ApiError::from_write(e, c))?;
             for key in &permitted {
                 self.recorder()
                     .record(conn, "delete", c, &key.to_json(), None)

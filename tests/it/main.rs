@@ -12,3 +12,4 @@ mod items;
 mod rbac;
 mod server;
 mod support;
+mod write_errors;
