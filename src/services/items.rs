@@ -489,6 +489,12 @@ impl<'a> Items<'a> {
             conn.execute(&write::update(conn.dialect(), c, values, &db_keys)?)
                 .await
                 .map_err(|e| ApiError::from_write(e, c))?;
+            // An update may not move a row out of what the role may update.
+            if !rules.is_admin()
+                && self.permitted_keys(conn, c, rules, &permitted).await?.len() != permitted.len()
+            {
+                return Err(ApiError::forbidden());
+            }
             for (key, db_key) in permitted.iter().zip(&db_keys) {
                 let data = masked(c, self.recorder().current(conn, c, db_key).await?);
                 self.recorder()

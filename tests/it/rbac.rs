@@ -445,3 +445,35 @@ async fn roles_and_policies(kind: Kind) {
         "without app access nothing reads directus_permissions implicitly"
     );
 }
+
+on_every_database!(update_stays_inside:
+    an_update_cannot_move_a_row_out_of_the_rule_on_postgres => Kind::Postgres,
+    an_update_cannot_move_a_row_out_of_the_rule_on_mariadb => Kind::MySql,
+    an_update_cannot_move_a_row_out_of_the_rule_on_sqlite => Kind::Sqlite,
+);
+
+/// Editors may update drafts only: moving a draft out of "draft" would put it where they
+/// could no longer update it, so the update is refused and nothing changes.
+async fn update_stays_inside(kind: Kind) {
+    let app = App::start(kind, Some(notes_ddl(kind))).await;
+    let (policies, editor, _) = role_with_user(&app, "Editors", &[json!({"name": "Drafts"})]).await;
+    let drafts = json!({"status": {"_eq": "draft"}});
+    permit(&app, &policies[0], "read", &["*"], json!({}), json!({})).await;
+    permit(&app, &policies[0], "update", &["title", "status"], drafts, json!({})).await;
+    let id = app
+        .admin_call("POST", "/items/notes", Some(json!({"title": "t", "status": "draft"})))
+        .await["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/items/notes/{id}");
+
+    let (status, body) = app.call("PATCH", &path, Some(&editor), Some(json!({"status": "published"}))).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(code(&body), "FORBIDDEN");
+    let note = app.admin_call("GET", &path, None).await;
+    assert_eq!(note["data"]["status"], "draft", "nothing changed: {note}");
+
+    let (status, body) = app.call("PATCH", &path, Some(&editor), Some(json!({"title": "better"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["title"], "better");
+}
