@@ -331,6 +331,53 @@ impl Rules<'_> {
     }
 }
 
+/// Directus's field-level rules, for every caller (admins too): a `required` field must
+/// have a value when an item is created (unless the database fills it) and cannot be set
+/// to null; a field's own `validation` filter must hold whenever the payload sets the field.
+pub fn validate_fields(
+    collection: &Collection,
+    payload: &Json,
+    creating: bool,
+    options: &ParseOptions,
+) -> Result<(), ValidationOutcome> {
+    let Json::Object(map) = payload else {
+        return Ok(());
+    };
+    for field in collection.fields.values() {
+        if field.is_alias() {
+            continue;
+        }
+        let value = map.get(&field.field);
+        let missing = match value {
+            None => creating && field.default_value.is_none() && !field.auto_increment,
+            Some(v) => v.is_null(),
+        };
+        if field.required && missing {
+            return Err(ValidationOutcome::Failed(ValidationError {
+                field: field.field.clone(),
+                kind: "required".into(),
+                valid: None,
+            }));
+        }
+        let Some(rule) = field
+            .validation
+            .as_ref()
+            .filter(|r| r.as_object().is_some_and(|m| !m.is_empty()))
+        else {
+            continue;
+        };
+        if value.is_none() {
+            continue;
+        }
+        let parsed = filter::parse(&collection.collection, rule, options)
+            .map_err(ValidationOutcome::Rule)?;
+        if !filter::matches(&parsed, payload) {
+            return Err(ValidationOutcome::Failed(failing_part(&parsed, payload)));
+        }
+    }
+    Ok(())
+}
+
 /// Why a payload was refused by validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValidationOutcome {

@@ -137,6 +137,9 @@ pub struct Field {
     pub note: Option<String>,
     pub searchable: bool,
     pub validation: Option<serde_json::Value>,
+    /// `directus_fields.required`: a value must be given.
+    #[serde(default)]
+    pub required: bool,
 }
 
 impl Field {

@@ -248,7 +248,7 @@ pub async fn update_many(
     }
     let keys = match body {
         Json::Array(list) => {
-            let mut keys = Vec::with_capacity(list.len());
+            let mut batch = Vec::with_capacity(list.len());
             for item in list {
                 let Json::Object(mut map) = item else {
                     return Err(payload_error("Each item must be an object."));
@@ -256,13 +256,9 @@ pub async fn update_many(
                 let key = map.remove(&c.primary_key).ok_or_else(|| {
                     payload_error(&format!("Each item needs its \"{}\".", c.primary_key))
                 })?;
-                keys.extend(
-                    service
-                        .update(collection, &[key], &Json::Object(map))
-                        .await?,
-                );
+                batch.push((vec![key], Json::Object(map)));
             }
-            keys
+            service.update_batch(collection, &batch).await?
         }
         Json::Object(map) => {
             let data = map

@@ -247,10 +247,13 @@ async fn order_management(kind: Kind) {
             Some(json!({"amount": 1})),
         )
         .await;
+    // A required field (meta.required) is checked before the database's NOT NULL.
     assert_eq!(
         (status, body["errors"][0]["extensions"]["code"].as_str()),
-        (400, Some("NOT_NULL_VIOLATION"))
+        (400, Some("FAILED_VALIDATION"))
     );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "customer_name");
+    assert_eq!(body["errors"][0]["extensions"]["type"], "required");
     let (status, body) = app
         .call(
             "POST",

@@ -9,6 +9,7 @@ mod datamodel;
 mod filter_differential;
 mod introspection;
 mod items;
+mod nested_writes;
 mod rbac;
 mod server;
 mod support;

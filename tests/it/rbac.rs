@@ -459,21 +459,47 @@ async fn update_stays_inside(kind: Kind) {
     let (policies, editor, _) = role_with_user(&app, "Editors", &[json!({"name": "Drafts"})]).await;
     let drafts = json!({"status": {"_eq": "draft"}});
     permit(&app, &policies[0], "read", &["*"], json!({}), json!({})).await;
-    permit(&app, &policies[0], "update", &["title", "status"], drafts, json!({})).await;
+    permit(
+        &app,
+        &policies[0],
+        "update",
+        &["title", "status"],
+        drafts,
+        json!({}),
+    )
+    .await;
     let id = app
-        .admin_call("POST", "/items/notes", Some(json!({"title": "t", "status": "draft"})))
+        .admin_call(
+            "POST",
+            "/items/notes",
+            Some(json!({"title": "t", "status": "draft"})),
+        )
         .await["data"]["id"]
         .as_i64()
         .unwrap();
     let path = format!("/items/notes/{id}");
 
-    let (status, body) = app.call("PATCH", &path, Some(&editor), Some(json!({"status": "published"}))).await;
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&editor),
+            Some(json!({"status": "published"})),
+        )
+        .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(code(&body), "FORBIDDEN");
     let note = app.admin_call("GET", &path, None).await;
     assert_eq!(note["data"]["status"], "draft", "nothing changed: {note}");
 
-    let (status, body) = app.call("PATCH", &path, Some(&editor), Some(json!({"title": "better"}))).await;
+    let (status, body) = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&editor),
+            Some(json!({"title": "better"})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["title"], "better");
 }

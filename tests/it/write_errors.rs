@@ -127,6 +127,40 @@ async fn constraint_errors(kind: Kind) {
         .await;
     assert_eq!(before, after);
 
+    // A field's own validation rule binds admins too.
+    app.admin_call(
+        "PATCH",
+        "/fields/customers/email",
+        Some(json!({"meta": {"validation": {"email": {"_contains": "@"}}}})),
+    )
+    .await;
+    let (status, body) = post(
+        &app,
+        "/items/customers",
+        json!({"name": "Ed", "email": "no-at-sign"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FAILED_VALIDATION",
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["type"], "contains",
+        "{body}"
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/items/customers",
+            json!({"name": "Ed", "email": "ed@example.com"})
+        )
+        .await
+        .0,
+        200
+    );
+
     // Updates map the same way.
     let (status, body) = app
         .call(

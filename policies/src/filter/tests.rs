@@ -26,6 +26,7 @@ fn field(name: &str, kind: FieldType) -> Field {
         special: vec![],
         note: None,
         searchable: true,
+        required: false,
         validation: None,
     }
 }

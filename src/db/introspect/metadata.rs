@@ -38,6 +38,7 @@ pub struct FieldMeta {
     pub note: Option<String>,
     pub searchable: bool,
     pub validation: Option<serde_json::Value>,
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -140,6 +141,7 @@ pub async fn read(conn: &mut Conn, raw: &RawSchema) -> Result<Metadata, DbError>
                 "note",
                 "searchable",
                 "validation",
+                "required",
             ])
             .from("directus_fields")
             .order_by("id", Order::Asc)
@@ -152,6 +154,7 @@ pub async fn read(conn: &mut Conn, raw: &RawSchema) -> Result<Metadata, DbError>
                 note: row.get("note")?,
                 searchable: row.get::<Option<bool>>("searchable")?.unwrap_or(true),
                 validation: json(&row, "validation"),
+                required: row.get::<Option<bool>>("required")?.unwrap_or(false),
             });
         }
     }

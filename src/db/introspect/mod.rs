@@ -205,6 +205,7 @@ fn build_collection(
                 note: field_meta.and_then(|m| m.note.clone()),
                 searchable: field_meta.is_none_or(|m| m.searchable),
                 validation: field_meta.and_then(|m| m.validation.clone()),
+                required: field_meta.is_some_and(|m| m.required),
             },
         );
     }
@@ -231,6 +232,7 @@ fn build_collection(
                 note: alias.note.clone(),
                 searchable: alias.searchable,
                 validation: alias.validation.clone(),
+                required: alias.required,
             },
         );
     }

@@ -1,233 +1,25 @@
-//! Items of any collection (user or system), read and written under the caller's
-//! permissions. Reads are one statement (plus meta counts); writes of one request run in one
-//! transaction and either all happen or none does.
+//! Creating, updating and deleting items under the caller's permissions, in one
+//! transaction per request.
 
-use rectus_policies::filter::{self, ParseOptions, SqlContext};
-use rectus_policies::permissions::ValidationOutcome;
+use rectus_policies::filter::{self, SqlContext};
+use rectus_policies::permissions::{ValidationOutcome, validate_fields};
 use rectus_policies::value::Scalar;
-use rectus_policies::{Action, Collection, Field, FieldType, Rules, SchemaOverview};
+use rectus_policies::{Action, Collection, Field, FieldType, Rules};
 use sea_query::{Condition, Expr, LockType, Query as Sql};
 use serde_json::{Map, Value as Json};
 
-use super::activity::{Recorder, insert_returning_key, masked, values_json};
-use super::authz::{AUTHZ_TABLES, Authz, Caller};
+use super::nested::has_relational;
+use super::{Items, forbidden_field, key_db_value, scalar_json};
 use crate::auth::password::hash_password;
-use crate::db::{Conn, Database, DbValue, Dialect, DialectExt};
+use crate::db::{Conn, DbValue, Dialect, DialectExt};
 use crate::error::{ApiError, ErrorCode};
-use crate::planner::read::{filter_error, key_value};
-use crate::planner::{PlanContext, Query, plan_read, write};
+use crate::planner::read::key_value;
+use crate::planner::write;
+use crate::services::activity::{Recorder, insert_returning_key, masked, values_json};
+use crate::services::authz::AUTHZ_TABLES;
 
-/// A page of items as JSON text, and the meta Directus returns when asked.
-pub struct Listing {
-    pub data: String,
-    pub meta: Option<Json>,
-}
-
-pub struct Items<'a> {
-    pub db: &'a Database,
-    pub schema: &'a SchemaOverview,
-    pub caller: &'a Caller,
-    pub authz: &'a Authz,
-    pub default_limit: i64,
-    pub max_limit: i64,
-}
-
-fn forbidden_field(collection: &str, field: &str) -> ApiError {
-    filter_error(filter::FilterError::Forbidden {
-        collection: collection.to_string(),
-        field: field.to_string(),
-    })
-}
-
-fn json_array(rows: Vec<String>) -> String {
-    let mut out = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-    out.push('[');
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(row);
-    }
-    out.push(']');
-    out
-}
-
-fn scalar_json(s: &Scalar) -> Json {
-    s.to_json()
-}
-
-fn key_db_value(collection: &Collection, key: &Scalar) -> DbValue {
-    match (key, collection.primary_key_field().map(|f| f.kind)) {
-        (Scalar::Text(s), Some(FieldType::Uuid)) => {
-            uuid::Uuid::parse_str(s).map_or_else(|_| DbValue::Text(s.clone()), DbValue::Uuid)
-        }
-        (Scalar::Int(i), _) => DbValue::Int(*i),
-        (other, _) => DbValue::Text(match other.to_json() {
-            Json::String(s) => s,
-            j => j.to_string(),
-        }),
-    }
-}
-
-impl<'a> Items<'a> {
-    fn plan_context(&self) -> PlanContext<'a> {
-        PlanContext {
-            schema: self.schema,
-            dialect: self.db.dialect(),
-            caller: self.caller,
-            default_limit: self.default_limit,
-            max_limit: self.max_limit,
-        }
-    }
-
-    fn collection(&self, name: &str) -> Result<&'a Collection, ApiError> {
-        self.schema.collection(name).ok_or_else(ApiError::forbidden)
-    }
-
-    async fn rows(&self, stmt: &crate::db::Stmt) -> Result<Vec<String>, ApiError> {
-        self.db
-            .query(stmt)
-            .await?
-            .iter()
-            .map(|r| r.get::<String>("__json").map_err(ApiError::from))
-            .collect()
-    }
-
-    async fn count(&self, stmt: Option<crate::db::Stmt>) -> Result<Option<i64>, ApiError> {
-        let Some(stmt) = stmt else { return Ok(None) };
-        let row = self.db.query_opt(&stmt).await?;
-        Ok(Some(
-            row.map(|r| r.get::<i64>("count")).transpose()?.unwrap_or(0),
-        ))
-    }
-
-    pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
-        let plan = plan_read(&self.plan_context(), collection, query, None)?;
-        let data = json_array(self.rows(&plan.data).await?);
-        let total = self.count(plan.total_count).await?;
-        let filtered = self.count(plan.filter_count).await?;
-        let meta = (total.is_some() || filtered.is_some()).then(|| {
-            let mut m = Map::new();
-            if let Some(t) = total {
-                m.insert("total_count".into(), t.into());
-            }
-            if let Some(f) = filtered {
-                m.insert("filter_count".into(), f.into());
-            }
-            Json::Object(m)
-        });
-        Ok(Listing { data, meta })
-    }
-
-    /// The one item of a singleton collection; the field defaults when it has none yet.
-    pub async fn read_singleton(
-        &self,
-        collection: &str,
-        query: &Query,
-    ) -> Result<String, ApiError> {
-        let c = self.collection(collection)?;
-        let one = Query {
-            limit: Some(1),
-            offset: None,
-            page: None,
-            meta: vec![],
-            ..query.clone()
-        };
-        let listing = self.read_many(collection, &one).await?;
-        let items: Vec<Json> =
-            serde_json::from_str(&listing.data).map_err(|e| ApiError::internal(&e))?;
-        if let Some(item) = items.into_iter().next() {
-            return Ok(item.to_string());
-        }
-        let rules = self.rules(c, Action::Read)?;
-        let defaults: Map<String, Json> = c
-            .fields
-            .values()
-            .filter(|f| !f.is_alias() && rules.field_allowed(&f.field))
-            .map(|f| {
-                let value = match &f.default_value {
-                    Some(rectus_policies::DefaultValue::Literal(v)) => v.clone(),
-                    _ => Json::Null,
-                };
-                (f.field.clone(), value)
-            })
-            .collect();
-        Ok(Json::Object(defaults).to_string())
-    }
-
-    /// Writes the one item of a singleton collection: updates it, or creates it first.
-    pub async fn upsert_singleton(&self, collection: &str, payload: &Json) -> Result<(), ApiError> {
-        let c = self.collection(collection)?;
-        let existing = self
-            .keys_by_query(
-                collection,
-                &Query {
-                    limit: Some(1),
-                    sort: vec![c.primary_key.clone()],
-                    ..Query::default()
-                },
-            )
-            .await?;
-        if existing.is_empty() {
-            self.create(collection, std::slice::from_ref(payload))
-                .await?;
-        } else {
-            self.update(collection, &existing, payload).await?;
-        }
-        Ok(())
-    }
-
-    /// Items by key, as a JSON array, in the order the query sorts them.
-    pub async fn read_by_keys(
-        &self,
-        collection: &str,
-        keys: &[Scalar],
-        query: &Query,
-    ) -> Result<String, ApiError> {
-        let plan = plan_read(&self.plan_context(), collection, query, Some(keys))?;
-        Ok(json_array(self.rows(&plan.data).await?))
-    }
-
-    /// One item; a missing item and one the caller may not see are both FORBIDDEN.
-    pub async fn read_one(
-        &self,
-        collection: &str,
-        key: &Json,
-        query: &Query,
-    ) -> Result<String, ApiError> {
-        let c = self.collection(collection)?;
-        let key = key_value(c, key).ok_or_else(ApiError::forbidden)?;
-        let plan = plan_read(&self.plan_context(), collection, query, Some(&[key]))?;
-        self.rows(&plan.data)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(ApiError::forbidden)
-    }
-
-    fn rules(&self, collection: &Collection, action: Action) -> Result<Rules<'a>, ApiError> {
-        if collection.view && action != Action::Read {
-            return Err(ApiError::forbidden());
-        }
-        self.caller
-            .permissions
-            .rules(&collection.collection, action)
-            .ok_or_else(ApiError::forbidden)
-    }
-
-    fn rule_options(&self, allow_regex: bool, root: &'static str) -> ParseOptions<'a> {
-        ParseOptions {
-            schema: self.schema,
-            variables: &self.caller.variables,
-            allow_regex,
-            access: None,
-            root,
-        }
-    }
-
-    /// Checks a payload against the rules and returns it completed: presets under it, the
-    /// fields Directus fills itself (`user-created`, `date-updated`, ...) over it.
-    async fn prepare(
+impl Items<'_> {
+    pub(super) async fn prepare(
         &self,
         collection: &Collection,
         rules: &Rules<'_>,
@@ -255,22 +47,9 @@ impl<'a> Items<'a> {
             merged.insert(k.clone(), v.clone());
         }
         let merged_json = Json::Object(merged.clone());
-        match rules.validate(name, &merged_json, &self.rule_options(true, "validation")) {
-            Ok(()) => {}
-            Err(ValidationOutcome::Failed(e)) => {
-                let mut error = ApiError::new(ErrorCode::FailedValidation, e.to_string())
-                    .with_extension("field", e.field.clone())
-                    .with_extension("type", e.kind.clone());
-                if let Some(valid) = e.valid {
-                    error = error.with_extension("valid", valid);
-                }
-                return Err(error);
-            }
-            Err(ValidationOutcome::Rule(e)) => {
-                tracing::warn!(error = %e, "a validation rule cannot be applied");
-                return Err(ApiError::forbidden());
-            }
-        }
+        rules
+            .validate(name, &merged_json, &self.rule_options(true, "validation"))
+            .map_err(validation_error)?;
         if action == Action::Create && !rules.is_admin() {
             // What a role may create is limited by its create rule, checked on the item.
             if let Some(allowed) = rules
@@ -313,6 +92,13 @@ impl<'a> Items<'a> {
                 Json::String(uuid::Uuid::new_v4().to_string()),
             );
         }
+        validate_fields(
+            collection,
+            &Json::Object(merged.clone()),
+            action == Action::Create,
+            &self.rule_options(true, "validation"),
+        )
+        .map_err(validation_error)?;
         self.finish_values(collection, merged).await
     }
 
@@ -353,24 +139,37 @@ impl<'a> Items<'a> {
         Ok(values)
     }
 
-    fn after_write(&self, collection: &Collection) {
-        if AUTHZ_TABLES.contains(&collection.collection.as_str()) {
+    /// Permissions are cached: a write to a table they come from (directly or as a related
+    /// item) drops the cache.
+    fn after_write(&self, collection: &Collection, payloads: &[Json]) {
+        if AUTHZ_TABLES.contains(&collection.collection.as_str())
+            || payloads.iter().any(|p| has_relational(self, collection, p))
+        {
             self.authz.invalidate();
         }
     }
 
-    /// Creates items; returns their keys.
+    /// Creates items with their related items, all in one transaction; returns their keys.
     pub async fn create(&self, collection: &str, items: &[Json]) -> Result<Vec<Json>, ApiError> {
         let c = self.collection(collection)?;
-        let rules = self.rules(c, Action::Create)?;
-        let mut rows = Vec::with_capacity(items.len());
-        for item in items {
-            rows.push(self.prepare(c, &rules, Action::Create, item).await?);
-        }
+        self.rules(c, Action::Create)?;
         let mut conn = self.begin().await?;
-        let result = self.create_in(&mut conn, c, rows).await;
+        let mut result = Ok(Vec::with_capacity(items.len()));
+        for item in items {
+            match self.create_item(&mut conn, c, item, 0).await {
+                Ok(key) => {
+                    if let Ok(keys) = &mut result {
+                        keys.push(key);
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
         let keys = finish(conn, result).await?;
-        self.after_write(c);
+        self.after_write(c, items);
         Ok(keys)
     }
 
@@ -381,7 +180,7 @@ impl<'a> Items<'a> {
         }
     }
 
-    async fn create_in(
+    pub(super) async fn create_in(
         &self,
         conn: &mut Conn,
         c: &Collection,
@@ -460,18 +259,41 @@ impl<'a> Items<'a> {
         keys: &[Json],
         payload: &Json,
     ) -> Result<Vec<Json>, ApiError> {
-        let c = self.collection(collection)?;
-        let rules = self.rules(c, Action::Update)?;
-        let keys = self.keys_of(c, keys)?;
-        let values = self.prepare(c, &rules, Action::Update, payload).await?;
-        let mut conn = self.begin().await?;
-        let result = self.update_in(&mut conn, c, &rules, &keys, values).await;
-        let done = finish(conn, result).await?;
-        self.after_write(c);
-        Ok(done.iter().map(scalar_json).collect())
+        self.update_batch(collection, &[(keys.to_vec(), payload.clone())])
+            .await
     }
 
-    async fn update_in(
+    /// Several updates (`PATCH` with a list of items) in one transaction: all or nothing.
+    pub async fn update_batch(
+        &self,
+        collection: &str,
+        batch: &[(Vec<Json>, Json)],
+    ) -> Result<Vec<Json>, ApiError> {
+        let c = self.collection(collection)?;
+        self.rules(c, Action::Update)?;
+        let mut conn = self.begin().await?;
+        let mut done = Vec::new();
+        let mut result = Ok(());
+        for (keys, payload) in batch {
+            let step = match self.keys_of(c, keys) {
+                Ok(keys) => self.update_items(&mut conn, c, &keys, payload, 0).await,
+                Err(e) => Err(e),
+            };
+            match step {
+                Ok(keys) => done.extend(keys.iter().map(scalar_json)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        finish(conn, result).await?;
+        let payloads: Vec<Json> = batch.iter().map(|(_, p)| p.clone()).collect();
+        self.after_write(c, &payloads);
+        Ok(done)
+    }
+
+    pub(super) async fn update_in(
         &self,
         conn: &mut Conn,
         c: &Collection,
@@ -519,11 +341,11 @@ impl<'a> Items<'a> {
         let mut conn = self.begin().await?;
         let result = self.delete_in(&mut conn, c, &rules, &keys).await;
         finish(conn, result).await?;
-        self.after_write(c);
+        self.after_write(c, &[]);
         Ok(())
     }
 
-    async fn delete_in(
+    pub(super) async fn delete_in(
         &self,
         conn: &mut Conn,
         c: &Collection,
@@ -553,30 +375,23 @@ impl<'a> Items<'a> {
         conn.begin().await?;
         Ok(conn)
     }
+}
 
-    /// The keys of the items a query selects (for updates and deletes by query).
-    pub async fn keys_by_query(
-        &self,
-        collection: &str,
-        query: &Query,
-    ) -> Result<Vec<Json>, ApiError> {
-        let c = self.collection(collection)?;
-        let listing = self
-            .read_many(
-                collection,
-                &Query {
-                    fields: vec![c.primary_key.clone()],
-                    meta: vec![],
-                    ..query.clone()
-                },
-            )
-            .await?;
-        let items: Vec<Json> =
-            serde_json::from_str(&listing.data).map_err(|e| ApiError::internal(&e))?;
-        Ok(items
-            .into_iter()
-            .filter_map(|i| i.get(&c.primary_key).cloned())
-            .collect())
+fn validation_error(outcome: ValidationOutcome) -> ApiError {
+    match outcome {
+        ValidationOutcome::Failed(e) => {
+            let mut error = ApiError::new(ErrorCode::FailedValidation, e.to_string())
+                .with_extension("field", e.field.clone())
+                .with_extension("type", e.kind.clone());
+            if let Some(valid) = e.valid {
+                error = error.with_extension("valid", valid);
+            }
+            error
+        }
+        ValidationOutcome::Rule(e) => {
+            tracing::warn!(error = %e, "a validation rule cannot be applied");
+            ApiError::forbidden()
+        }
     }
 }
 
