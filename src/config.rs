@@ -49,6 +49,8 @@ pub const SETTINGS: &[&str] = &[
     "SESSION_COOKIE_SAME_SITE",
     "SESSION_COOKIE_DOMAIN",
     "LOGIN_STALL_TIME",
+    "QUERY_LIMIT_DEFAULT",
+    "QUERY_LIMIT_MAX",
 ];
 
 /// A configuration problem, already phrased for the person starting rectus.
@@ -71,6 +73,11 @@ pub struct Config {
     pub log_level: LogLevel,
     pub log_style: LogStyle,
     pub auth: AuthConfig,
+    /// Items a list answers when the query names no `limit` (`QUERY_LIMIT_DEFAULT`).
+    pub query_limit_default: i64,
+    /// The most items one list answers, whatever `limit` asks; `-1`: no cap
+    /// (`QUERY_LIMIT_MAX`).
+    pub query_limit_max: i64,
     /// Where the settings came from, for the startup log.
     pub source: Option<PathBuf>,
 }
@@ -459,6 +466,23 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         None => (random_secret(), true),
     };
     let auth = auth_config(&mut take)?;
+    let mut limit = |name: &str, default: i64, min: i64| -> Result<i64, ConfigError> {
+        match take(name) {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= min || *n == -1)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{name}={text} is not valid: use a whole number of 1 or more, or -1 for no limit"
+                    ))
+                }),
+        }
+    };
+    let query_limit_default = limit("QUERY_LIMIT_DEFAULT", 100, 1)?;
+    let query_limit_max = limit("QUERY_LIMIT_MAX", -1, 1)?;
 
     Ok(Config {
         database,
@@ -473,6 +497,8 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         log_level,
         log_style,
         auth,
+        query_limit_default,
+        query_limit_max,
         source: None,
     })
 }

@@ -22,8 +22,8 @@ fn items<'a>(state: &'a AppState, caller: &'a Caller, schema: &'a SchemaOverview
         schema,
         caller,
         authz: &state.authz,
-        default_limit: 100,
-        max_limit: -1,
+        default_limit: state.config.query_limit_default,
+        max_limit: state.config.query_limit_max,
     }
 }
 

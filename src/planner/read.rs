@@ -290,7 +290,7 @@ fn order(
 fn page(select: &mut SelectStatement, ctx: &PlanContext, query: &Query, keys: Option<usize>) {
     let mut limit = match (keys, query.limit) {
         (Some(n), None) => Some(n as i64),
-        (_, None) => Some(ctx.default_limit),
+        (_, None) => (ctx.default_limit >= 0).then_some(ctx.default_limit),
         (_, Some(-1)) => None,
         (_, Some(l)) => Some(l),
     };

@@ -135,3 +135,12 @@ fn unreachable_database_is_one_line() {
         "{line}"
     );
 }
+
+#[test]
+fn bad_query_limit() {
+    assert_one_line_error(
+        &[("QUERY_LIMIT_MAX", "0")],
+        &["serve"],
+        "error: QUERY_LIMIT_MAX=0 is not valid: use a whole number of 1 or more, or -1 for no limit",
+    );
+}

@@ -466,3 +466,34 @@ async fn aliases(kind: Kind) {
         assert_eq!(got, status, "{query}: {body}");
     }
 }
+
+/// `QUERY_LIMIT_DEFAULT` is the limit of a list that names none; `QUERY_LIMIT_MAX` caps
+/// every list, `limit=-1` included.
+#[tokio::test]
+async fn query_limits_come_from_the_configuration() {
+    let app = App::start_with(
+        Kind::Sqlite,
+        None,
+        &[("QUERY_LIMIT_DEFAULT", "2"), ("QUERY_LIMIT_MAX", "3")],
+    )
+    .await;
+    let app = fill(app).await;
+    app.admin_call(
+        "POST",
+        "/items/tags",
+        Some(json!([{"name": "a"}, {"name": "b"}, {"name": "c"}])),
+    )
+    .await;
+    let count = |path: &'static str| {
+        let app = &app;
+        async move {
+            app.admin_call("GET", path, None).await["data"]
+                .as_array()
+                .map(Vec::len)
+        }
+    };
+    assert_eq!(count("/items/tags").await, Some(2));
+    assert_eq!(count("/items/tags?limit=-1").await, Some(3));
+    assert_eq!(count("/items/tags?limit=50").await, Some(3));
+    assert_eq!(count("/items/tags?limit=1").await, Some(1));
+}
