@@ -10,6 +10,7 @@ use rectus_policies::SchemaOverview;
 use serde_json::Value as Json;
 
 use super::AppState;
+use super::export::download;
 use super::extract::{JsonBody, UrlQuery, data_response, no_content};
 use crate::error::{ApiError, ErrorCode};
 use crate::planner::Query;
@@ -112,13 +113,17 @@ pub async fn list(
     let schema = state.schema();
     let service = items(&state, &caller, &schema);
     if schema.collection(collection).is_some_and(|c| c.singleton) {
-        return Ok(data_response(
-            &service.read_singleton(collection, &query).await?,
-            None,
-        ));
+        let item = service.read_singleton(collection, &query).await?;
+        return match query.export {
+            Some(format) => download(format, collection, &item),
+            None => Ok(data_response(&item, None)),
+        };
     }
     let listing = service.read_many(collection, &query).await?;
-    Ok(data_response(&listing.data, listing.meta.as_ref()))
+    match query.export {
+        Some(format) => download(format, collection, &listing.data),
+        None => Ok(data_response(&listing.data, listing.meta.as_ref())),
+    }
 }
 
 fn key_json(id: String) -> Json {
@@ -136,7 +141,10 @@ pub async fn read_one(
     let item = items(&state, &caller, &schema)
         .read_one(collection, &key_json(id), &query)
         .await?;
-    Ok(data_response(&item, None))
+    match query.export {
+        Some(format) => download(format, collection, &item),
+        None => Ok(data_response(&item, None)),
+    }
 }
 
 /// Reads written items back for the response; a caller who may not read them gets 204.

@@ -3,6 +3,7 @@
 
 mod auth;
 mod datamodel;
+mod export;
 mod extract;
 mod items;
 mod request_id;

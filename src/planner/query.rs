@@ -29,6 +29,28 @@ pub struct Query {
     /// `{"paid_orders": "orders"}`: another name for a field, so that one relation can be
     /// read twice with different `deep` options.
     pub alias: Vec<(String, String)>,
+    /// `export`: answer as a file download in this format.
+    pub export: Option<ExportFormat>,
+}
+
+/// The file formats of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+    Xml,
+    Yaml,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "json",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xml => "xml",
+            ExportFormat::Yaml => "yaml",
+        }
+    }
 }
 
 /// The aggregate functions Directus knows.
@@ -194,6 +216,20 @@ impl Query {
                 "aggregate" => query.aggregate = aggregate(value)?,
                 "groupBy" => query.group_by = list(name, value)?,
                 "alias" => query.alias = alias(value)?,
+                "export" => {
+                    query.export = match value.as_str().map(str::trim) {
+                        None | Some("") => None,
+                        Some("json") => Some(ExportFormat::Json),
+                        Some("csv") => Some(ExportFormat::Csv),
+                        Some("xml") => Some(ExportFormat::Xml),
+                        Some("yaml") => Some(ExportFormat::Yaml),
+                        Some(other) => {
+                            return Err(invalid(format!(
+                                "\"export\" must be json, csv, xml or yaml, not \"{other}\"."
+                            )));
+                        }
+                    }
+                }
                 "limit" => query.limit = integer(name, value)?,
                 "offset" => query.offset = integer(name, value)?,
                 "page" => query.page = integer(name, value)?,

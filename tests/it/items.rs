@@ -497,3 +497,83 @@ async fn query_limits_come_from_the_configuration() {
     assert_eq!(count("/items/tags?limit=50").await, Some(3));
     assert_eq!(count("/items/tags?limit=1").await, Some(1));
 }
+
+on_every_database!(exports:
+    exports_on_postgres => Kind::Postgres,
+    exports_on_mariadb => Kind::MySql,
+    exports_on_sqlite => Kind::Sqlite,
+);
+
+/// `export` answers the same read as a download in each format.
+async fn exports(kind: Kind) {
+    let app = seeded(kind).await;
+    let download = |format: &'static str| {
+        let app = &app;
+        async move {
+            let url = app.server.url(&format!(
+                "/items/orders?fields=id,customer_name,customer.name&sort=id&limit=2&export={format}"
+            ));
+            let response = app
+                .client
+                .get(url)
+                .bearer_auth(&app.admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{format}");
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let (kind, disposition) = (header("content-type"), header("content-disposition"));
+            assert!(
+                disposition.starts_with("attachment; filename=\"orders-"),
+                "{disposition}"
+            );
+            assert!(
+                disposition.ends_with(&format!(".{format}\"")),
+                "{disposition}"
+            );
+            (kind, response.text().await.unwrap())
+        }
+    };
+    let (content_type, json) = download("json").await;
+    assert!(content_type.starts_with("application/json"));
+    let parsed: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        parsed,
+        json!([{"id": 1, "customer_name": "Ann", "customer": {"name": "Ann"}}, {"id": 2, "customer_name": "Ann", "customer": {"name": "Ann"}}])
+    );
+    let (content_type, csv) = download("csv").await;
+    assert!(content_type.starts_with("text/csv"));
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 3, "{csv}");
+    assert!(header.contains(&"\"customer.name\""), "{csv}");
+    assert_eq!(lines.count(), 2, "{csv}");
+    let (content_type, xml) = download("xml").await;
+    assert!(content_type.starts_with("text/xml"));
+    assert!(
+        xml.contains("<customer>\n            <name>Ann</name>"),
+        "{xml}"
+    );
+    assert_eq!(
+        xml.matches("<customer_name>Ann</customer_name>").count(),
+        2,
+        "{xml}"
+    );
+    let (content_type, yaml) = download("yaml").await;
+    assert!(content_type.starts_with("text/yaml"));
+    assert_eq!(yaml.matches("- ").count(), 2, "{yaml}");
+    assert!(yaml.contains("customer_name: Ann"), "{yaml}");
+
+    let (status, body) = app
+        .call("GET", "/items/orders?export=pdf", Some(&app.admin), None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_QUERY");
+}
