@@ -7,7 +7,9 @@ use rectus_policies::filter::{
 };
 use rectus_policies::value::{Scalar, coerce};
 use rectus_policies::{Action, Collection, Dialect, FieldType, SchemaOverview};
-use sea_query::{Condition, Expr, ExprTrait, Order, Query as Sql, SelectStatement};
+use sea_query::{
+    Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query as Sql, SelectStatement,
+};
 use serde_json::Value as Json;
 
 use super::access::ReadAccess;
@@ -225,12 +227,24 @@ pub fn plan_read(
         let tree =
             super::fields::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
         let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
-        select.expr_as(json::object(ctx.dialect, pairs), "__json");
         order(&mut select, &builder, collection, &query.sort)?;
+        if page(&mut select, ctx, query, keys.map(<[Scalar]>::len)) {
+            // The page is cut first and only its rows become JSON: the databases otherwise
+            // build the JSON of every matching row before sorting them.
+            select.column((Alias::new(name), Asterisk));
+            let mut outer = Sql::select();
+            outer
+                .expr_as(json::object(ctx.dialect, pairs), "__json")
+                .from_subquery(select, Alias::new(name));
+            order(&mut outer, &builder, collection, &query.sort)?;
+            select = outer;
+        } else {
+            select.expr_as(json::object(ctx.dialect, pairs), "__json");
+        }
     } else {
         super::aggregate::aggregate(&mut select, &builder, collection, query)?;
+        page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
     }
-    page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
 
     let count = |with_user: bool| -> Result<Stmt, ApiError> {
         let mut s = Sql::select();
@@ -287,7 +301,13 @@ fn order(
     Ok(())
 }
 
-fn page(select: &mut SelectStatement, ctx: &PlanContext, query: &Query, keys: Option<usize>) {
+/// Adds the limit and offset; whether there are any.
+fn page(
+    select: &mut SelectStatement,
+    ctx: &PlanContext,
+    query: &Query,
+    keys: Option<usize>,
+) -> bool {
     let mut limit = match (keys, query.limit) {
         (Some(n), None) => Some(n as i64),
         (_, None) => (ctx.default_limit >= 0).then_some(ctx.default_limit),
@@ -314,4 +334,5 @@ fn page(select: &mut SelectStatement, ctx: &PlanContext, query: &Query, keys: Op
     if offset > 0 {
         select.offset(offset as u64);
     }
+    limit.is_some() || offset > 0
 }

@@ -1,0 +1,421 @@
+//! The items API load benchmark (issue 5): rectus on PostgreSQL with 10,000 customers and
+//! 200,000 orders, seven workloads as admin and as a role with an item filter, each next
+//! to the same data fetched as JSON straight from PostgreSQL with pgbench in the same run.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS]
+//! ```
+//!
+//! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust) and `pgbench`. Creates and
+//! drops its own database. Prints one Markdown table.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "bench-password";
+
+struct Workload {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    /// The same read (or write) done directly, for pgbench; `{rbac}` is where the role's
+    /// row filter goes (`AND ...` or nothing).
+    sql: &'static str,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "list 100 orders",
+        method: "GET",
+        path: "/items/orders?limit=100",
+        sql: "SELECT json_agg(t) FROM (SELECT * FROM orders WHERE true {rbac} ORDER BY id LIMIT 100) t;",
+    },
+    Workload {
+        name: "filter + sort",
+        method: "GET",
+        path: "/items/orders?filter[status][_eq]=Paid&sort=-amount",
+        sql: "SELECT json_agg(t) FROM (SELECT * FROM orders WHERE status = 'Paid' {rbac} ORDER BY amount DESC, id LIMIT 100) t;",
+    },
+    Workload {
+        name: "orders with customer.*",
+        method: "GET",
+        path: "/items/orders?fields=*,customer.*",
+        sql: "SELECT json_agg(json_build_object('id', o.id, 'customer_name', o.customer_name, 'amount', o.amount, \
+              'status', o.status, 'date_created', o.date_created, \
+              'customer', (SELECT json_build_object('id', c.id, 'name', c.name, 'email', c.email, 'region', c.region, \
+              'orders', (SELECT json_agg(k.id) FROM (SELECT id FROM orders WHERE customer = c.id {rbac} \
+              ORDER BY id LIMIT 100) k)) FROM customers c WHERE c.id = o.customer))) \
+              FROM (SELECT * FROM orders WHERE true {rbac} ORDER BY id LIMIT 100) o;",
+    },
+    Workload {
+        name: "one order",
+        method: "GET",
+        path: "/items/orders/12345",
+        sql: "SELECT row_to_json(o) FROM orders o WHERE id = 12345 {rbac};",
+    },
+    Workload {
+        name: "customers with 5 orders",
+        method: "GET",
+        path: "/items/customers?limit=20&fields=*,orders.*&deep[orders][_limit]=5",
+        sql: "SELECT json_agg(json_build_object('id', c.id, 'name', c.name, 'email', c.email, 'region', c.region, \
+              'orders', (SELECT json_agg(row_to_json(o)) FROM (SELECT * FROM orders WHERE customer = c.id {rbac} \
+              ORDER BY id LIMIT 5) o))) FROM (SELECT * FROM customers ORDER BY id LIMIT 20) c;",
+    },
+    Workload {
+        name: "create an order",
+        method: "POST",
+        path: "/items/orders",
+        sql: "\\set cid random(1, 10000)\n\
+              INSERT INTO orders (customer_name, amount, status, customer, date_created) \
+              VALUES ('Bench', 12.5, 'Pending', :cid, now()) RETURNING row_to_json(orders.*);",
+    },
+    Workload {
+        name: "count by status",
+        method: "GET",
+        path: "/items/orders?aggregate[count]=*&groupBy[]=status",
+        sql: "SELECT json_agg(t) FROM (SELECT status, count(*) FROM orders WHERE true {rbac} GROUP BY status ORDER BY status) t;",
+    },
+];
+
+/// The role's item filter on orders, and the same as SQL for pgbench.
+const ROLE_FILTER: &str = r#"{"status": {"_neq": "Cancelled"}}"#;
+const ROLE_SQL: &str = "AND status <> 'Cancelled'";
+
+struct Measured {
+    errors: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Server CPU per request, milliseconds (rectus only).
+    cpu_ms: Option<f64>,
+    /// Highest resident memory seen during the run, MB (rectus only).
+    rss_mb: Option<f64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn psql(database: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", database, "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// CPU ticks (user + system) of a process.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat; 12 and 13 after "pid (comm) ".
+    field(11) + field(12)
+}
+
+fn status_kb(pid: u32, key: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+async fn http_load(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    w: &Workload,
+    seconds: u64,
+    connections: usize,
+    pid: u32,
+) -> Measured {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let ticks_before = cpu_ticks(pid);
+    let started = Instant::now();
+    let sampler = tokio::spawn(async move {
+        let mut peak: f64 = 0.0;
+        while Instant::now() < deadline {
+            peak = peak.max(status_kb(pid, "VmRSS:"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peak
+    });
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let client = client.clone();
+        let url = format!("{base}{}", w.path);
+        let token = token.to_string();
+        let method = w.method;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut n = worker;
+            while Instant::now() < deadline {
+                n += connections;
+                let request = match method {
+                    "POST" => client.post(&url).json(&json!({
+                        "customer_name": "Bench", "amount": "12.50", "status": "Pending",
+                        "customer": 1 + n % 10_000
+                    })),
+                    _ => client.get(&url),
+                };
+                let t = Instant::now();
+                match request.bearer_auth(&token).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        latencies.push(t.elapsed().as_micros() as u64);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ticks = cpu_ticks(pid) - ticks_before;
+    let peak_kb = sampler.await.unwrap_or(0.0);
+    latencies.sort_unstable();
+    let hz = 100.0; // USER_HZ on Linux
+    Measured {
+        errors,
+        rps: latencies.len() as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        cpu_ms: Some(ticks as f64 / hz * 1000.0 / latencies.len().max(1) as f64),
+        rss_mb: Some(peak_kb / 1024.0),
+    }
+}
+
+fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measured {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("w.sql");
+    std::fs::write(&script, sql).expect("script");
+    let prefix = dir.path().join("log");
+    let out = Command::new("pgbench")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-j", "2"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-T{seconds}"))
+        .arg("-f")
+        .arg(&script)
+        .arg("--log")
+        .arg(format!("--log-prefix={}", prefix.display()))
+        .arg(database)
+        .current_dir(dir.path())
+        .output()
+        .expect("pgbench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pgbench: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let mut latencies: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).expect("logs").flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("log") {
+            continue;
+        }
+        let file = std::fs::File::open(entry.path()).expect("log");
+        for line in BufReader::new(file).lines().map_while(Result::ok) {
+            if let Some(us) = line.split_whitespace().nth(2).and_then(|n| n.parse().ok()) {
+                latencies.push(us);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    Measured {
+        errors: 0,
+        rps: tps,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        cpu_ms: None,
+        rss_mb: None,
+    }
+}
+
+fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> Child {
+    let mut cmd = Command::new(bin);
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.spawn().expect("start rectus")
+}
+
+async fn call(client: &reqwest::Client, base: &str, token: Option<&str>, method: &str, path: &str, body: Value) -> Value {
+    let mut r = client.request(method.parse().expect("method"), format!("{base}{path}")).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let response = r.send().await.expect("request");
+    let status = response.status();
+    let json: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {json}");
+    json
+}
+
+async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let body = call(client, base, None, "POST", "/auth/login", json!({"email": email, "password": password})).await;
+    body["data"]["access_token"].as_str().expect("token").to_string()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(run(seconds, connections));
+}
+
+async fn run(seconds: u64, connections: usize) {
+    let exe = std::env::current_exe().expect("exe");
+    let bin = exe.parent().and_then(|p| p.parent()).map(|p| p.join("rectus")).expect("target dir");
+    assert!(bin.exists(), "{} is missing: run `cargo build --release` first", bin.display());
+    let database = format!("rectus_bench_{}", std::process::id());
+    psql("postgres", &format!("CREATE DATABASE {database}"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let env: Vec<(&str, String)> = vec![
+        ("DB_CLIENT", "pg".into()),
+        ("DB_HOST", "127.0.0.1".into()),
+        ("DB_PORT", "5432".into()),
+        ("DB_DATABASE", database.clone()),
+        ("DB_USER", "postgres".into()),
+        ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("SECRET", "bench-secret".into()),
+        ("ACCESS_TOKEN_TTL", "2h".into()),
+        ("LOGIN_STALL_TIME", "0".into()),
+        ("LOG_LEVEL", "warn".into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+    ];
+    let status = start_rectus(&bin, &env, &["bootstrap"]).wait().expect("bootstrap");
+    assert!(status.success(), "bootstrap failed");
+    let mut server = start_rectus(&bin, &env, &["serve"]);
+    let stdout = server.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("rectus is listening on ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let pid = server.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections * 2).build().expect("client");
+
+    let result = std::panic::AssertUnwindSafe(measure(&client, &base, &database, pid, seconds, connections));
+    let outcome = futures_util::FutureExt::catch_unwind(result).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    psql("postgres", &format!("DROP DATABASE {database} WITH (FORCE)"));
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn measure(client: &reqwest::Client, base: &str, database: &str, pid: u32, seconds: u64, connections: usize) {
+    let admin = login(client, base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let post = |path: &'static str, body: Value| call(client, base, Some(&admin), "POST", path, body);
+    post("/collections", json!({"collection": "customers", "schema": {}, "fields": [
+        {"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}},
+        {"field": "name", "type": "string"},
+        {"field": "email", "type": "string"},
+        {"field": "region", "type": "string"},
+    ]}))
+    .await;
+    post("/collections", json!({"collection": "orders", "schema": {}, "fields": [
+        {"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}},
+        {"field": "customer_name", "type": "string"},
+        {"field": "amount", "type": "decimal", "schema": {"numeric_precision": 10, "numeric_scale": 2}},
+        {"field": "status", "type": "string"},
+        {"field": "date_created", "type": "timestamp", "meta": {"special": ["date-created"]}},
+        {"field": "customer", "type": "integer", "meta": {"special": ["m2o"]}},
+    ]}))
+    .await;
+    post("/relations", json!({"collection": "orders", "field": "customer", "related_collection": "customers",
+        "meta": {"one_field": "orders"}}))
+    .await;
+    post("/fields/customers", json!({"field": "orders", "type": "alias", "meta": {"special": ["o2m"]}})).await;
+    psql(
+        database,
+        "INSERT INTO customers (name, email, region) SELECT 'Customer ' || i, 'c' || i || '@example.com', \
+         (ARRAY['EU','US','APAC'])[1 + i % 3] FROM generate_series(1, 10000) i; \
+         INSERT INTO orders (customer_name, amount, status, customer, date_created) \
+         SELECT 'Customer ' || (1 + i % 10000), (i % 1000) / 10.0 + 1, \
+         (ARRAY['Paid','Pending','Cancelled','Refunded'])[1 + i % 4], 1 + i % 10000, \
+         now() - (i || ' minutes')::interval FROM generate_series(1, 200000) i; \
+         CREATE INDEX orders_customer_index ON orders (customer);",
+    );
+    psql(database, "VACUUM ANALYZE");
+
+    let role = post("/roles", json!({"name": "Clerks"})).await["data"]["id"].clone();
+    let policy = post("/policies", json!({"name": "Clerks", "app_access": false})).await["data"]["id"].clone();
+    post("/access", json!({"role": role, "policy": policy})).await;
+    let filter: Value = serde_json::from_str(ROLE_FILTER).expect("filter");
+    for (collection, action, rule) in [
+        ("orders", "read", filter.clone()),
+        ("orders", "create", json!({})),
+        ("customers", "read", json!({})),
+    ] {
+        post("/permissions", json!({"policy": policy, "collection": collection, "action": action,
+            "fields": ["*"], "permissions": rule}))
+        .await;
+    }
+    post("/users", json!({"email": "clerk@example.com", "password": "clerk-password", "role": role})).await;
+    let clerk = login(client, base, "clerk@example.com", "clerk-password").await;
+
+    // Warm both paths once.
+    for w in WORKLOADS.iter().filter(|w| w.method == "GET") {
+        call(client, base, Some(&admin), "GET", w.path, Value::Null).await;
+    }
+
+    println!("rectus items API vs pgbench, {seconds} s per run, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders");
+    println!();
+    println!("| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for w in WORKLOADS {
+        for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
+            let api = http_load(client, base, token, w, seconds, connections, pid).await;
+            let sql = w.sql.replace("{rbac}", rbac);
+            let direct = pgbench(database, &sql, seconds, connections);
+            println!(
+                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                w.name,
+                api.rps,
+                if api.errors > 0 { format!(" ({} errors)", api.errors) } else { String::new() },
+                api.p50_ms,
+                api.p99_ms,
+                api.cpu_ms.unwrap_or(0.0),
+                api.rss_mb.unwrap_or(0.0),
+                direct.rps,
+                direct.p50_ms,
+                direct.p99_ms,
+                api.rps / direct.rps.max(f64::MIN_POSITIVE),
+            );
+        }
+    }
+    println!();
+    println!("peak resident memory of rectus over the run: {:.0} MB", status_kb(pid, "VmHWM:") / 1024.0);
+}
