@@ -3,7 +3,7 @@
 //! to the same data fetched as JSON straight from PostgreSQL with pgbench in the same run.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS]
+//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS] [WORKLOAD]
 //! ```
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust) and `pgbench`. Creates and
@@ -283,11 +283,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let only = args.get(3).cloned();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(run(seconds, connections));
+    runtime.block_on(run(seconds, connections, only));
 }
 
-async fn run(seconds: u64, connections: usize) {
+async fn run(seconds: u64, connections: usize, only: Option<String>) {
     let exe = std::env::current_exe().expect("exe");
     let bin = exe.parent().and_then(|p| p.parent()).map(|p| p.join("rectus")).expect("target dir");
     assert!(bin.exists(), "{} is missing: run `cargo build --release` first", bin.display());
@@ -325,7 +326,7 @@ async fn run(seconds: u64, connections: usize) {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections * 2).build().expect("client");
 
-    let result = std::panic::AssertUnwindSafe(measure(&client, &base, &database, pid, seconds, connections));
+    let result = std::panic::AssertUnwindSafe(measure(&client, &base, &database, pid, seconds, connections, only.as_deref()));
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
     let _ = server.kill();
     let _ = server.wait();
@@ -335,7 +336,15 @@ async fn run(seconds: u64, connections: usize) {
     }
 }
 
-async fn measure(client: &reqwest::Client, base: &str, database: &str, pid: u32, seconds: u64, connections: usize) {
+async fn measure(
+    client: &reqwest::Client,
+    base: &str,
+    database: &str,
+    pid: u32,
+    seconds: u64,
+    connections: usize,
+    only: Option<&str>,
+) {
     let admin = login(client, base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let post = |path: &'static str, body: Value| call(client, base, Some(&admin), "POST", path, body);
     post("/collections", json!({"collection": "customers", "schema": {}, "fields": [
@@ -395,7 +404,7 @@ async fn measure(client: &reqwest::Client, base: &str, database: &str, pid: u32,
     println!();
     println!("| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for w in WORKLOADS {
+    for w in WORKLOADS.iter().filter(|w| only.is_none_or(|o| w.name.contains(o))) {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
             let api = http_load(client, base, token, w, seconds, connections, pid).await;
             let sql = w.sql.replace("{rbac}", rbac);
