@@ -106,10 +106,26 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 fn psql(database: &str, sql: &str) {
     let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", database, "-c", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql");
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// CPU ticks (user + system) of a process.
@@ -117,7 +133,12 @@ fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of stat; 12 and 13 after "pid (comm) ".
     field(11) + field(12)
 }
@@ -210,7 +231,17 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
     std::fs::write(&script, sql).expect("script");
     let prefix = dir.path().join("log");
     let out = Command::new("pgbench")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-j", "2"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-n",
+            "-M",
+            "prepared",
+            "-j",
+            "2",
+        ])
         .arg(format!("-c{connections}"))
         .arg(format!("-T{seconds}"))
         .arg("-f")
@@ -222,7 +253,11 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
         .output()
         .expect("pgbench");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "pgbench: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pgbench: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tps = text
         .lines()
         .find(|l| l.starts_with("tps = "))
@@ -254,16 +289,28 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
 
 fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> Child {
     let mut cmd = Command::new(bin);
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     cmd.spawn().expect("start rectus")
 }
 
-async fn call(client: &reqwest::Client, base: &str, token: Option<&str>, method: &str, path: &str, body: Value) -> Value {
-    let mut r = client.request(method.parse().expect("method"), format!("{base}{path}")).json(&body);
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let mut r = client
+        .request(method.parse().expect("method"), format!("{base}{path}"))
+        .json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }
@@ -275,8 +322,19 @@ async fn call(client: &reqwest::Client, base: &str, token: Option<&str>, method:
 }
 
 async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let body = call(client, base, None, "POST", "/auth/login", json!({"email": email, "password": password})).await;
-    body["data"]["access_token"].as_str().expect("token").to_string()
+    let body = call(
+        client,
+        base,
+        None,
+        "POST",
+        "/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    body["data"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string()
 }
 
 fn main() {
@@ -284,18 +342,33 @@ fn main() {
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let only = args.get(3).cloned();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(run(seconds, connections, only));
 }
 
 async fn run(seconds: u64, connections: usize, only: Option<String>) {
     let exe = std::env::current_exe().expect("exe");
-    let bin = exe.parent().and_then(|p| p.parent()).map(|p| p.join("rectus")).expect("target dir");
-    assert!(bin.exists(), "{} is missing: run `cargo build --release` first", bin.display());
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("rectus"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release` first",
+        bin.display()
+    );
     let database = format!("rectus_bench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let env: Vec<(&str, String)> = vec![
         ("DB_CLIENT", "pg".into()),
         ("DB_HOST", "127.0.0.1".into()),
@@ -311,7 +384,9 @@ async fn run(seconds: u64, connections: usize, only: Option<String>) {
         ("HOST", "127.0.0.1".into()),
         ("PORT", port.to_string()),
     ];
-    let status = start_rectus(&bin, &env, &["bootstrap"]).wait().expect("bootstrap");
+    let status = start_rectus(&bin, &env, &["bootstrap"])
+        .wait()
+        .expect("bootstrap");
     assert!(status.success(), "bootstrap failed");
     let mut server = start_rectus(&bin, &env, &["serve"]);
     let stdout = server.stdout.take().expect("stdout");
@@ -324,13 +399,27 @@ async fn run(seconds: u64, connections: usize, only: Option<String>) {
     std::thread::spawn(move || for _ in lines {});
     let pid = server.id();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(connections * 2).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections * 2)
+        .build()
+        .expect("client");
 
-    let result = std::panic::AssertUnwindSafe(measure(&client, &base, &database, pid, seconds, connections, only.as_deref()));
+    let result = std::panic::AssertUnwindSafe(measure(
+        &client,
+        &base,
+        &database,
+        pid,
+        seconds,
+        connections,
+        only.as_deref(),
+    ));
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
     let _ = server.kill();
     let _ = server.wait();
-    psql("postgres", &format!("DROP DATABASE {database} WITH (FORCE)"));
+    psql(
+        "postgres",
+        &format!("DROP DATABASE {database} WITH (FORCE)"),
+    );
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
@@ -346,7 +435,8 @@ async fn measure(
     only: Option<&str>,
 ) {
     let admin = login(client, base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let post = |path: &'static str, body: Value| call(client, base, Some(&admin), "POST", path, body);
+    let post =
+        |path: &'static str, body: Value| call(client, base, Some(&admin), "POST", path, body);
     post("/collections", json!({"collection": "customers", "schema": {}, "fields": [
         {"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}},
         {"field": "name", "type": "string"},
@@ -363,10 +453,17 @@ async fn measure(
         {"field": "customer", "type": "integer", "meta": {"special": ["m2o"]}},
     ]}))
     .await;
-    post("/relations", json!({"collection": "orders", "field": "customer", "related_collection": "customers",
-        "meta": {"one_field": "orders"}}))
+    post(
+        "/relations",
+        json!({"collection": "orders", "field": "customer", "related_collection": "customers",
+        "meta": {"one_field": "orders"}}),
+    )
     .await;
-    post("/fields/customers", json!({"field": "orders", "type": "alias", "meta": {"special": ["o2m"]}})).await;
+    post(
+        "/fields/customers",
+        json!({"field": "orders", "type": "alias", "meta": {"special": ["o2m"]}}),
+    )
+    .await;
     psql(
         database,
         "INSERT INTO customers (name, email, region) SELECT 'Customer ' || i, 'c' || i || '@example.com', \
@@ -380,7 +477,9 @@ async fn measure(
     psql(database, "VACUUM ANALYZE");
 
     let role = post("/roles", json!({"name": "Clerks"})).await["data"]["id"].clone();
-    let policy = post("/policies", json!({"name": "Clerks", "app_access": false})).await["data"]["id"].clone();
+    let policy =
+        post("/policies", json!({"name": "Clerks", "app_access": false})).await["data"]["id"]
+            .clone();
     post("/access", json!({"role": role, "policy": policy})).await;
     let filter: Value = serde_json::from_str(ROLE_FILTER).expect("filter");
     for (collection, action, rule) in [
@@ -388,11 +487,18 @@ async fn measure(
         ("orders", "create", json!({})),
         ("customers", "read", json!({})),
     ] {
-        post("/permissions", json!({"policy": policy, "collection": collection, "action": action,
-            "fields": ["*"], "permissions": rule}))
+        post(
+            "/permissions",
+            json!({"policy": policy, "collection": collection, "action": action,
+            "fields": ["*"], "permissions": rule}),
+        )
         .await;
     }
-    post("/users", json!({"email": "clerk@example.com", "password": "clerk-password", "role": role})).await;
+    post(
+        "/users",
+        json!({"email": "clerk@example.com", "password": "clerk-password", "role": role}),
+    )
+    .await;
     let clerk = login(client, base, "clerk@example.com", "clerk-password").await;
 
     // Warm both paths once.
@@ -400,11 +506,18 @@ async fn measure(
         call(client, base, Some(&admin), "GET", w.path, Value::Null).await;
     }
 
-    println!("rectus items API vs pgbench, {seconds} s per run, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders");
+    println!(
+        "rectus items API vs pgbench, {seconds} s per run, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders"
+    );
     println!();
-    println!("| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio |");
+    println!(
+        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for w in WORKLOADS.iter().filter(|w| only.is_none_or(|o| w.name.contains(o))) {
+    for w in WORKLOADS
+        .iter()
+        .filter(|w| only.is_none_or(|o| w.name.contains(o)))
+    {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
             let api = http_load(client, base, token, w, seconds, connections, pid).await;
             let sql = w.sql.replace("{rbac}", rbac);
@@ -413,7 +526,11 @@ async fn measure(
                 "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
                 w.name,
                 api.rps,
-                if api.errors > 0 { format!(" ({} errors)", api.errors) } else { String::new() },
+                if api.errors > 0 {
+                    format!(" ({} errors)", api.errors)
+                } else {
+                    String::new()
+                },
                 api.p50_ms,
                 api.p99_ms,
                 api.cpu_ms.unwrap_or(0.0),
@@ -426,5 +543,8 @@ async fn measure(
         }
     }
     println!();
-    println!("peak resident memory of rectus over the run: {:.0} MB", status_kb(pid, "VmHWM:") / 1024.0);
+    println!(
+        "peak resident memory of rectus over the run: {:.0} MB",
+        status_kb(pid, "VmHWM:") / 1024.0
+    );
 }
