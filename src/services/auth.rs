@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 
-use super::authz::Authz;
+use super::authz::{Authz, UserStatus};
 use crate::auth::jwt::{Claims, ISSUER, JwtKeys, TokenError, is_directus_jwt};
 use crate::auth::password::{generate_password, hash_password, verify_password};
 use crate::auth::tokens::{new_refresh_token, stored_form};
@@ -409,9 +409,21 @@ impl AuthService {
                     return Err(AuthError::InvalidToken);
                 }
             }
-            self.user_where("id", &claims.id).await?
+            let load = async {
+                let user = self.user_where("id", &claims.id).await?;
+                Ok(user.map(|u| UserStatus {
+                    id: u.id,
+                    role: u.role,
+                    status: u.status,
+                }))
+            };
+            self.authz.user(&claims.id, load).await?
         } else {
-            self.user_where("token", token).await?
+            self.user_where("token", token).await?.map(|u| UserStatus {
+                id: u.id,
+                role: u.role,
+                status: u.status,
+            })
         };
         match user {
             Some(u) if u.status == "active" => Ok(AuthUser {

@@ -14,8 +14,9 @@ use serde_json::Value as Json;
 
 use crate::db::{Database, DbError, DialectExt, Row};
 
-/// Tables whose change invalidates the cache.
+/// Tables whose change invalidates the caches.
 pub const AUTHZ_TABLES: &[&str] = &[
+    "directus_users",
     "directus_roles",
     "directus_access",
     "directus_policies",
@@ -32,6 +33,17 @@ pub struct Snapshot {
 pub struct Authz {
     db: Database,
     cache: moka::future::Cache<(), Arc<Snapshot>>,
+    /// The role and status of users who presented a signed token, so that a request does
+    /// not read `directus_users` every time; dropped with the snapshot.
+    users: moka::future::Cache<String, Option<UserStatus>>,
+}
+
+/// What a request needs to know of a user behind a verified token.
+#[derive(Debug, Clone)]
+pub struct UserStatus {
+    pub id: String,
+    pub role: Option<String>,
+    pub status: String,
 }
 
 /// Who is asking, with what they may do, for one request.
@@ -69,7 +81,26 @@ impl Authz {
                 .max_capacity(1)
                 .time_to_live(SNAPSHOT_TTL)
                 .build(),
+            users: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SNAPSHOT_TTL)
+                .build(),
         }
+    }
+
+    /// The user `id` from the cache, or from `load` on a miss.
+    pub async fn user(
+        &self,
+        id: &str,
+        load: impl std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
+    ) -> Result<Option<UserStatus>, DbError> {
+        self.users
+            .try_get_with(id.to_string(), load)
+            .await
+            .map_err(|e| match Arc::try_unwrap(e) {
+                Ok(e) => e,
+                Err(shared) => DbError::Decode(shared.to_string()),
+            })
     }
 
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, DbError> {
@@ -85,6 +116,7 @@ impl Authz {
 
     pub fn invalidate(&self) {
         self.cache.invalidate_all();
+        self.users.invalidate_all();
     }
 
     /// Resolves the caller: `user` is `(id, role)` of an authenticated, active user.
