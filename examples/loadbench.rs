@@ -291,6 +291,10 @@ fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]) ->
     let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
+    // Lets a run compare runtime sizes (tokio reads it).
+    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
+        cmd.env("TOKIO_WORKER_THREADS", threads);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
