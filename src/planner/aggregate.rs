@@ -6,9 +6,10 @@ use rectus_policies::filter::{FieldAccess, date_part};
 use rectus_policies::{Collection, FieldType};
 use sea_query::{Expr, Order, SelectStatement};
 
-use super::fields::{Builder, Selected, function_field, split_function};
+use super::fields::Builder;
 use super::query::Query;
 use super::read::{forbidden_field, invalid};
+use super::tree::{Selected, function_field, split_function};
 use crate::db::json;
 use crate::error::ApiError;
 

@@ -7,6 +7,7 @@ pub mod deep;
 pub mod fields;
 pub mod query;
 pub mod read;
+pub mod tree;
 pub mod write;
 
 pub use query::Query;

@@ -224,8 +224,7 @@ pub fn plan_read(
         .cond_where(permission.clone())
         .cond_where(user.clone());
     if query.aggregate.is_empty() && query.group_by.is_empty() {
-        let tree =
-            super::fields::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
+        let tree = super::tree::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
         let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
         order(&mut select, &builder, collection, &query.sort)?;
         if page(&mut select, ctx, query, keys.map(<[Scalar]>::len)) {
