@@ -186,6 +186,28 @@ async fn nested_writes(kind: Kind) {
         );
     }
     assert_eq!(cy, 3);
+
+    // A key that names no item creates it, as in Directus.
+    app.admin_call(
+        "POST",
+        "/items/orders",
+        Some(json!({"customer_name": "Kim", "customer": {"id": 77, "name": "Kim", "email": "kim@example.com"}})),
+    )
+    .await;
+    assert_eq!(
+        get(&app, "/items/customers/77?fields=name").await["name"],
+        "Kim"
+    );
+    app.admin_call(
+        "PATCH",
+        "/items/customers/77",
+        Some(json!({"orders": [{"id": 900, "customer_name": "Kim"}]})),
+    )
+    .await;
+    assert_eq!(
+        get(&app, "/items/orders/900?fields=customer").await["customer"],
+        77
+    );
 }
 
 on_every_database!(nested_permissions:

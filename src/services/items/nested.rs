@@ -185,27 +185,49 @@ impl<'a> Items<'a> {
                 .create_item(conn, related, &Json::Object(item.clone()), depth)
                 .await;
         };
-        if item.len() == 1 {
-            return Ok(key.clone());
-        }
         let scalar = self.key_of(related, key)?;
-        let mut rest = item.clone();
-        rest.remove(pk);
-        let updated = self
-            .update_items(
-                conn,
-                related,
-                std::slice::from_ref(&scalar),
-                &Json::Object(rest),
-                depth,
-            )
-            .await?;
-        if updated.is_empty() {
+        // As in Directus, a key that names no item creates it (under the create permission).
+        if !self.exists(conn, related, &scalar).await? {
             return self
                 .create_item(conn, related, &Json::Object(item.clone()), depth)
                 .await;
         }
+        if item.len() == 1 {
+            return Ok(key.clone());
+        }
+        let mut rest = item.clone();
+        rest.remove(pk);
+        self.update_items(
+            conn,
+            related,
+            std::slice::from_ref(&scalar),
+            &Json::Object(rest),
+            depth,
+        )
+        .await?;
         Ok(key.clone())
+    }
+
+    /// Whether an item with this key exists, whoever may see it (Directus decides between
+    /// creating and updating a related item the same way).
+    async fn exists(
+        &self,
+        conn: &mut Conn,
+        collection: &Collection,
+        key: &Scalar,
+    ) -> Result<bool, ApiError> {
+        let name = collection.collection.as_str();
+        let mut select = Sql::select();
+        select
+            .expr(Expr::val(1))
+            .from(name.to_string())
+            .cond_where(crate::planner::read::key_condition(
+                collection,
+                std::slice::from_ref(key),
+            ))
+            .limit(1);
+        let dialect = conn.dialect();
+        Ok(conn.query_opt(&dialect.build(&select)?).await?.is_some())
     }
 
     /// Writes the one-to-many values of the item `parent_key`.
@@ -230,9 +252,18 @@ impl<'a> Items<'a> {
                     let mut kept = Vec::with_capacity(list.len());
                     for entry in &list {
                         let key = match entry {
-                            Json::Object(item) => match item.get(pk).filter(|k| !k.is_null()) {
+                            Json::Object(item) => match item
+                                .get(pk)
+                                .filter(|k| !k.is_null())
+                                .map(|k| self.key_of(related, k))
+                                .transpose()?
+                            {
+                                Some(key) if !self.exists(conn, related, &key).await? => {
+                                    self.create_item(conn, related, &linked(item), depth + 1)
+                                        .await?;
+                                    key
+                                }
                                 Some(key) => {
-                                    let key = self.key_of(related, key)?;
                                     let mut rest = item.clone();
                                     rest.remove(pk);
                                     self.update_items(
