@@ -114,15 +114,22 @@ pub async fn list(
     let service = items(&state, &caller, &schema);
     if schema.collection(collection).is_some_and(|c| c.singleton) {
         let item = service.read_singleton(collection, &query).await?;
-        return match query.export {
-            Some(format) => download(format, collection, &item),
-            None => Ok(data_response(&item, None)),
-        };
+        return read_response(&query, collection, &item, None);
     }
     let listing = service.read_many(collection, &query).await?;
+    read_response(&query, collection, &listing.data, listing.meta.as_ref())
+}
+
+/// A read's answer: `{"data": ...}`, or the download `export` asks for.
+fn read_response(
+    query: &Query,
+    collection: &str,
+    data: &str,
+    meta: Option<&Json>,
+) -> Result<Response, ApiError> {
     match query.export {
-        Some(format) => download(format, collection, &listing.data),
-        None => Ok(data_response(&listing.data, listing.meta.as_ref())),
+        Some(format) => download(format, collection, data),
+        None => Ok(data_response(data, meta)),
     }
 }
 
@@ -141,10 +148,7 @@ pub async fn read_one(
     let item = items(&state, &caller, &schema)
         .read_one(collection, &key_json(id), &query)
         .await?;
-    match query.export {
-        Some(format) => download(format, collection, &item),
-        None => Ok(data_response(&item, None)),
-    }
+    read_response(&query, collection, &item, None)
 }
 
 /// Reads written items back for the response; a caller who may not read them gets 204.

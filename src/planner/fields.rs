@@ -314,7 +314,7 @@ impl Builder<'_> {
             None => self.nested_limit,
         };
         let offset = match (options.page, limit) {
-            (Some(p), Some(l)) => (Ord::max(p, 1) as u64 - 1) * l,
+            (Some(p), Some(l)) => (Ord::max(p, 1) as u64 - 1).saturating_mul(l),
             _ => Ord::max(options.offset.unwrap_or(0), 0) as u64,
         };
         let rows = self.rows(&related.collection, alias)?;

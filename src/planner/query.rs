@@ -119,21 +119,27 @@ fn integer(name: &str, value: &Json) -> Result<Option<i64>, ApiError> {
         .ok_or_else(|| invalid(format!("\"{name}\" must be a whole number.")))
 }
 
+/// An object parameter (`filter`, `deep`, `aggregate`, `alias`): an object, or the same as
+/// JSON text; `None` when absent or empty text.
+fn object(name: &str, value: &Json) -> Result<Option<Map<String, Json>>, ApiError> {
+    let parsed = match value {
+        Json::Null => return Ok(None),
+        Json::String(s) if s.trim().is_empty() => return Ok(None),
+        Json::String(s) => serde_json::from_str::<Json>(s)
+            .map_err(|_| invalid(format!("\"{name}\" is not valid JSON.")))?,
+        other => other.clone(),
+    };
+    match parsed {
+        Json::Object(map) => Ok(Some(map)),
+        _ => Err(invalid(format!("\"{name}\" must be an object."))),
+    }
+}
+
 /// `{"count": "*", "sum": "amount,total"}`, or the same as JSON text.
 fn aggregate(value: &Json) -> Result<Vec<(String, Vec<String>)>, ApiError> {
-    let parsed;
-    let map = match value {
-        Json::Null => return Ok(Vec::new()),
-        Json::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
-        Json::String(s) => {
-            parsed = serde_json::from_str::<Json>(s)
-                .map_err(|_| invalid("\"aggregate\" is not valid JSON."))?;
-            parsed.as_object()
-        }
-        Json::Object(map) => Some(map),
-        _ => None,
-    }
-    .ok_or_else(|| invalid("\"aggregate\" must be an object."))?;
+    let Some(map) = object("aggregate", value)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::with_capacity(map.len());
     for (function, fields) in map {
         if !AGGREGATES.contains(&function.as_str()) {
@@ -141,30 +147,20 @@ fn aggregate(value: &Json) -> Result<Vec<(String, Vec<String>)>, ApiError> {
                 "\"aggregate\" does not know \"{function}\"."
             )));
         }
-        let fields = list(&format!("aggregate[{function}]"), fields)?;
+        let fields = list(&format!("aggregate[{function}]"), &fields)?;
         if fields.is_empty() {
             return Err(invalid(format!("\"aggregate[{function}]\" needs a field.")));
         }
-        out.push((function.clone(), fields));
+        out.push((function, fields));
     }
     Ok(out)
 }
 
 /// `{"new_name": "field"}`, or the same as JSON text.
 fn alias(value: &Json) -> Result<Vec<(String, String)>, ApiError> {
-    let parsed;
-    let map = match value {
-        Json::Null => return Ok(Vec::new()),
-        Json::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
-        Json::String(s) => {
-            parsed = serde_json::from_str::<Json>(s)
-                .map_err(|_| invalid("\"alias\" is not valid JSON."))?;
-            parsed.as_object()
-        }
-        Json::Object(map) => Some(map),
-        _ => None,
-    }
-    .ok_or_else(|| invalid("\"alias\" must be an object."))?;
+    let Some(map) = object("alias", value)? else {
+        return Ok(Vec::new());
+    };
     map.iter()
         .map(|(name, target)| match target {
             Json::String(t) if !t.trim().is_empty() => Ok((name.clone(), t.trim().to_string())),
@@ -181,18 +177,7 @@ impl Query {
                 "fields" => query.fields = list(name, value)?,
                 "sort" => query.sort = list(name, value)?,
                 "meta" => query.meta = list(name, value)?,
-                "filter" => {
-                    query.filter = match value {
-                        Json::Null => None,
-                        Json::String(s) if s.trim().is_empty() => None,
-                        Json::String(s) => Some(
-                            serde_json::from_str(s)
-                                .map_err(|_| invalid("\"filter\" is not valid JSON."))?,
-                        ),
-                        Json::Object(_) => Some(value.clone()),
-                        _ => return Err(invalid("\"filter\" must be an object.")),
-                    }
-                }
+                "filter" => query.filter = object(name, value)?.map(Json::Object),
                 "search" => {
                     query.search = match value {
                         Json::Null => None,
@@ -201,18 +186,7 @@ impl Query {
                         _ => return Err(invalid("\"search\" must be text.")),
                     }
                 }
-                "deep" => {
-                    query.deep = match value {
-                        Json::Null => None,
-                        Json::String(s) if s.trim().is_empty() => None,
-                        Json::String(s) => Some(
-                            serde_json::from_str(s)
-                                .map_err(|_| invalid("\"deep\" is not valid JSON."))?,
-                        ),
-                        Json::Object(_) => Some(value.clone()),
-                        _ => return Err(invalid("\"deep\" must be an object.")),
-                    }
-                }
+                "deep" => query.deep = object(name, value)?.map(Json::Object),
                 "aggregate" => query.aggregate = aggregate(value)?,
                 "groupBy" => query.group_by = list(name, value)?,
                 "alias" => query.alias = alias(value)?,

@@ -25,6 +25,31 @@ pub struct Recorder<'a> {
     pub caller: &'a Caller,
 }
 
+/// The `directus_activity` row of `action` by `caller` on `item` of `collection`.
+pub fn activity_row(
+    caller: &Caller,
+    action: &str,
+    collection: &str,
+    item: &str,
+) -> Map<String, Json> {
+    let accountability = &caller.accountability;
+    let mut row = Map::new();
+    row.insert("action".into(), action.into());
+    row.insert(
+        "user".into(),
+        accountability.user.clone().map_or(Json::Null, Json::String),
+    );
+    row.insert(
+        "ip".into(),
+        accountability
+            .ip
+            .map_or(Json::Null, |ip| ip.to_string().into()),
+    );
+    row.insert("collection".into(), collection.into());
+    row.insert("item".into(), item.into());
+    row
+}
+
 fn key_text(key: &Json) -> String {
     match key {
         Json::String(s) => s.clone(),
@@ -86,21 +111,7 @@ impl Recorder<'_> {
         let Some(table) = self.schema.collection("directus_activity") else {
             return Ok(());
         };
-        let accountability = &self.caller.accountability;
-        let mut row = Map::new();
-        row.insert("action".into(), action.into());
-        row.insert(
-            "user".into(),
-            accountability.user.clone().map_or(Json::Null, Json::String),
-        );
-        row.insert(
-            "ip".into(),
-            accountability
-                .ip
-                .map_or(Json::Null, |ip| ip.to_string().into()),
-        );
-        row.insert("collection".into(), collection.collection.clone().into());
-        row.insert("item".into(), key_text(key).into());
+        let row = activity_row(self.caller, action, &collection.collection, &key_text(key));
         let id = insert_returning_key(conn, table, write::row_values(table, &row)?).await?;
         let (Some((data, delta)), true) = (revision, revisions) else {
             return Ok(());

@@ -383,28 +383,7 @@ pub(super) fn activity(
     collection: &str,
     item: &str,
 ) -> Map<String, Json> {
-    let mut row = Map::new();
-    row.insert("action".into(), action.into());
-    row.insert(
-        "user".into(),
-        model
-            .caller
-            .accountability
-            .user
-            .clone()
-            .map_or(Json::Null, Json::String),
-    );
-    row.insert(
-        "ip".into(),
-        model
-            .caller
-            .accountability
-            .ip
-            .map_or(Json::Null, |ip| ip.to_string().into()),
-    );
-    row.insert("collection".into(), collection.into());
-    row.insert("item".into(), item.into());
-    row
+    crate::services::activity::activity_row(model.caller, action, collection, item)
 }
 
 pub(super) fn where_eq(pairs: &[(&str, &str)]) -> Condition {
