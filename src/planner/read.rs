@@ -43,7 +43,7 @@ pub fn filter_error(e: FilterError) -> ApiError {
     }
 }
 
-pub(super) fn forbidden_field(collection: &str, field: &str) -> ApiError {
+pub fn forbidden_field(collection: &str, field: &str) -> ApiError {
     filter_error(FilterError::Forbidden {
         collection: collection.to_string(),
         field: field.to_string(),

@@ -2,7 +2,7 @@
 //! permissions. Reads are one statement (plus meta counts); writes of one request run in one
 //! transaction and either all happen or none does.
 
-use rectus_policies::filter::{self, ParseOptions};
+use rectus_policies::filter::ParseOptions;
 use rectus_policies::value::Scalar;
 use rectus_policies::{Action, Collection, FieldType, Rules, SchemaOverview};
 use serde_json::{Map, Value as Json};
@@ -10,7 +10,8 @@ use serde_json::{Map, Value as Json};
 use super::authz::{Authz, Caller};
 use crate::db::{Database, DbValue};
 use crate::error::ApiError;
-use crate::planner::read::{filter_error, key_value};
+pub(crate) use crate::planner::read::forbidden_field;
+use crate::planner::read::key_value;
 use crate::planner::{PlanContext, Query, plan_read};
 
 /// A page of items as JSON text, and the meta Directus returns when asked.
@@ -26,13 +27,6 @@ pub struct Items<'a> {
     pub authz: &'a Authz,
     pub default_limit: i64,
     pub max_limit: i64,
-}
-
-fn forbidden_field(collection: &str, field: &str) -> ApiError {
-    filter_error(filter::FilterError::Forbidden {
-        collection: collection.to_string(),
-        field: field.to_string(),
-    })
 }
 
 fn json_array(rows: Vec<String>) -> String {
