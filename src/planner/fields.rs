@@ -155,9 +155,9 @@ impl Builder<'_> {
             json,
             &rectus_policies::filter::ParseOptions {
                 schema: self.sql.schema,
-                variables: &self.access.caller.variables,
+                variables: &self.access.variables,
                 allow_regex: false,
-                access: if self.access.caller.is_admin() {
+                access: if self.access.is_admin() {
                     None
                 } else {
                     Some(self.access)

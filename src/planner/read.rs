@@ -145,10 +145,7 @@ pub fn conditions(
     query: &Query,
     keys: Option<&[Scalar]>,
 ) -> Result<Conditions, ApiError> {
-    let access = ReadAccess {
-        schema: ctx.schema,
-        caller: ctx.caller,
-    };
+    let access = super::access::read_access(ctx.schema, ctx.caller);
     let name = collection.collection.as_str();
     let sql = SqlContext::new(ctx.schema, ctx.dialect)
         .with_related_rows(&access)
@@ -202,10 +199,7 @@ pub fn plan_read(
     keys: Option<&[Scalar]>,
 ) -> Result<ReadPlan, ApiError> {
     let collection = readable(ctx.schema, ctx.caller, collection_name)?;
-    let access = ReadAccess {
-        schema: ctx.schema,
-        caller: ctx.caller,
-    };
+    let access = super::access::read_access(ctx.schema, ctx.caller);
     let name = collection.collection.as_str();
     let sql = SqlContext::new(ctx.schema, ctx.dialect)
         .with_related_rows(&access)

@@ -57,11 +57,7 @@ pub struct Tree<'s> {
 }
 
 pub(super) fn can_read_collection(access: &ReadAccess, name: &str) -> bool {
-    access
-        .caller
-        .permissions
-        .rules(name, Action::Read)
-        .is_some()
+    access.permissions.rules(name, Action::Read).is_some()
 }
 
 /// Builds the tree of `requested` (`fields` entries, `a.b.c` paths, `*` wildcards) on
