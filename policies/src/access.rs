@@ -22,7 +22,7 @@ impl<'a> ReadAccess<'a> {
     pub fn rule_options(&self) -> ParseOptions<'_> {
         ParseOptions {
             schema: self.schema,
-            variables: &self.variables,
+            variables: self.variables,
             allow_regex: false,
             access: None,
             root: "permissions",

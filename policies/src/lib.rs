@@ -6,6 +6,7 @@ pub mod access;
 pub mod accountability;
 pub mod dialect;
 pub mod filter;
+pub mod guard;
 pub mod permissions;
 pub mod schema;
 pub mod value;

@@ -273,6 +273,24 @@ impl Rules<'_> {
         Ok(Visibility::When(Filter::Any(parts)))
     }
 
+    /// Whether any row has a validation rule.
+    pub fn has_validation(&self) -> bool {
+        !self.admin
+            && self
+                .records
+                .iter()
+                .filter_map(|r| r.validation.as_ref())
+                .any(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+    }
+
+    /// The item rules and validation rules of the rows, as written.
+    pub fn filters(&self) -> impl Iterator<Item = &Json> {
+        self.records
+            .iter()
+            .flat_map(|r| [r.permissions.as_ref(), r.validation.as_ref()])
+            .flatten()
+    }
+
     /// The presets of every row, merged in row order.
     pub fn presets(&self) -> Map<String, Json> {
         let mut merged = Map::new();

@@ -155,7 +155,7 @@ impl Builder<'_> {
             json,
             &rectus_policies::filter::ParseOptions {
                 schema: self.sql.schema,
-                variables: &self.access.variables,
+                variables: self.access.variables,
                 allow_regex: false,
                 access: if self.access.is_admin() {
                     None

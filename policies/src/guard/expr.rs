@@ -1,0 +1,418 @@
+//! Expressions: every node kind is checked (functions and casts against the allow-lists,
+//! column references against the readable columns, subqueries walked with the same guard).
+//! Node kinds the guard does not know are refused.
+
+use sqlparser::ast::{
+    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArguments, Ident, ObjectName, ObjectNamePart, Subscript,
+    UnaryOperator, Value, WindowType,
+};
+
+use super::functions;
+use super::read::Walker;
+use super::{GuardError, GuardResult, ident_name, name_parts};
+
+/// Checks a function name (possibly `pg_catalog.`-qualified) against the allow-list.
+pub fn check_function_name(parts: &[String]) -> GuardResult<()> {
+    let name = match parts {
+        [name] => name,
+        [schema, name] if schema == "pg_catalog" => name,
+        _ => {
+            return Err(GuardError::not_allowed(format!(
+                "function {}",
+                parts.join(".")
+            )));
+        }
+    };
+    if functions::allowed_function(name) {
+        Ok(())
+    } else {
+        Err(GuardError::not_allowed(format!("function {name}")))
+    }
+}
+
+impl Walker<'_, '_> {
+    pub fn expr(&mut self, e: &mut Expr) -> GuardResult<()> {
+        match e {
+            Expr::Identifier(ident) => self.identifier(ident),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [qualifier, column] => {
+                    self.qualified_column(&ident_name(qualifier), &ident_name(column))
+                }
+                _ => Err(GuardError::not_allowed(
+                    "a column reference with more than two parts",
+                )),
+            },
+            Expr::Value(v) => value(&v.value),
+            Expr::Nested(inner)
+            | Expr::IsFalse(inner)
+            | Expr::IsNotFalse(inner)
+            | Expr::IsTrue(inner)
+            | Expr::IsNotTrue(inner)
+            | Expr::IsNull(inner)
+            | Expr::IsNotNull(inner)
+            | Expr::IsUnknown(inner)
+            | Expr::IsNotUnknown(inner) => self.expr(inner),
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                self.expr(a)?;
+                self.expr(b)
+            }
+            Expr::InList { expr, list, .. } => {
+                self.expr(expr)?;
+                list.iter_mut().try_for_each(|item| self.expr(item))
+            }
+            Expr::InSubquery { expr, subquery, .. } => {
+                self.expr(expr)?;
+                self.query(subquery)
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                self.expr(expr)?;
+                self.expr(low)?;
+                self.expr(high)
+            }
+            Expr::BinaryOp { left, op, right } => {
+                binary_operator(op)?;
+                self.expr(left)?;
+                self.expr(right)
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::SimilarTo {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            } => {
+                self.expr(expr)?;
+                self.expr(pattern)?;
+                if let Some(escape) = escape_char {
+                    self.expr(escape)?;
+                }
+                Ok(())
+            }
+            Expr::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            }
+            | Expr::AllOp {
+                left,
+                compare_op,
+                right,
+            } => {
+                binary_operator(compare_op)?;
+                self.expr(left)?;
+                self.expr(right)
+            }
+            Expr::UnaryOp { op, expr } => match op {
+                UnaryOperator::Plus
+                | UnaryOperator::Minus
+                | UnaryOperator::Not
+                | UnaryOperator::PGAbs
+                | UnaryOperator::PGSquareRoot
+                | UnaryOperator::PGCubeRoot => self.expr(expr),
+                _ => Err(GuardError::not_allowed(format!("operator {op}"))),
+            },
+            Expr::Cast {
+                expr,
+                data_type,
+                format,
+                ..
+            } => {
+                if format.is_some() || !functions::allowed_type(&data_type.to_string()) {
+                    return Err(GuardError::not_allowed(format!("a cast to {data_type}")));
+                }
+                self.expr(expr)
+            }
+            Expr::TypedString(typed) => {
+                if !functions::allowed_type(&typed.data_type.to_string()) {
+                    return Err(GuardError::not_allowed(format!(
+                        "a literal of type {}",
+                        typed.data_type
+                    )));
+                }
+                value(&typed.value.value)
+            }
+            Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } => {
+                self.expr(timestamp)?;
+                self.expr(time_zone)
+            }
+            Expr::Extract { expr, .. } | Expr::Ceil { expr, .. } | Expr::Floor { expr, .. } => {
+                self.expr(expr)
+            }
+            Expr::Position { expr, r#in } => {
+                self.expr(expr)?;
+                self.expr(r#in)
+            }
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                self.expr(expr)?;
+                for part in [substring_from, substring_for].into_iter().flatten() {
+                    self.expr(part)?;
+                }
+                Ok(())
+            }
+            Expr::Trim {
+                expr,
+                trim_what,
+                trim_characters,
+                ..
+            } => {
+                self.expr(expr)?;
+                if let Some(what) = trim_what {
+                    self.expr(what)?;
+                }
+                for c in trim_characters.iter_mut().flatten() {
+                    self.expr(c)?;
+                }
+                Ok(())
+            }
+            Expr::Overlay {
+                expr,
+                overlay_what,
+                overlay_from,
+                overlay_for,
+            } => {
+                self.expr(expr)?;
+                self.expr(overlay_what)?;
+                self.expr(overlay_from)?;
+                if let Some(f) = overlay_for {
+                    self.expr(f)?;
+                }
+                Ok(())
+            }
+            Expr::Function(function) => self.function(function),
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                if let Some(operand) = operand {
+                    self.expr(operand)?;
+                }
+                for when in conditions {
+                    self.expr(&mut when.condition)?;
+                    self.expr(&mut when.result)?;
+                }
+                if let Some(e) = else_result {
+                    self.expr(e)?;
+                }
+                Ok(())
+            }
+            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => self.query(subquery),
+            Expr::Tuple(items) => items.iter_mut().try_for_each(|item| self.expr(item)),
+            Expr::Array(array) => array.elem.iter_mut().try_for_each(|item| self.expr(item)),
+            Expr::Interval(interval) => self.expr(&mut interval.value),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                self.expr(root)?;
+                for access in access_chain {
+                    match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => self.expr(index)?,
+                        AccessExpr::Subscript(Subscript::Slice {
+                            lower_bound,
+                            upper_bound,
+                            stride,
+                        }) => {
+                            for part in [lower_bound, upper_bound, stride].into_iter().flatten() {
+                                self.expr(part)?;
+                            }
+                        }
+                        // `(composite).field` could name a column of a whole-row value.
+                        AccessExpr::Dot(_) => {
+                            return Err(GuardError::not_allowed("field access on a value"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            other => Err(GuardError::not_allowed(format!(
+                "the expression {}",
+                short(&other.to_string())
+            ))),
+        }
+    }
+
+    fn identifier(&self, ident: &Ident) -> GuardResult<()> {
+        let name = ident_name(ident);
+        if ident.quote_style.is_none() && functions::session_keyword(&name) {
+            return Err(GuardError::not_allowed(name.to_uppercase()));
+        }
+        self.unqualified_column(&name)
+    }
+
+    pub(super) fn function(&mut self, function: &mut Function) -> GuardResult<()> {
+        let parts = name_parts(&function.name)?;
+        if parts.len() == 1 && functions::session_keyword(&parts[0]) {
+            return Err(GuardError::not_allowed(parts[0].to_uppercase()));
+        }
+        check_function_name(&parts)?;
+        let name = parts.last().cloned().unwrap_or_default();
+        // Qualify allow-listed functions so no same-named function elsewhere on the
+        // upstream's search path can stand in for the built-in.
+        if parts.len() == 1
+            && !functions::is_keyword_function(&name)
+            && matches!(function.args, FunctionArguments::List(_))
+        {
+            function.name = ObjectName(vec![
+                ObjectNamePart::Identifier(Ident::new("pg_catalog")),
+                ObjectNamePart::Identifier(Ident::new(name)),
+            ]);
+        }
+        if function.uses_odbc_syntax || function.null_treatment.is_some() {
+            return Err(GuardError::not_allowed("this function syntax"));
+        }
+        self.function_arguments(&mut function.parameters)?;
+        self.function_arguments(&mut function.args)?;
+        for item in &mut function.within_group {
+            self.expr(&mut item.expr)?;
+        }
+        if let Some(filter) = &mut function.filter {
+            self.expr(filter)?;
+        }
+        match &mut function.over {
+            Some(WindowType::WindowSpec(spec)) => self.window_spec(spec)?,
+            Some(WindowType::NamedWindow(_)) | None => {}
+        }
+        Ok(())
+    }
+
+    fn function_arguments(&mut self, args: &mut FunctionArguments) -> GuardResult<()> {
+        match args {
+            FunctionArguments::None => Ok(()),
+            FunctionArguments::Subquery(query) => self.query(query),
+            FunctionArguments::List(list) => {
+                for arg in &mut list.args {
+                    self.function_arg(arg)?;
+                }
+                for clause in &mut list.clauses {
+                    match clause {
+                        FunctionArgumentClause::OrderBy(items) => {
+                            for item in items {
+                                self.expr(&mut item.expr)?;
+                            }
+                        }
+                        FunctionArgumentClause::Limit(e) => self.expr(e)?,
+                        FunctionArgumentClause::IgnoreOrRespectNulls(_) => {}
+                        _ => return Err(GuardError::not_allowed("this function argument clause")),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn function_arg(&mut self, arg: &mut FunctionArg) -> GuardResult<()> {
+        let arg = match arg {
+            FunctionArg::Unnamed(arg) => arg,
+            FunctionArg::Named { arg, .. } => arg,
+            FunctionArg::ExprNamed { .. } => {
+                return Err(GuardError::not_allowed("this named argument"));
+            }
+        };
+        match arg {
+            FunctionArgExpr::Expr(e) => self.expr(e),
+            // `count(*)`, `count(t.*)`: whole rows of guarded tables.
+            FunctionArgExpr::Wildcard | FunctionArgExpr::QualifiedWildcard(_) => Ok(()),
+            FunctionArgExpr::WildcardWithOptions(_) => {
+                Err(GuardError::not_allowed("wildcard options"))
+            }
+        }
+    }
+}
+
+fn value(v: &Value) -> GuardResult<()> {
+    match v {
+        Value::Number(..)
+        | Value::SingleQuotedString(_)
+        | Value::DollarQuotedString(_)
+        | Value::EscapedStringLiteral(_)
+        | Value::UnicodeStringLiteral(_)
+        | Value::NationalStringLiteral(_)
+        | Value::HexStringLiteral(_)
+        | Value::Boolean(_)
+        | Value::Null
+        | Value::Placeholder(_) => Ok(()),
+        other => Err(GuardError::not_allowed(format!("the literal {other}"))),
+    }
+}
+
+/// PostgreSQL's built-in operators; a custom `OPERATOR(schema.op)` could run any function.
+fn binary_operator(op: &BinaryOperator) -> GuardResult<()> {
+    match op {
+        BinaryOperator::PGCustomBinaryOperator(_) => {
+            Err(GuardError::not_allowed(format!("operator {op}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether a predicate can neither fail nor have an effect, whatever row it runs on:
+/// comparisons of columns, literals and parameters joined by AND/OR/NOT. Such predicates
+/// may run before the row filter (and let the database use its indexes); anything else
+/// gets the fence.
+pub fn leakproof(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Value(_) => true,
+        Expr::Nested(inner)
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner)
+        | Expr::IsTrue(inner)
+        | Expr::IsFalse(inner)
+        | Expr::IsNotTrue(inner)
+        | Expr::IsNotFalse(inner) => leakproof(inner),
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => leakproof(expr),
+        Expr::BinaryOp { left, op, right } => {
+            matches!(
+                op,
+                BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+                    | BinaryOperator::And
+                    | BinaryOperator::Or
+            ) && leakproof(left)
+                && leakproof(right)
+        }
+        Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => leakproof(a) && leakproof(b),
+        Expr::InList { expr, list, .. } => leakproof(expr) && list.iter().all(leakproof),
+        Expr::Between {
+            expr, low, high, ..
+        } => leakproof(expr) && leakproof(low) && leakproof(high),
+        _ => false,
+    }
+}
+
+fn short(text: &str) -> String {
+    let mut s: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}

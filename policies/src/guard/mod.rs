@@ -1,0 +1,204 @@
+//! The SQL guard: statements received on a wire endpoint, checked against one caller's
+//! permissions and rewritten from the parsed AST (never by splicing text) so that the
+//! database only ever sees what the caller may see.
+//!
+//! Every reference to a user table becomes a derived table that selects only the readable
+//! columns under the read permission's row predicate; writes get the write rules; anything
+//! the guard does not understand is refused. Fail closed.
+
+mod expr;
+mod functions;
+mod read;
+mod relation;
+mod session;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::access::ReadAccess;
+
+/// SQLSTATE codes the guard answers with.
+pub mod sqlstate {
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+}
+
+/// A refused statement: the SQLSTATE and the message the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GuardError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl GuardError {
+    pub fn denied(message: impl Into<String>) -> Self {
+        GuardError {
+            code: sqlstate::INSUFFICIENT_PRIVILEGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn table(name: &str) -> Self {
+        Self::denied(format!("permission denied for table {name}"))
+    }
+
+    pub fn column(column: &str, table: &str) -> Self {
+        Self::denied(format!(
+            "permission denied for column {column} of table {table}"
+        ))
+    }
+
+    pub fn not_allowed(what: impl std::fmt::Display) -> Self {
+        Self::denied(format!("rectus: {what} is not allowed"))
+    }
+}
+
+pub type GuardResult<T> = Result<T, GuardError>;
+
+/// What the guard checks against: the caller's read access (schema, permissions,
+/// variables) and the database schema user tables live in.
+pub struct GuardContext<'a> {
+    pub access: ReadAccess<'a>,
+    /// The upstream schema (`public`): every table reference is qualified with it.
+    pub schema_name: &'a str,
+}
+
+/// What a guarded statement does, for the wire endpoint's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    Read,
+    Write,
+    Transaction,
+    Session,
+}
+
+/// One statement of the input, rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guarded {
+    pub sql: String,
+    pub kind: StatementKind,
+}
+
+/// Parses `sql` (PostgreSQL dialect) and returns each statement checked and rewritten, in
+/// order. One refused statement refuses the whole input, so nothing of it runs.
+pub fn guard_pg(sql: &str, ctx: &GuardContext) -> GuardResult<Vec<Guarded>> {
+    let statements = parse(sql)?;
+    statements
+        .into_iter()
+        .map(|statement| guard_statement(statement, ctx))
+        .collect()
+}
+
+fn parse(sql: &str) -> GuardResult<Vec<Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| GuardError {
+        code: sqlstate::SYNTAX_ERROR,
+        message: format!("rectus could not parse the statement: {e}"),
+    })
+}
+
+fn guard_statement(statement: Statement, ctx: &GuardContext) -> GuardResult<Guarded> {
+    // A statement whose row filters must stop the caller's predicates from running on rows
+    // outside them is rewritten a second time with the fence; see `read::Walker`.
+    match session::guard(&statement, ctx)? {
+        Some(done) => Ok(done),
+        None => {
+            let (sql, kind, fenced) = rewrite(statement.clone(), ctx, false)?;
+            if fenced {
+                let (sql, kind, _) = rewrite(statement, ctx, true)?;
+                return Ok(Guarded { sql, kind });
+            }
+            Ok(Guarded { sql, kind })
+        }
+    }
+}
+
+/// Rewrites a data statement; the flag says whether it needs the fence it was not given.
+fn rewrite(
+    mut statement: Statement,
+    ctx: &GuardContext,
+    fence: bool,
+) -> GuardResult<(String, StatementKind, bool)> {
+    let mut walker = read::Walker::new(ctx, fence);
+    let kind = data_statement(&mut statement, &mut walker)?;
+    Ok((statement.to_string(), kind, !fence && walker.needs_fence))
+}
+
+/// Guards a statement that reads or writes table data (also inside EXPLAIN and PREPARE).
+fn data_statement(
+    statement: &mut Statement,
+    walker: &mut read::Walker,
+) -> GuardResult<StatementKind> {
+    match statement {
+        Statement::Query(query) => {
+            walker.query(query)?;
+            Ok(StatementKind::Read)
+        }
+        Statement::Insert(insert) => {
+            write::insert(walker, insert)?;
+            Ok(StatementKind::Write)
+        }
+        Statement::Update(update) => {
+            write::update(walker, update)?;
+            Ok(StatementKind::Write)
+        }
+        Statement::Delete(delete) => {
+            write::delete(walker, delete)?;
+            Ok(StatementKind::Write)
+        }
+        Statement::Explain {
+            statement: inner,
+            options,
+            ..
+        } => {
+            if options.as_ref().is_some_and(|o| !o.is_empty()) {
+                return Err(GuardError::not_allowed("EXPLAIN with options"));
+            }
+            data_statement(inner, walker)?;
+            Ok(StatementKind::Read)
+        }
+        Statement::Prepare {
+            statement: inner, ..
+        } => {
+            data_statement(inner, walker)?;
+            Ok(StatementKind::Session)
+        }
+        other => Err(GuardError::not_allowed(statement_name(other))),
+    }
+}
+
+/// The statement's leading words, for messages.
+fn statement_name(statement: &Statement) -> String {
+    let text = statement.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    words.join(" ").to_uppercase()
+}
+
+/// PostgreSQL's reading of an identifier: unquoted names fold to lower case.
+pub(crate) fn ident_name(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// The identifiers of an object name; a part that is not a plain identifier is refused.
+pub(crate) fn name_parts(name: &ObjectName) -> GuardResult<Vec<String>> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => Ok(ident_name(ident)),
+            ObjectNamePart::Function(_) => Err(GuardError::not_allowed("this object name")),
+        })
+        .collect()
+}
+
+pub(crate) fn quoted(name: &str) -> Ident {
+    Ident::with_quote('"', name)
+}
