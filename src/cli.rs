@@ -111,6 +111,9 @@ pub enum CliError {
     Database(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The SQL wire endpoint cannot start (TLS files, its port).
+    #[error("SQL endpoint: {0}")]
+    Wire(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -299,14 +302,55 @@ async fn serve(config: Config) -> Result<(), CliError> {
     }
     let url = public_url(&config, addr);
     print_admin(&report, &config, Some(&url));
+    let state = AppState::new(db, config, schema);
+    // The SQL endpoint is announced first: "rectus is listening" is the last line at start.
+    if let Some(proxy) = pg_proxy(&state).await? {
+        tokio::spawn(proxy.serve());
+    }
     println!("rectus is listening on http://{addr} ({url})");
-    tracing::info!(%addr, database = config.database.client(), "listening");
-    http::serve(listener, AppState::new(db, config, schema))
+    tracing::info!(%addr, database = state.config.database.client(), "listening");
+    http::serve(listener, state)
         .await
         .map_err(|source| CliError::Listen {
             addr: addr.to_string(),
             source,
         })
+}
+
+/// The PostgreSQL wire endpoint, bound, when it is on.
+async fn pg_proxy(
+    state: &AppState,
+) -> Result<Option<rectus_proxy::pg::PgProxy<crate::services::wire::WireDirectory>>, CliError> {
+    use crate::config::DatabaseConfig;
+    use crate::services::wire;
+    let (Some(settings), DatabaseConfig::Postgres(db)) =
+        (&state.config.pg_proxy, &state.config.database)
+    else {
+        return Ok(None);
+    };
+    let upstream = wire::upstream(db).map_err(CliError::Database)?;
+    let schema_name = wire::current_schema(&state.db)
+        .await
+        .map_err(|e| CliError::Database(format!("cannot read the current schema: {e}")))?;
+    let config = rectus_proxy::pg::PgProxyConfig {
+        upstream,
+        schema_name,
+        tls_cert: settings.tls_cert.clone(),
+        tls_key: settings.tls_key.clone(),
+        allow_insecure_password: settings.allow_insecure_password,
+        pool_size: settings.pool_size,
+    };
+    let addr = std::net::SocketAddr::new(settings.host, settings.port);
+    let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));
+    let proxy = rectus_proxy::pg::PgProxy::bind(addr, config, directory)
+        .await
+        .map_err(|e| CliError::Wire(e.to_string()))?;
+    let bound = proxy
+        .local_addr()
+        .map_err(|e| CliError::Wire(e.to_string()))?;
+    println!("rectus SQL endpoint (PostgreSQL protocol) is listening on {bound}");
+    tracing::info!(%bound, "PostgreSQL wire endpoint listening");
+    Ok(Some(proxy))
 }
 
 /// The address people should open: PUBLIC_URL when it is absolute, else this listener.

@@ -199,6 +199,13 @@ impl AuthService {
         mode: LoginMode,
         origin: Origin,
     ) -> Result<Issued, AuthError> {
+        let user = self.verify_login(email, password).await?;
+        self.issue(&user, mode, origin).await
+    }
+
+    /// Checks an e-mail and password as a login does (throttle, the same time whether the
+    /// user exists or not) without starting a session; the SQL endpoints log in with it.
+    pub async fn verify_login(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {
         let started = Instant::now();
         let email = email.trim().to_lowercase();
         let outcome = self.check_credentials(&email, password).await;
@@ -212,8 +219,7 @@ impl AuthService {
         if let Some(rest) = self.config.auth.login_stall.checked_sub(started.elapsed()) {
             tokio::time::sleep(rest).await;
         }
-        let user = outcome?;
-        self.issue(&user, mode, origin).await
+        outcome
     }
 
     async fn check_credentials(&self, email: &str, password: &str) -> Result<AuthUser, AuthError> {

@@ -9,6 +9,7 @@ pub mod datamodel;
 pub mod items;
 pub mod settings;
 pub mod users;
+pub mod wire;
 
 use crate::auth::password::HashError;
 use crate::db::DbError;

@@ -13,4 +13,5 @@ mod nested_writes;
 mod rbac;
 mod server;
 mod support;
+mod wire_pg;
 mod write_errors;

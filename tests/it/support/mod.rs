@@ -294,7 +294,12 @@ impl Server {
         let stderr_path = cwd.join("rectus-stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut cmd = rectus_command(cwd, env);
+        // Tests run in parallel: the SQL endpoint takes any free port unless a test says.
+        if !env.iter().any(|(k, _)| k == "PG_PROXY_PORT") {
+            cmd.env("PG_PROXY_PORT", "0");
+        }
         cmd.env("HOST", "127.0.0.1")
+            .env("PG_PROXY_HOST", "127.0.0.1")
             .env("PORT", "0")
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -339,6 +344,18 @@ impl Server {
     /// What it has written to stderr (its logs) so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The port of the PostgreSQL wire endpoint, from what rectus printed.
+    pub fn pg_port(&self) -> u16 {
+        self.stdout
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("rectus SQL endpoint (PostgreSQL protocol) is listening on ")
+            })
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok())
+            .expect("the SQL endpoint's port")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,6 +3,10 @@
 //! once, into typed settings; a bad value becomes one line that names the setting and what
 //! is allowed.
 
+mod wire;
+
+pub use wire::PgProxySettings;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -51,6 +55,13 @@ pub const SETTINGS: &[&str] = &[
     "LOGIN_STALL_TIME",
     "QUERY_LIMIT_DEFAULT",
     "QUERY_LIMIT_MAX",
+    "PG_PROXY_ENABLED",
+    "PG_PROXY_HOST",
+    "PG_PROXY_PORT",
+    "PG_PROXY_TLS_CERT",
+    "PG_PROXY_TLS_KEY",
+    "PG_PROXY_ALLOW_INSECURE_PASSWORD",
+    "PG_PROXY_POOL_SIZE",
 ];
 
 /// A configuration problem, already phrased for the person starting rectus.
@@ -78,6 +89,8 @@ pub struct Config {
     /// The most items one list answers, whatever `limit` asks; `-1`: no cap
     /// (`QUERY_LIMIT_MAX`).
     pub query_limit_max: i64,
+    /// The PostgreSQL wire endpoint; `None` when it is off.
+    pub pg_proxy: Option<wire::PgProxySettings>,
     /// Where the settings came from, for the startup log.
     pub source: Option<PathBuf>,
 }
@@ -483,6 +496,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
     };
     let query_limit_default = limit("QUERY_LIMIT_DEFAULT", 100, 1)?;
     let query_limit_max = limit("QUERY_LIMIT_MAX", -1, 1)?;
+    let pg_proxy = wire::pg_proxy(&mut take, matches!(database, DatabaseConfig::Postgres(_)))?;
 
     Ok(Config {
         database,
@@ -499,6 +513,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         auth,
         query_limit_default,
         query_limit_max,
+        pg_proxy,
         source: None,
     })
 }
@@ -613,7 +628,7 @@ mod tests {
 
     #[test]
     fn the_shipped_config_file_documents_every_setting_and_sets_none() {
-        let shipped = include_str!("../config/rectus.toml");
+        let shipped = include_str!("../../config/rectus.toml");
         for name in SETTINGS {
             assert!(
                 shipped.contains(&format!("# {name} = ")),

@@ -1,0 +1,67 @@
+//! CancelRequest: clients get the proxy's own key pair; a cancel is forwarded to the
+//! upstream backend that serves that session, with that backend's key.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+#[derive(Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub pid: i32,
+    pub secret: i32,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    sessions: Mutex<HashMap<(i32, i32), Target>>,
+}
+
+impl Registry {
+    /// A fresh key pair for a session served by `target`.
+    pub fn register(&self, target: Target) -> (i32, i32) {
+        let mut sessions = match self.sessions.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        loop {
+            let key = (rand::random::<i32>().abs(), rand::random::<i32>());
+            if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(key) {
+                slot.insert(target);
+                return key;
+            }
+        }
+    }
+
+    pub fn remove(&self, key: (i32, i32)) {
+        match self.sessions.lock() {
+            Ok(mut s) => s.remove(&key),
+            Err(poisoned) => poisoned.into_inner().remove(&key),
+        };
+    }
+
+    /// Forwards a cancel for the session with this key, if there is one.
+    pub async fn cancel(&self, key: (i32, i32)) {
+        let target = match self.sessions.lock() {
+            Ok(s) => s.get(&key).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+        };
+        let Some(target) = target else {
+            return;
+        };
+        let mut packet = BytesMut::with_capacity(16);
+        packet.put_i32(16);
+        packet.put_i32(80_877_102);
+        packet.put_i32(target.pid);
+        packet.put_i32(target.secret);
+        match tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await {
+            Ok(mut stream) => {
+                let _ = stream.write_all(&packet).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot forward a cancel request"),
+        }
+    }
+}

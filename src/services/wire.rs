@@ -1,0 +1,147 @@
+//! What the SQL wire endpoints ask of the server: logins (e-mail and password, or a token
+//! as the password) and a user's current permissions, cached per user until the data model
+//! or the permissions change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rectus_policies::SchemaOverview;
+use rectus_proxy::pg::{Access, Directory, Identity, LoginError};
+
+use crate::http::AppState;
+use crate::services::auth::AuthError;
+use crate::services::authz::Snapshot;
+
+/// Permissions are read again at least this often, so `$NOW` in rules stays current.
+const ACCESS_TTL: Duration = Duration::from_secs(5);
+
+type Cached = (Arc<Snapshot>, Arc<SchemaOverview>, Arc<Access>);
+
+pub struct WireDirectory {
+    state: AppState,
+    access: moka::future::Cache<String, Arc<Cached>>,
+}
+
+impl WireDirectory {
+    pub fn new(state: AppState) -> Self {
+        WireDirectory {
+            state,
+            access: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ACCESS_TTL)
+                .build(),
+        }
+    }
+
+    async fn identity(&self, id: &str, role: Option<&str>) -> Result<Identity, LoginError> {
+        let caller = self
+            .state
+            .authz
+            .caller(Some((id, role)), None)
+            .await
+            .map_err(|e| LoginError::Internal(e.to_string()))?;
+        Ok(Identity {
+            user: id.to_string(),
+            role: role.map(str::to_string),
+            admin: caller.accountability.admin,
+        })
+    }
+}
+
+impl Directory for WireDirectory {
+    async fn login(&self, user: &str, password: &str) -> Result<Identity, LoginError> {
+        match self.state.auth.verify_login(user, password).await {
+            Ok(found) => return self.identity(&found.id, found.role.as_deref()).await,
+            Err(AuthError::InvalidCredentials | AuthError::UserSuspended) => {}
+            Err(AuthError::TooManyAttempts) => return Err(LoginError::Invalid),
+            Err(e) => return Err(LoginError::Internal(e.to_string())),
+        }
+        // Service accounts: any user name, a static token as the password.
+        match self.state.auth.authenticate(password).await {
+            Ok(found) => self.identity(&found.id, found.role.as_deref()).await,
+            Err(AuthError::Db(e)) => Err(LoginError::Internal(e.to_string())),
+            Err(_) => Err(LoginError::Invalid),
+        }
+    }
+
+    async fn access(&self, identity: &Identity) -> Result<Arc<Access>, String> {
+        let snapshot = self
+            .state
+            .authz
+            .snapshot()
+            .await
+            .map_err(|e| e.to_string())?;
+        let schema = self.state.schema();
+        if let Some(cached) = self.access.get(&identity.user).await
+            && Arc::ptr_eq(&cached.0, &snapshot)
+            && Arc::ptr_eq(&cached.1, &schema)
+        {
+            return Ok(cached.2.clone());
+        }
+        let caller = self
+            .state
+            .authz
+            .caller(Some((&identity.user, identity.role.as_deref())), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let access = Arc::new(Access::new(
+            schema.clone(),
+            caller.permissions,
+            caller.variables,
+        ));
+        self.access
+            .insert(
+                identity.user.clone(),
+                Arc::new((snapshot, schema, access.clone())),
+            )
+            .await;
+        Ok(access)
+    }
+}
+
+/// The upstream the endpoint connects to: the configured PostgreSQL database and user.
+pub fn upstream(
+    db: &crate::config::NetworkDatabase,
+) -> Result<rectus_proxy::pg::UpstreamConfig, String> {
+    if let Some(url) = &db.connection_string {
+        let parsed: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| "DB_CONNECTION_STRING cannot be read as a PostgreSQL URL".to_string())?;
+        let host = parsed
+            .get_hosts()
+            .iter()
+            .find_map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            })
+            .unwrap_or_else(|| "127.0.0.1".into());
+        return Ok(rectus_proxy::pg::UpstreamConfig {
+            host,
+            port: parsed.get_ports().first().copied().unwrap_or(5432),
+            user: parsed.get_user().unwrap_or("postgres").to_string(),
+            password: parsed
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            database: parsed.get_dbname().unwrap_or("postgres").to_string(),
+        });
+    }
+    Ok(rectus_proxy::pg::UpstreamConfig {
+        host: db.host.clone(),
+        port: db.port,
+        user: db.user.clone().unwrap_or_else(|| "postgres".into()),
+        password: db.password.clone(),
+        database: db.database.clone().unwrap_or_else(|| "postgres".into()),
+    })
+}
+
+/// The schema the server's tables live in (the database user's current schema).
+pub async fn current_schema(db: &crate::db::Database) -> Result<String, crate::db::DbError> {
+    let row = db
+        .query_opt(&crate::db::Stmt::new("SELECT current_schema() AS s"))
+        .await?;
+    Ok(row
+        .and_then(|r| r.value("s").ok().map(|v| v.to_json()))
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "public".into()))
+}

@@ -1,0 +1,437 @@
+//! The PostgreSQL wire endpoint with real clients (tokio-postgres, psql) against a real
+//! PostgreSQL: admin passthrough identical to a direct connection, restricted users seeing
+//! exactly what `GET /items` shows them, refusals with SQLSTATE 42501 that abort
+//! transactions like any failed statement, and every statement of the attack file refused.
+
+use serde_json::{Value, json};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::rbac::role_with_user;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
+
+const SETUP: &str = "
+CREATE TABLE customers (id serial PRIMARY KEY, name varchar(100));
+CREATE TABLE orders (id serial PRIMARY KEY, customer integer REFERENCES customers(id), status varchar(20), amount numeric(10,2), secret varchar(50));
+CREATE TABLE notes (id serial PRIMARY KEY, body text);
+INSERT INTO customers (name) VALUES ('Ada'), ('Grace');
+INSERT INTO orders (customer, status, amount, secret) VALUES (1, 'published', 10.50, 's1'), (1, 'draft', 20.00, 's2'), (2, 'published', 30.25, 's3'), (2, 'draft', 40.00, 's4');
+INSERT INTO notes (body) VALUES ('hidden')
+";
+
+/// rectus with the endpoint open to plain connections (tokio-postgres without TLS), and a
+/// restricted user with the permissions of the guard's unit tests.
+async fn start() -> (App, String, String) {
+    let app = App::start_with(
+        Kind::Postgres,
+        Some(SETUP),
+        &[("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true")],
+    )
+    .await;
+    let (policies, token, _) = role_with_user(
+        &app,
+        "Clerk",
+        &[json!({"name": "clerk", "app_access": false, "admin_access": false})],
+    )
+    .await;
+    let policy = &policies[0];
+    for permission in [
+        json!({"collection": "orders", "action": "read", "fields": ["id", "customer", "status", "amount"], "permissions": {"status": {"_eq": "published"}}}),
+        json!({"collection": "customers", "action": "read", "fields": ["*"], "permissions": {}}),
+        json!({"collection": "orders", "action": "create", "fields": ["customer", "amount"], "permissions": {}, "validation": {"amount": {"_gt": 0}}, "presets": {"status": "draft"}}),
+        json!({"collection": "orders", "action": "update", "fields": ["amount", "status"], "permissions": {"status": {"_eq": "draft"}}}),
+        json!({"collection": "customers", "action": "update", "fields": ["name"], "permissions": {}}),
+        json!({"collection": "orders", "action": "delete", "fields": ["*"], "permissions": {"status": {"_eq": "draft"}}}),
+    ] {
+        let mut body = permission;
+        body["policy"] = json!(policy);
+        app.admin_call("POST", "/permissions", Some(body)).await;
+    }
+    (app, token, "clerk@example.com".to_string())
+}
+
+async fn connect(app: &App, user: &str, password: &str) -> Result<Client, tokio_postgres::Error> {
+    let config = format!(
+        "host=127.0.0.1 port={} user={user} password={password} dbname={} sslmode=disable",
+        app.server.pg_port(),
+        app.db.name
+    );
+    let (client, connection) = tokio_postgres::connect(&config, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn direct(app: &App) -> Client {
+    let config = format!(
+        "host=127.0.0.1 port=5432 user=postgres dbname={}",
+        app.db.name
+    );
+    let (client, connection) = tokio_postgres::connect(&config, NoTls)
+        .await
+        .expect("direct connection");
+    tokio::spawn(connection);
+    client
+}
+
+/// Rows of a simple query as text, with the column names.
+async fn simple(
+    client: &Client,
+    sql: &str,
+) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), tokio_postgres::Error> {
+    let mut columns = Vec::new();
+    let mut rows = Vec::new();
+    for message in client.simple_query(sql).await? {
+        if let SimpleQueryMessage::Row(row) = message {
+            if columns.is_empty() {
+                columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+            }
+            rows.push(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            );
+        }
+    }
+    Ok((columns, rows))
+}
+
+fn refused<T>(result: Result<T, tokio_postgres::Error>) -> tokio_postgres::Error {
+    match result {
+        Ok(_) => panic!("the connection was not refused"),
+        Err(e) => e,
+    }
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> (String, String) {
+    let db = e
+        .as_db_error()
+        .unwrap_or_else(|| panic!("not a database error: {e}"));
+    (db.code().code().to_string(), db.message().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_passthrough_is_a_direct_connection() {
+    let (app, _, _) = start().await;
+    let wire = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("admin login");
+    let db = direct(&app).await;
+    for sql in [
+        "SELECT * FROM orders ORDER BY id",
+        "SELECT secret, amount * 2 AS double FROM orders WHERE id > 1 ORDER BY 1",
+        "SELECT count(*), current_setting('server_version_num') FROM notes",
+    ] {
+        assert_eq!(
+            simple(&wire, sql).await.unwrap(),
+            simple(&db, sql).await.unwrap(),
+            "{sql}"
+        );
+    }
+    // Extended protocol with binary results: same types and values.
+    let sql = "SELECT id, amount::float8, status, secret FROM orders WHERE id = $1";
+    let a = wire.query(sql, &[&2i32]).await.unwrap();
+    let b = db.query(sql, &[&2i32]).await.unwrap();
+    assert_eq!(a.len(), 1);
+    let types_a: Vec<_> = a[0].columns().iter().map(|c| c.type_().clone()).collect();
+    let types_b: Vec<_> = b[0].columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(types_a, types_b);
+    assert_eq!(a[0].get::<_, f64>(1), b[0].get::<_, f64>(1));
+    assert_eq!(a[0].get::<_, String>(3), "s2");
+    // Session state lives as on a direct connection: transactions and settings.
+    wire.batch_execute("BEGIN; CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1); SET LOCAL statement_timeout = '5s'")
+        .await
+        .unwrap();
+    assert_eq!(
+        simple(&wire, "SELECT x FROM t").await.unwrap().1,
+        vec![vec![Some("1".into())]]
+    );
+    wire.batch_execute("ROLLBACK").await.unwrap();
+    let (code, _) = sqlstate(&wire.simple_query("SELECT x FROM t").await.unwrap_err());
+    assert_eq!(code, "42P01");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restricted_user_sees_what_the_api_shows() {
+    let (app, token, email) = start().await;
+    let wire = connect(&app, &email, "pw").await.expect("user login");
+    let (columns, rows) = simple(&wire, "SELECT * FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    let (status, api) = app
+        .call("GET", "/items/orders?sort=id&limit=-1", Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+    let api = api["data"].as_array().unwrap().clone();
+    let mut api_fields: Vec<String> = api[0].as_object().unwrap().keys().cloned().collect();
+    api_fields.sort();
+    let mut wire_fields = columns.clone();
+    wire_fields.sort();
+    assert_eq!(wire_fields, api_fields);
+    assert_eq!(rows.len(), api.len());
+    for (row, item) in rows.iter().zip(&api) {
+        for (column, value) in columns.iter().zip(row) {
+            let expected = match &item[column] {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            };
+            assert_eq!(value, &expected, "{column}");
+        }
+    }
+    // Joins, subqueries and aggregates read through the same filter.
+    let (_, counted) = simple(&wire, "SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer WHERE o.id IN (SELECT id FROM orders)").await.unwrap();
+    assert_eq!(counted, vec![vec![Some("2".into())]]);
+    // A predicate that could fail on hidden rows runs only on visible ones: order 2 (a
+    // draft, amount 20) would divide by zero.
+    let (_, fenced) = simple(
+        &wire,
+        "SELECT id FROM orders WHERE 100 / (amount - 20) > 0 ORDER BY id",
+    )
+    .await
+    .unwrap();
+    assert_eq!(fenced, vec![vec![Some("3".into())]]);
+    // Prepared statements (extended protocol, binary results).
+    let rows = wire
+        .query("SELECT id, status FROM orders WHERE id = $1", &[&3i32])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(1), "published");
+    let hidden = wire
+        .query("SELECT id FROM orders WHERE id = $1", &[&2i32])
+        .await
+        .unwrap();
+    assert!(hidden.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_errors_in_order_and_abort_transactions() {
+    let (app, _, email) = start().await;
+    let wire = connect(&app, &email, "pw").await.expect("user login");
+    let (code, message) = sqlstate(
+        &wire
+            .simple_query("SELECT secret FROM orders")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "42501");
+    assert_eq!(
+        message,
+        "permission denied for column secret of table orders"
+    );
+    let (code, message) = sqlstate(&wire.simple_query("SELECT * FROM notes").await.unwrap_err());
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("42501", "permission denied for table notes")
+    );
+    let (code, _) = sqlstate(&wire.prepare("SELECT pg_sleep(1)").await.unwrap_err());
+    assert_eq!(code, "42501");
+    // The session goes on after a refusal.
+    assert_eq!(
+        simple(&wire, "SELECT 1").await.unwrap().1,
+        vec![vec![Some("1".into())]]
+    );
+    // Inside a transaction a refusal aborts it, as any error would.
+    wire.batch_execute("BEGIN").await.unwrap();
+    wire.batch_execute("UPDATE orders SET amount = 1 WHERE id = 2")
+        .await
+        .unwrap();
+    assert!(
+        wire.simple_query("SELECT secret FROM orders")
+            .await
+            .is_err()
+    );
+    let (code, _) = sqlstate(&wire.simple_query("SELECT 1").await.unwrap_err());
+    assert_eq!(code, "25P02");
+    wire.batch_execute("COMMIT").await.unwrap();
+    let db = direct(&app).await;
+    let (_, amount) = simple(&db, "SELECT amount FROM orders WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        amount,
+        vec![vec![Some("20.00".into())]],
+        "the aborted transaction wrote nothing"
+    );
+    // A string of statements with one refused runs none of them.
+    assert!(
+        wire.simple_query("UPDATE orders SET amount = 2 WHERE id = 2; SELECT * FROM notes")
+            .await
+            .is_err()
+    );
+    let (_, amount) = simple(&db, "SELECT amount FROM orders WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(amount, vec![vec![Some("20.00".into())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_follow_the_write_rules() {
+    let (app, _, email) = start().await;
+    let wire = connect(&app, &email, "pw").await.expect("user login");
+    let db = direct(&app).await;
+    let n = wire
+        .execute("INSERT INTO orders (customer, amount) VALUES (1, 7)", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let (_, rows) = simple(&db, "SELECT status FROM orders WHERE amount = 7")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![vec![Some("draft".into())]], "the preset applies");
+    let (code, _) = sqlstate(
+        &wire
+            .simple_query("INSERT INTO orders (customer, amount) VALUES (1, -1)")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "23514");
+    // Updates reach only rows the user may read and update: drafts are not readable here.
+    let n = wire
+        .execute("UPDATE orders SET amount = amount + 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let n = wire
+        .execute("UPDATE customers SET name = 'Ada L.' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = wire.execute("DELETE FROM orders", &[]).await.unwrap();
+    assert_eq!(n, 0);
+    let (_, count) = simple(&db, "SELECT count(*) FROM orders").await.unwrap();
+    assert_eq!(count, vec![vec![Some("5".into())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_attack_statement_is_refused_by_the_real_endpoint() {
+    let (app, _, email) = start().await;
+    let wire = connect(&app, &email, "pw").await.expect("user login");
+    let db = direct(&app).await;
+    let before = simple(&db, "SELECT * FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    let text = include_str!("../data/guard/pg_refused.sql");
+    let mut count = 0;
+    for statement in text.split("\n--;\n") {
+        let sql: String = statement
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if sql.trim().is_empty() {
+            continue;
+        }
+        count += 1;
+        match wire.simple_query(&sql).await {
+            Ok(_) => panic!("not refused: {sql}"),
+            Err(e) => {
+                let (code, _) = sqlstate(&e);
+                assert!(
+                    ["42501", "42601", "23514"].contains(&code.as_str()),
+                    "{sql}: {e}"
+                );
+            }
+        }
+    }
+    assert!(count > 30);
+    assert_eq!(
+        simple(&db, "SELECT * FROM orders ORDER BY id")
+            .await
+            .unwrap(),
+        before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_rules() {
+    let (app, token, email) = start().await;
+    let (code, message) = sqlstate(&refused(connect(&app, &email, "wrong").await));
+    assert_eq!(code, "28P01");
+    assert_eq!(
+        message,
+        format!("password authentication failed for user \"{email}\"")
+    );
+    let (code, _) = sqlstate(&refused(connect(&app, "nobody@example.com", "pw").await));
+    assert_eq!(code, "28P01");
+    // Another database name is refused.
+    let config = format!(
+        "host=127.0.0.1 port={} user={email} password=pw dbname=postgres sslmode=disable",
+        app.server.pg_port()
+    );
+    let e = refused(tokio_postgres::connect(&config, NoTls).await);
+    assert_eq!(sqlstate(&e).0, "3D000");
+    // Startup options could set the search path: refused.
+    let config = format!(
+        "host=127.0.0.1 port={} user={email} password=pw dbname={} options='-c search_path=evil' sslmode=disable",
+        app.server.pg_port(),
+        app.db.name
+    );
+    let e = refused(tokio_postgres::connect(&config, NoTls).await);
+    assert_eq!(sqlstate(&e).0, "42501");
+    // A static token as the password, any user name.
+    let user = app
+        .admin_call("GET", "/users?filter[email][_eq]=clerk@example.com", None)
+        .await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.admin_call(
+        "PATCH",
+        &format!("/users/{user}"),
+        Some(json!({"token": "clerk-static-token"})),
+    )
+    .await;
+    let wire = connect(&app, "service", "clerk-static-token")
+        .await
+        .expect("token login");
+    assert_eq!(
+        simple(&wire, "SELECT count(*) FROM orders")
+            .await
+            .unwrap()
+            .1,
+        vec![vec![Some("2".into())]]
+    );
+    drop(token);
+}
+
+/// psql over TLS (the self-signed certificate), and the refusal of passwords on plain
+/// connections when insecure passwords are not allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_over_tls() {
+    let app = App::start_with(Kind::Postgres, Some(SETUP), &[]).await;
+    let port = app.server.pg_port().to_string();
+    let psql = |sslmode: &str, sql: &str| {
+        std::process::Command::new("psql")
+            .env("PGPASSWORD", ADMIN_PASSWORD)
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                ADMIN_EMAIL,
+                "-d",
+                &app.db.name,
+                "-c",
+                sql,
+            ])
+            .env("PGSSLMODE", sslmode)
+            .output()
+            .expect("psql")
+    };
+    let out = psql("require", "SELECT count(*) FROM orders");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    let out = psql("disable", "SELECT 1");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("encrypted connection"));
+}
