@@ -33,6 +33,7 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     pub auth: Arc<AuthService>,
     schema: Arc<RwLock<Arc<SchemaOverview>>>,
+    schema_generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {
@@ -46,6 +47,7 @@ impl AppState {
             authz,
             auth,
             schema: Arc::new(RwLock::new(Arc::new(schema))),
+            schema_generation: Arc::default(),
         }
     }
 
@@ -56,7 +58,17 @@ impl AppState {
             Ok(mut s) => *s = Arc::new(fresh),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(fresh),
         }
+        self.schema_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// Changes whenever the schema or the permissions may have changed.
+    pub fn generation(&self) -> u64 {
+        self.authz.generation()
+            + self
+                .schema_generation
+                .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The schema as last introspected.

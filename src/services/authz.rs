@@ -36,6 +36,8 @@ pub struct Authz {
     /// The role and status of users who presented a signed token, so that a request does
     /// not read `directus_users` every time; dropped with the snapshot.
     users: moka::future::Cache<String, Option<UserStatus>>,
+    /// Bumped whenever permissions may have changed, for those who keep derived state.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// What a request needs to know of a user behind a verified token.
@@ -85,6 +87,7 @@ impl Authz {
                 .max_capacity(10_000)
                 .time_to_live(SNAPSHOT_TTL)
                 .build(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -117,6 +120,12 @@ impl Authz {
     pub fn invalidate(&self) {
         self.cache.invalidate_all();
         self.users.invalidate_all();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Resolves the caller: `user` is `(id, role)` of an authenticated, active user.

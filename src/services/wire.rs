@@ -49,6 +49,10 @@ impl WireDirectory {
 }
 
 impl Directory for WireDirectory {
+    fn generation(&self) -> u64 {
+        self.state.generation()
+    }
+
     async fn login(&self, user: &str, password: &str) -> Result<Identity, LoginError> {
         match self.state.auth.verify_login(user, password).await {
             Ok(found) => return self.identity(&found.id, found.role.as_deref()).await,

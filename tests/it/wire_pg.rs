@@ -265,6 +265,52 @@ async fn refusals_are_errors_in_order_and_abort_transactions() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn permission_changes_reach_open_sessions_and_prepared_statements() {
+    let (app, _, email) = start().await;
+    let wire = connect(&app, &email, "pw").await.expect("user login");
+    let statement = wire
+        .prepare("SELECT id FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(wire.query(&statement, &[]).await.unwrap().len(), 2);
+    wire.batch_execute("PREPARE mine AS SELECT id FROM orders")
+        .await
+        .unwrap();
+    let permissions = app
+        .admin_call(
+            "GET",
+            "/permissions?filter[collection][_eq]=orders&filter[action][_eq]=read",
+            None,
+        )
+        .await;
+    let id = permissions["data"][0]["id"].clone();
+    app.admin_call(
+        "PATCH",
+        &format!("/permissions/{id}"),
+        Some(json!({"permissions": {"status": {"_in": ["published", "draft"]}}})),
+    )
+    .await;
+    // New statements see the new rule at once.
+    let (_, rows) = simple(&wire, "SELECT id FROM orders").await.unwrap();
+    assert_eq!(rows.len(), 4);
+    // Statements prepared under the old rule are not run with it.
+    let (code, message) = sqlstate(&wire.query(&statement, &[]).await.unwrap_err());
+    assert_eq!(code, "42501", "{message}");
+    assert!(
+        message.contains("permissions that have changed"),
+        "{message}"
+    );
+    let (code, _) = sqlstate(&wire.simple_query("EXECUTE mine").await.unwrap_err());
+    assert_eq!(code, "42501");
+    // Prepared again, they follow the new rule.
+    let statement = wire
+        .prepare("SELECT id FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(wire.query(&statement, &[]).await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn writes_follow_the_write_rules() {
     let (app, _, email) = start().await;
     let wire = connect(&app, &email, "pw").await.expect("user login");

@@ -67,7 +67,16 @@ pub struct GuardContext<'a> {
     pub access: ReadAccess<'a>,
     /// The upstream schema (`public`): every table reference is qualified with it.
     pub schema_name: &'a str,
+    /// Derived tables built before under the same permissions, when the caller keeps them.
+    pub derived: Option<&'a DerivedCache>,
 }
+
+/// The derived tables of one permission set, by collection and form; building one compiles
+/// the permission filter, so a caller that guards many statements keeps them.
+#[derive(Default)]
+pub struct DerivedCache(
+    std::sync::Mutex<std::collections::HashMap<(String, bool, bool), Box<sqlparser::ast::Query>>>,
+);
 
 /// What a guarded statement does, for the wire endpoint's bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +92,17 @@ pub enum StatementKind {
 pub struct Guarded {
     pub sql: String,
     pub kind: StatementKind,
+    /// The SQL-level prepared statement this statement defines or runs, so a session can
+    /// tell when one was guarded under permissions that have changed since.
+    pub prepared: Option<PreparedName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreparedName {
+    /// `PREPARE name AS ...`
+    Defines(String),
+    /// `EXECUTE name`
+    Runs(String),
 }
 
 /// Parses `sql` (PostgreSQL dialect) and returns each statement checked and rewritten, in
@@ -108,12 +128,19 @@ fn guard_statement(statement: Statement, ctx: &GuardContext) -> GuardResult<Guar
     match session::guard(&statement, ctx)? {
         Some(done) => Ok(done),
         None => {
-            let (sql, kind, fenced) = rewrite(statement.clone(), ctx, false)?;
+            let prepared = match &statement {
+                Statement::Prepare { name, .. } => Some(PreparedName::Defines(ident_name(name))),
+                _ => None,
+            };
+            let (mut sql, mut kind, fenced) = rewrite(statement.clone(), ctx, false)?;
             if fenced {
-                let (sql, kind, _) = rewrite(statement, ctx, true)?;
-                return Ok(Guarded { sql, kind });
+                (sql, kind, _) = rewrite(statement, ctx, true)?;
             }
-            Ok(Guarded { sql, kind })
+            Ok(Guarded {
+                sql,
+                kind,
+                prepared,
+            })
         }
     }
 }

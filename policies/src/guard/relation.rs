@@ -26,6 +26,31 @@ pub fn derived(
     fence: bool,
     with_key: bool,
 ) -> GuardResult<Box<Query>> {
+    let Some(cache) = ctx.derived else {
+        return build(ctx, collection, fence, with_key);
+    };
+    let key = (collection.collection.clone(), fence, with_key);
+    let cached = match cache.0.lock() {
+        Ok(map) => map.get(&key).cloned(),
+        Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+    };
+    if let Some(query) = cached {
+        return Ok(query);
+    }
+    let query = build(ctx, collection, fence, with_key)?;
+    match cache.0.lock() {
+        Ok(mut map) => map.insert(key, query.clone()),
+        Err(poisoned) => poisoned.into_inner().insert(key, query.clone()),
+    };
+    Ok(query)
+}
+
+fn build(
+    ctx: &GuardContext,
+    collection: &Collection,
+    fence: bool,
+    with_key: bool,
+) -> GuardResult<Box<Query>> {
     let name = collection.collection.as_str();
     let access = &ctx.access;
     let rules = access

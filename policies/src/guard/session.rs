@@ -5,7 +5,9 @@
 use sqlparser::ast::{Expr, Reset, Set, Statement, Value};
 
 use super::functions;
-use super::{GuardContext, GuardError, GuardResult, Guarded, StatementKind, name_parts};
+use super::{
+    GuardContext, GuardError, GuardResult, Guarded, PreparedName, StatementKind, name_parts,
+};
 
 /// `Some` when the statement is a session statement (allowed and printed back); `None` when
 /// it reads or writes data and goes to the data walk.
@@ -70,9 +72,16 @@ pub fn guard(statement: &Statement, _ctx: &GuardContext) -> GuardResult<Option<G
         }
         _ => return Ok(None),
     };
+    let prepared = match statement {
+        Statement::Execute {
+            name: Some(name), ..
+        } => Some(PreparedName::Runs(name_parts(name)?.join("."))),
+        _ => None,
+    };
     Ok(Some(Guarded {
         sql: statement.to_string(),
         kind,
+        prepared,
     }))
 }
 

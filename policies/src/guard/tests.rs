@@ -136,6 +136,7 @@ fn run(sql: &str) -> GuardResult<Vec<String>> {
             variables: &variables,
         },
         schema_name: "public",
+        derived: None,
     };
     guard_pg(sql, &ctx).map(|g| g.into_iter().map(|g| g.sql).collect())
 }

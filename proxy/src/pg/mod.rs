@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rectus_policies::filter::Variables;
-use rectus_policies::guard::{GuardError, Guarded};
+use rectus_policies::guard::{DerivedCache, GuardError, Guarded};
 use rectus_policies::{EffectivePermissions, SchemaOverview};
 use tokio::net::TcpListener;
 
@@ -50,6 +50,7 @@ pub struct Access {
     pub schema: Arc<SchemaOverview>,
     pub permissions: EffectivePermissions,
     pub variables: Variables,
+    pub derived: DerivedCache,
 }
 
 impl Access {
@@ -64,6 +65,7 @@ impl Access {
             schema,
             permissions,
             variables,
+            derived: DerivedCache::default(),
         }
     }
 }
@@ -84,6 +86,10 @@ pub trait Directory: Send + Sync + 'static {
         user: &str,
         password: &str,
     ) -> impl Future<Output = Result<Identity, LoginError>> + Send;
+
+    /// A number that changes whenever permissions or the schema may have changed; sessions
+    /// keep a user's [`Access`] while it stays the same (and for a second at most).
+    fn generation(&self) -> u64;
 
     /// The current permissions of a logged-in user.
     fn access(

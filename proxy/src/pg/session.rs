@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use pgwire::messages::extendedquery::Parse;
@@ -331,6 +332,126 @@ async fn serve<D: Directory>(
     Ok(())
 }
 
+/// A session's copy of its user's permissions: asked for again when the server says they
+/// may have changed, and at least every second (rules can name `$NOW`, and changes made
+/// straight in the database reach the server's own cache on a timer).
+struct SessionAccess {
+    held: Option<(u64, Instant, Arc<Access>)>,
+}
+
+const ACCESS_REFRESH: Duration = Duration::from_secs(1);
+
+impl SessionAccess {
+    async fn get<D: Directory>(
+        &mut self,
+        shared: &Shared<D>,
+        identity: &Identity,
+    ) -> Result<Arc<Access>, GuardError> {
+        let generation = shared.directory.generation();
+        if let Some((held_generation, at, access)) = &self.held
+            && *held_generation == generation
+            && at.elapsed() < ACCESS_REFRESH
+        {
+            return Ok(access.clone());
+        }
+        match shared.directory.access(identity).await {
+            Ok(access) => {
+                self.held = Some((generation, Instant::now(), access.clone()));
+                Ok(access)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load permissions for a wire session");
+                Err(GuardError::denied("rectus: permissions are unavailable"))
+            }
+        }
+    }
+}
+
+impl SessionAccess {
+    /// The server's generation of the permissions last used.
+    fn generation(&self) -> Option<u64> {
+        self.held.as_ref().map(|(g, _, _)| *g)
+    }
+}
+
+/// The prepared statements of a session and the generation of the permissions they were
+/// guarded under: a statement guarded before permissions or the schema changed is guarded
+/// again before it runs and refused if its rewrite would differ (SQL-level ones, whose text
+/// is not kept, are refused).
+#[derive(Default)]
+struct Prepared {
+    /// Protocol-level: name -> (text, rewrite, generation).
+    protocol: std::collections::HashMap<String, (String, String, u64)>,
+    /// SQL-level (`PREPARE name`): name -> generation.
+    sql: std::collections::HashMap<String, u64>,
+}
+
+impl Prepared {
+    fn sql_level(
+        &mut self,
+        list: Vec<Guarded>,
+        generation: u64,
+    ) -> Result<Vec<Guarded>, GuardError> {
+        use rectus_policies::guard::PreparedName;
+        for g in &list {
+            match &g.prepared {
+                Some(PreparedName::Runs(name))
+                    if self.sql.get(name).is_some_and(|p| *p != generation) =>
+                {
+                    return Err(changed(name));
+                }
+                Some(PreparedName::Defines(name)) => {
+                    self.sql.insert(name.clone(), generation);
+                }
+                _ => {}
+            }
+        }
+        Ok(list)
+    }
+
+    async fn recheck<D: Directory>(
+        &mut self,
+        shared: &Shared<D>,
+        access: &mut SessionAccess,
+        identity: &Identity,
+        statement: &str,
+    ) -> Result<(), GuardError> {
+        let Some((text, rewrite, generation)) = self.protocol.get(statement).cloned() else {
+            return Ok(());
+        };
+        access.get(shared, identity).await?;
+        let current = access.generation().unwrap_or(generation);
+        if current == generation {
+            return Ok(());
+        }
+        let again = guarded(shared, access, identity, &text, true).await?;
+        match again.as_slice() {
+            [g] if g.sql == rewrite => {
+                self.protocol
+                    .insert(statement.to_string(), (text, rewrite, current));
+                Ok(())
+            }
+            _ => {
+                self.protocol.remove(statement);
+                Err(changed(statement))
+            }
+        }
+    }
+}
+
+fn changed(name: &str) -> GuardError {
+    GuardError::denied(format!(
+        "rectus: prepared statement \"{name}\" was prepared under permissions that have changed; prepare it again"
+    ))
+}
+
+/// The statement name of a Bind frame (after the portal name).
+fn bind_statement(frame: &[u8]) -> String {
+    let mut body = BytesMut::from(&frame[5..]);
+    let _portal = cstr(&mut body);
+    cstr(&mut body).unwrap_or_default()
+}
+
 /// Client to database. Returns `true` when the client said goodbye (Terminate).
 async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     client: &mut FrameReader<R>,
@@ -339,6 +460,8 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
     identity: &Identity,
     pending: &Pending,
 ) -> std::io::Result<bool> {
+    let mut access = SessionAccess { held: None };
+    let mut prepared = Prepared::default();
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -366,7 +489,12 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 b'Q' => {
                     let mut frame = BytesMut::from(bytes);
                     let query: Query = frame::decode(&mut frame)?;
-                    let sql = match guarded(shared, identity, &query.query).await {
+                    let answer = guarded(shared, &mut access, identity, &query.query, false).await;
+                    let answer = match (answer, access.generation()) {
+                        (Ok(list), Some(id)) => prepared.sql_level(list, id),
+                        (other, _) => other,
+                    };
+                    let sql = match answer {
                         Ok(list) if list.is_empty() => query.query.clone(),
                         Ok(list) => list
                             .iter()
@@ -381,9 +509,19 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 b'P' => {
                     let mut frame = BytesMut::from(bytes);
                     let parse: Parse = frame::decode(&mut frame)?;
-                    let sql = match guarded(shared, identity, &parse.query).await {
+                    let name = parse.name.clone().unwrap_or_default();
+                    prepared.protocol.remove(&name);
+                    let answer = guarded(shared, &mut access, identity, &parse.query, true).await;
+                    let sql = match answer {
                         Ok(list) if list.is_empty() => parse.query.clone(),
-                        Ok(mut list) if list.len() == 1 => list.remove(0).sql,
+                        Ok(mut list) if list.len() == 1 => {
+                            let rewritten = list.remove(0).sql;
+                            if let Some(id) = access.generation() {
+                                let entry = (parse.query.clone(), rewritten.clone(), id);
+                                prepared.protocol.insert(name, entry);
+                            }
+                            rewritten
+                        }
                         Ok(_) => refuse(
                             pending,
                             GuardError {
@@ -401,7 +539,29 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                     out.extend_from_slice(bytes);
                     pending.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                b'B' | b'E' | b'D' | b'C' | b'H' => out.extend_from_slice(bytes),
+                b'B' => {
+                    let statement = bind_statement(bytes);
+                    match prepared
+                        .recheck(shared, &mut access, identity, &statement)
+                        .await
+                    {
+                        Ok(()) => out.extend_from_slice(bytes),
+                        Err(e) => {
+                            let sql = refuse(pending, e);
+                            encode(&Parse::new(None, sql, vec![]), &mut out);
+                        }
+                    }
+                }
+                b'C' => {
+                    if bytes.get(5) == Some(&b'S') {
+                        let mut name = BytesMut::from(&bytes[6..]);
+                        prepared
+                            .protocol
+                            .remove(&cstr(&mut name).unwrap_or_default());
+                    }
+                    out.extend_from_slice(bytes);
+                }
+                b'E' | b'D' | b'H' => out.extend_from_slice(bytes),
                 b'F' => {
                     let sql = refuse(
                         pending,
@@ -435,22 +595,18 @@ fn refuse(pending: &Pending, error: GuardError) -> String {
     REFUSED.to_string()
 }
 
-/// The guard's answer for `sql` under the user's current permissions, cached per text and
-/// permission set.
+/// The guard's answer for `sql` under the user's current permissions. Prepared statements
+/// are cached per text and permission set; simple queries mostly carry their values as
+/// literals, so their texts rarely repeat and are not kept.
 async fn guarded<D: Directory>(
     shared: &Shared<D>,
+    access: &mut SessionAccess,
     identity: &Identity,
     sql: &str,
+    prepared: bool,
 ) -> Result<Vec<Guarded>, GuardError> {
-    let access: Arc<Access> = match shared.directory.access(identity).await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot load permissions for a wire session");
-            return Err(GuardError::denied("rectus: permissions are unavailable"));
-        }
-    };
-    let key = (access.id, sql.to_string());
-    let answer = shared.guarded.get_with(key, || {
+    let access = access.get(shared, identity).await?;
+    let run = || {
         let ctx = GuardContext {
             access: ReadAccess {
                 schema: &access.schema,
@@ -458,9 +614,16 @@ async fn guarded<D: Directory>(
                 variables: &access.variables,
             },
             schema_name: &shared.config.schema_name,
+            derived: Some(&access.derived),
         };
-        Arc::new(guard_pg(sql, &ctx))
-    });
+        guard_pg(sql, &ctx)
+    };
+    if !prepared {
+        return run();
+    }
+    let answer = shared
+        .guarded
+        .get_with((access.id, sql.to_string()), || Arc::new(run()));
     (*answer).clone()
 }
 

@@ -1,0 +1,384 @@
+//! The PostgreSQL wire endpoint benchmark (issue 6): `pgbench -S` and a script of list /
+//! one-row / range-and-sort reads, each run directly against PostgreSQL, through PgBouncer,
+//! and through rectus as an admin (passthrough) and as a restricted user (guarded), in one
+//! run, with the simple and the prepared protocol.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example wirebench -- [SECONDS] [CLIENTS] [SCALE]
+//! ```
+//!
+//! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust), `pgbench` and `pgbouncer`
+//! (Debian's package; run as root it is started with `-u postgres`). Creates and drops its own
+//! database. All connections use `sslmode=disable` so that TLS is not what is measured.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "bench-password";
+const READER_EMAIL: &str = "reader@example.com";
+const READER_PASSWORD: &str = "reader-password";
+
+/// The script workload: the shapes of the REST benchmark's reads on pgbench's tables.
+const SCRIPT: &str = "\\set aid random(1, 100000 * :scale)\n\
+SELECT * FROM pgbench_accounts WHERE bid = 1 ORDER BY aid LIMIT 100;\n\
+SELECT aid, bid, abalance FROM pgbench_accounts WHERE aid = :aid;\n\
+SELECT aid, abalance FROM pgbench_accounts WHERE aid BETWEEN :aid AND :aid + 1000 ORDER BY abalance DESC, aid LIMIT 100;\n";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn psql(database: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Target {
+    name: &'static str,
+    port: u16,
+    user: &'static str,
+    password: &'static str,
+}
+
+/// TPS of one pgbench run; `None` when pgbench failed (its error is printed).
+fn pgbench(
+    target: &Target,
+    database: &str,
+    mode: &str,
+    args: &[&str],
+    seconds: u64,
+    clients: usize,
+) -> Option<f64> {
+    let out = Command::new("pgbench")
+        .env("PGPASSWORD", target.password)
+        .env("PGSSLMODE", "disable")
+        .args(["-n", "-h", "127.0.0.1", "-j", "2", "-M", mode])
+        .arg(format!("-p{}", target.port))
+        .arg(format!("-U{}", target.user))
+        .arg(format!("-c{clients}"))
+        .arg(format!("-T{seconds}"))
+        .args(args)
+        .arg(database)
+        .output()
+        .expect("pgbench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!(
+            "pgbench {} {mode}: {}",
+            target.name,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return None;
+    }
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse::<f64>().ok())
+}
+
+fn start(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start")
+}
+
+fn pgbouncer(
+    dir: &std::path::Path,
+    database: &str,
+    pool_mode: &str,
+    clients: usize,
+) -> (Child, u16) {
+    let port = free_port();
+    let ini = dir.join(format!("pgbouncer-{pool_mode}.ini"));
+    let users = dir.join("users.txt");
+    std::fs::write(&users, "\"postgres\" \"\"\n").expect("users");
+    std::fs::write(
+        &ini,
+        format!(
+            "[databases]\n{database} = host=127.0.0.1 port=5432 dbname={database}\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n\
+             auth_file = {}\npool_mode = {pool_mode}\ndefault_pool_size = {clients}\n\
+             max_client_conn = 200\nunix_socket_dir =\n",
+            users.display(),
+        ),
+    )
+    .expect("ini");
+    let mut cmd = Command::new("pgbouncer");
+    // PgBouncer refuses to run as root.
+    if unsafe_is_root() {
+        cmd.args(["-u", "postgres"]);
+    }
+    let child = cmd
+        .arg(&ini)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pgbouncer");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    (child, port)
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+async fn call(client: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let json: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {json}");
+    json
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let scale: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let exe = std::env::current_exe().expect("exe");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("rectus"))
+        .expect("target dir");
+    assert!(bin.exists(), "run `cargo build --release` first");
+    let database = format!("rectus_wirebench_{}", std::process::id());
+    psql("postgres", &format!("CREATE DATABASE {database}"));
+    let outcome = std::panic::catch_unwind(|| {
+        runtime.block_on(run(&bin, &database, seconds, clients, scale))
+    });
+    psql(
+        "postgres",
+        &format!("DROP DATABASE {database} WITH (FORCE)"),
+    );
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize, scale: u32) {
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-h", "127.0.0.1", "-U", "postgres"])
+        .arg(format!("-s{scale}"))
+        .arg(database)
+        .output()
+        .expect("pgbench -i");
+    assert!(init.status.success(), "pgbench -i failed");
+    let http_port = free_port();
+    let wire_port = free_port();
+    let env: Vec<(&str, String)> = vec![
+        ("DB_CLIENT", "pg".into()),
+        ("DB_HOST", "127.0.0.1".into()),
+        ("DB_PORT", "5432".into()),
+        ("DB_DATABASE", database.into()),
+        ("DB_USER", "postgres".into()),
+        ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("SECRET", "bench-secret".into()),
+        ("LOGIN_STALL_TIME", "0".into()),
+        ("LOG_LEVEL", "warn".into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", http_port.to_string()),
+        ("PG_PROXY_HOST", "127.0.0.1".into()),
+        ("PG_PROXY_PORT", wire_port.to_string()),
+        ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true".into()),
+        ("PG_PROXY_POOL_SIZE", (clients + 4).to_string()),
+    ];
+    let rectus = |args: &[&str]| {
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args);
+        cmd
+    };
+    assert!(
+        rectus(&["bootstrap"])
+            .status()
+            .expect("bootstrap")
+            .success()
+    );
+    let mut server = start(&mut rectus(&["serve"]));
+    let stdout = server.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if line.starts_with("rectus is listening on ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("http://127.0.0.1:{http_port}");
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let admin = login["data"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let role =
+        call(&client, &base, &admin, "/roles", json!({"name": "Reader"})).await["data"]["id"]
+            .clone();
+    let policy = call(
+        &client,
+        &base,
+        &admin,
+        "/policies",
+        json!({"name": "reader", "app_access": false, "admin_access": false}),
+    )
+    .await["data"]["id"]
+        .clone();
+    call(
+        &client,
+        &base,
+        &admin,
+        "/access",
+        json!({"role": role, "policy": policy}),
+    )
+    .await;
+    for (table, rule) in [
+        ("pgbench_accounts", json!({"bid": {"_gte": 1}})),
+        ("pgbench_branches", json!({})),
+        ("pgbench_tellers", json!({})),
+        ("pgbench_history", json!({})),
+    ] {
+        call(&client, &base, &admin, "/permissions", json!({"policy": policy, "collection": table, "action": "read", "fields": ["*"], "permissions": rule})).await;
+    }
+    call(
+        &client,
+        &base,
+        &admin,
+        "/users",
+        json!({"email": READER_EMAIL, "password": READER_PASSWORD, "role": role}),
+    )
+    .await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _ = Command::new("chmod").args(["755"]).arg(dir.path()).status();
+    let script = dir.path().join("rest.sql");
+    std::fs::write(&script, SCRIPT).expect("script");
+    let (mut bouncer_tx, tx_port) = pgbouncer(dir.path(), database, "transaction", clients);
+    let (mut bouncer_session, session_port) = pgbouncer(dir.path(), database, "session", clients);
+
+    println!(
+        "rectus PostgreSQL endpoint vs direct and PgBouncer 1.18, {seconds} s per run, {clients} clients, pgbench scale {scale}"
+    );
+    println!();
+    println!(
+        "| workload | protocol | direct tps | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let script_arg = format!("-f{}", script.display());
+    for (workload, args) in [
+        ("pgbench -S", vec!["-S"]),
+        ("REST reads script", vec![script_arg.as_str()]),
+    ] {
+        for mode in ["simple", "prepared"] {
+            // PgBouncer 1.18 keeps prepared statements only in session pooling.
+            let bouncer_port = if mode == "simple" {
+                tx_port
+            } else {
+                session_port
+            };
+            let targets = [
+                Target {
+                    name: "direct",
+                    port: 5432,
+                    user: "postgres",
+                    password: "",
+                },
+                Target {
+                    name: "pgbouncer",
+                    port: bouncer_port,
+                    user: "postgres",
+                    password: "",
+                },
+                Target {
+                    name: "rectus admin",
+                    port: wire_port,
+                    user: ADMIN_EMAIL,
+                    password: ADMIN_PASSWORD,
+                },
+                Target {
+                    name: "rectus restricted",
+                    port: wire_port,
+                    user: READER_EMAIL,
+                    password: READER_PASSWORD,
+                },
+            ];
+            let tps: Vec<Option<f64>> = targets
+                .iter()
+                .map(|t| pgbench(t, database, mode, &args, seconds, clients))
+                .collect();
+            let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
+            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                _ => "-".into(),
+            };
+            let bouncer_label = if mode == "simple" { "" } else { " (session)" };
+            println!(
+                "| {workload} | {mode} | {} | {}{bouncer_label} | {} | {} | {} | {} |",
+                show(tps[0]),
+                show(tps[1]),
+                show(tps[2]),
+                show(tps[3]),
+                ratio(tps[2], tps[1]),
+                ratio(tps[3], tps[0]),
+            );
+        }
+    }
+    let _ = bouncer_tx.kill();
+    let _ = bouncer_tx.wait();
+    let _ = bouncer_session.kill();
+    let _ = bouncer_session.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+}
