@@ -229,8 +229,12 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
     let rectus = |args: &[&str]| {
         let mut cmd = Command::new(bin);
         cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        // Lets a run compare runtime sizes (tokio reads it).
+        if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
+            cmd.env("TOKIO_WORKER_THREADS", threads);
+        }
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args(args);
         cmd
     };

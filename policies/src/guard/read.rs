@@ -552,7 +552,12 @@ impl<'c, 'a> Walker<'c, 'a> {
                 }
             }
         }
-        Ok(())
+        // PostgreSQL would refuse it too; the guard does not let a name it cannot place
+        // through.
+        Err(GuardError {
+            code: "42P01",
+            message: format!("missing FROM-clause entry for table \"{qualifier}\""),
+        })
     }
 
     fn column_state(&self, collection: &str, name: &str) -> ColumnState {
