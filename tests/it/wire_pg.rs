@@ -481,3 +481,83 @@ async fn psql_over_tls() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("encrypted connection"));
 }
+
+/// psql's catalog commands for a restricted user read virtual catalogs: only the tables and
+/// columns the user may read.
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_describes_only_what_the_user_may_see() {
+    let (app, _, email) = start().await;
+    let port = app.server.pg_port().to_string();
+    let psql = |command: &str| {
+        let out = std::process::Command::new("psql")
+            .env("PGPASSWORD", "pw")
+            .env("PGSSLMODE", "disable")
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                &email,
+                "-d",
+                &app.db.name,
+                "-c",
+                command,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tables = psql("\\dt");
+    assert!(tables.contains("|orders|table|"), "{tables}");
+    assert!(tables.contains("|customers|table|"), "{tables}");
+    assert!(!tables.contains("notes"), "{tables}");
+    let orders = psql("\\d orders");
+    for column in [
+        "id|integer",
+        "status|character varying(20)",
+        "amount|numeric(10,2)",
+    ] {
+        assert!(orders.contains(column), "{column}: {orders}");
+    }
+    assert!(!orders.contains("secret"), "{orders}");
+    let notes = std::process::Command::new("psql")
+        .env("PGPASSWORD", "pw")
+        .env("PGSSLMODE", "disable")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            &email,
+            "-d",
+            &app.db.name,
+            "-c",
+            "\\d notes",
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        String::from_utf8_lossy(&notes.stderr)
+            .contains("Did not find any relation named \"notes\"")
+    );
+    let databases = psql("\\l");
+    assert!(databases.contains(&app.db.name), "{databases}");
+    assert_eq!(
+        databases.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{databases}"
+    );
+}

@@ -132,11 +132,14 @@ impl Walker<'_, '_> {
                 format,
                 ..
             } => {
-                if format.is_some() || !functions::allowed_type(&data_type.to_string()) {
+                let printed = data_type.to_string();
+                let object = functions::object_type(&printed) && self.catalog_column(expr);
+                if format.is_some() || !(functions::allowed_type(&printed) || object) {
                     return Err(GuardError::not_allowed(format!("a cast to {data_type}")));
                 }
                 self.expr(expr)
             }
+            Expr::Collate { expr, .. } => self.expr(expr),
             Expr::TypedString(typed) => {
                 if !functions::allowed_type(&typed.data_type.to_string()) {
                     return Err(GuardError::not_allowed(format!(
@@ -266,8 +269,25 @@ impl Walker<'_, '_> {
         if parts.len() == 1 && functions::session_keyword(&parts[0]) {
             return Err(GuardError::not_allowed(parts[0].to_uppercase()));
         }
-        check_function_name(&parts)?;
         let name = parts.last().cloned().unwrap_or_default();
+        let schema_ok = parts.len() == 1 || (parts.len() == 2 && parts[0] == "pg_catalog");
+        if schema_ok && functions::object_function(&name) {
+            let first = match &function.args {
+                FunctionArguments::List(list) => list.args.first(),
+                _ => None,
+            };
+            let on_catalog = matches!(
+                first,
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) if self.catalog_column(e)
+            );
+            if !on_catalog {
+                return Err(GuardError::not_allowed(format!(
+                    "function {name} on anything but the catalog's own rows"
+                )));
+            }
+        } else if !(schema_ok && functions::catalog_function(&name)) {
+            check_function_name(&parts)?;
+        }
         // Qualify allow-listed functions so no same-named function elsewhere on the
         // upstream's search path can stand in for the built-in.
         if parts.len() == 1
@@ -360,6 +380,13 @@ fn value(v: &Value) -> GuardResult<()> {
 /// PostgreSQL's built-in operators; a custom `OPERATOR(schema.op)` could run any function.
 fn binary_operator(op: &BinaryOperator) -> GuardResult<()> {
     match op {
+        BinaryOperator::PGCustomBinaryOperator(parts)
+            if functions::catalog_operator(
+                &parts.iter().map(|p| p.to_lowercase()).collect::<Vec<_>>(),
+            ) =>
+        {
+            Ok(())
+        }
         BinaryOperator::PGCustomBinaryOperator(_) => {
             Err(GuardError::not_allowed(format!("operator {op}")))
         }

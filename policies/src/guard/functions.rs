@@ -207,7 +207,56 @@ const FUNCTIONS: &[&str] = &[
     "array_dims",
     // uuid
     "gen_random_uuid",
+    // ARRAY(subquery)
+    "array",
 ];
+
+/// Catalog functions that reveal nothing beyond their arguments (which come from the
+/// virtual catalogs or are plain values).
+const CATALOG_FUNCTIONS: &[&str] = &[
+    "format_type",
+    "pg_encoding_to_char",
+    "pg_get_expr",
+    "pg_relation_is_publishable",
+    "current_database",
+];
+
+/// Catalog functions that look an object up by id: any id could name anything, so their
+/// first argument must be a column of a virtual catalog.
+const OBJECT_FUNCTIONS: &[&str] = &[
+    "pg_table_is_visible",
+    "pg_get_userbyid",
+    "pg_get_indexdef",
+    "pg_get_constraintdef",
+    "pg_get_statisticsobjdef_columns",
+    "obj_description",
+    "col_description",
+];
+
+pub fn catalog_function(name: &str) -> bool {
+    CATALOG_FUNCTIONS.contains(&name)
+}
+
+pub fn object_function(name: &str) -> bool {
+    OBJECT_FUNCTIONS.contains(&name)
+}
+
+/// Types whose cast looks an object up by id or name: only for virtual catalog columns.
+pub fn object_type(printed: &str) -> bool {
+    let base = printed
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .to_lowercase();
+    matches!(base.as_str(), "regclass" | "regtype" | "regnamespace")
+}
+
+/// Operators psql spells `OPERATOR(pg_catalog.x)`.
+pub fn catalog_operator(parts: &[String]) -> bool {
+    matches!(parts, [schema, op] if schema == "pg_catalog" && matches!(
+        op.as_str(),
+        "~" | "~*" | "!~" | "!~*" | "=" | "<>" | "<" | "<=" | ">" | ">=" | "~~" | "~~*" | "!~~" | "!~~*" | "||"
+    ))
+}
 
 /// Function-like keywords that are not schema functions and must not be qualified.
 const KEYWORD_FUNCTIONS: &[&str] = &[
@@ -224,6 +273,7 @@ const KEYWORD_FUNCTIONS: &[&str] = &[
     "position",
     "substring",
     "trim",
+    "array",
 ];
 
 pub fn allowed_function(name: &str) -> bool {
@@ -254,6 +304,7 @@ pub fn session_keyword(name: &str) -> bool {
 pub fn allowed_type(printed: &str) -> bool {
     let base = printed
         .trim()
+        .trim_start_matches("pg_catalog.")
         .trim_end_matches("[]")
         .split('(')
         .next()
@@ -297,6 +348,8 @@ pub fn allowed_type(printed: &str) -> bool {
             | "json"
             | "jsonb"
             | "bytea"
+            | "name"
+            | "oid"
     )
 }
 

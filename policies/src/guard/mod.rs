@@ -6,6 +6,7 @@
 //! columns under the read permission's row predicate; writes get the write rules; anything
 //! the guard does not understand is refused. Fail closed.
 
+mod catalog;
 mod expr;
 mod functions;
 mod read;

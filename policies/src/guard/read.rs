@@ -22,6 +22,8 @@ pub(super) enum Source {
     Opaque { alias: Option<String> },
     /// The table a write changes, read directly: only its readable columns may be named.
     Raw { alias: String, collection: String },
+    /// A virtual system catalog: its columns hold only what the user may see.
+    Catalog { alias: String },
 }
 
 pub(crate) struct Walker<'c, 'a> {
@@ -429,6 +431,31 @@ impl<'c, 'a> Walker<'c, 'a> {
                 index_hints: vec![],
             });
         }
+        if let Some(catalog) = catalog_name(&parts, self.ctx.access.schema) {
+            // A NUL byte keeps catalog keys apart from any collection name.
+            let key = format!("\0{catalog}");
+            let subquery = relation::cached(self.ctx, &key, self.fence, || {
+                match super::catalog::virtual_catalog(self.ctx, catalog, self.fence)? {
+                    Some(sql) => relation::parse_query(&sql),
+                    None => Err(GuardError::not_allowed("reading the system catalogs")),
+                }
+            })?;
+            let alias = alias.unwrap_or_else(|| TableAlias {
+                explicit: true,
+                name: quoted(catalog),
+                columns: vec![],
+                at: None,
+            });
+            self.add_source(Source::Catalog {
+                alias: ident_name(&alias.name),
+            });
+            return Ok(TableFactor::Derived {
+                lateral: false,
+                subquery,
+                alias: Some(alias),
+                sample: None,
+            });
+        }
         let collection = self.user_table(&parts)?;
         let subquery = relation::derived(self.ctx, collection, self.fence, false)?;
         let alias = alias.unwrap_or_else(|| TableAlias {
@@ -503,13 +530,48 @@ impl<'c, 'a> Walker<'c, 'a> {
         Ok(())
     }
 
+    /// Whether `e` is a column of a virtual catalog: functions that take an object id (and
+    /// could name any object) accept only those.
+    pub(super) fn catalog_column(&self, e: &sqlparser::ast::Expr) -> bool {
+        use sqlparser::ast::Expr;
+        let is_catalog = |qualifier: Option<&str>| {
+            for scope in self.scopes.iter().rev() {
+                for source in scope {
+                    match (source, qualifier) {
+                        (Source::Catalog { alias }, Some(q)) if alias == q => return true,
+                        (Source::Catalog { .. }, None) if scope.len() == 1 => return true,
+                        (Source::Table { alias, .. }, Some(q))
+                        | (Source::Raw { alias, .. }, Some(q))
+                        | (Source::Opaque { alias: Some(alias) }, Some(q))
+                            if alias == q =>
+                        {
+                            return false;
+                        }
+                        _ => {}
+                    }
+                }
+                if qualifier.is_none() && !scope.is_empty() {
+                    return false;
+                }
+            }
+            false
+        };
+        match e {
+            Expr::Identifier(_) => is_catalog(None),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                is_catalog(Some(&ident_name(&parts[0])))
+            }
+            _ => false,
+        }
+    }
+
     /// An unqualified column name: refused when the only tables in scope that have it hide it.
     pub(super) fn unqualified_column(&self, name: &str) -> GuardResult<()> {
         for scope in self.scopes.iter().rev() {
             let mut hidden_in = None;
             for source in scope {
                 match source {
-                    Source::Opaque { .. } => return Ok(()),
+                    Source::Opaque { .. } | Source::Catalog { .. } => return Ok(()),
                     Source::Raw { collection, .. } => {
                         return match self.column_state(collection, name) {
                             ColumnState::Readable => Ok(()),
@@ -547,7 +609,11 @@ impl<'c, 'a> Walker<'c, 'a> {
                             _ => Err(GuardError::column(name, collection)),
                         };
                     }
-                    Source::Opaque { alias: Some(alias) } if alias == qualifier => return Ok(()),
+                    Source::Opaque { alias: Some(alias) } | Source::Catalog { alias }
+                        if alias == qualifier =>
+                    {
+                        return Ok(());
+                    }
                     _ => {}
                 }
             }
@@ -580,6 +646,16 @@ impl<'c, 'a> Walker<'c, 'a> {
             }
             _ => ColumnState::Absent,
         }
+    }
+}
+
+/// The `pg_catalog` relation a table name names, if it names one: `pg_catalog.x`, or an
+/// unqualified `pg_x` that is no user table (`pg_catalog` comes first on every search path).
+fn catalog_name<'p>(parts: &'p [String], schema: &crate::SchemaOverview) -> Option<&'p str> {
+    match parts {
+        [catalog, name] if catalog == "pg_catalog" => Some(name),
+        [name] if name.starts_with("pg_") && schema.collection(name).is_none() => Some(name),
+        _ => None,
     }
 }
 

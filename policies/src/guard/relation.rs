@@ -26,10 +26,29 @@ pub fn derived(
     fence: bool,
     with_key: bool,
 ) -> GuardResult<Box<Query>> {
-    let Some(cache) = ctx.derived else {
-        return build(ctx, collection, fence, with_key);
-    };
     let key = (collection.collection.clone(), fence, with_key);
+    cached_as(ctx, key, || build(ctx, collection, fence, with_key))
+}
+
+/// A derived table of the guard's own (a virtual catalog) under `name`, built once per
+/// permission set.
+pub fn cached(
+    ctx: &GuardContext,
+    name: &str,
+    fence: bool,
+    make: impl FnOnce() -> GuardResult<Box<Query>>,
+) -> GuardResult<Box<Query>> {
+    cached_as(ctx, (name.to_string(), fence, false), make)
+}
+
+fn cached_as(
+    ctx: &GuardContext,
+    key: (String, bool, bool),
+    make: impl FnOnce() -> GuardResult<Box<Query>>,
+) -> GuardResult<Box<Query>> {
+    let Some(cache) = ctx.derived else {
+        return make();
+    };
     let cached = match cache.0.lock() {
         Ok(map) => map.get(&key).cloned(),
         Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
@@ -37,7 +56,7 @@ pub fn derived(
     if let Some(query) = cached {
         return Ok(query);
     }
-    let query = build(ctx, collection, fence, with_key)?;
+    let query = make()?;
     match cache.0.lock() {
         Ok(mut map) => map.insert(key, query.clone()),
         Err(poisoned) => poisoned.into_inner().insert(key, query.clone()),

@@ -99,6 +99,25 @@ select nextval('orders_id_seq')
 --;
 select * from generate_series(1, 3), pg_ls_dir('.')
 --;
+# -- catalog functions that look objects up by id only on the virtual catalogs' own rows
+select pg_catalog.pg_get_userbyid(10)
+--;
+select pg_get_indexdef(x) from pg_class, (values (1)) v(x)
+--;
+select pg_table_is_visible(c.oid + 1) from pg_class c
+--;
+select 16384::regclass
+--;
+select ('no' || 'tes')::regclass
+--;
+select * from pg_settings
+--;
+select * from pg_user
+--;
+select * from pg_largeobject
+--;
+select * from pg_proc
+--;
 # -- statements that are not queries
 copy orders to stdout
 --;
