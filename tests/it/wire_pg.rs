@@ -561,3 +561,90 @@ async fn psql_describes_only_what_the_user_may_see() {
         "{databases}"
     );
 }
+
+/// pgbench through the endpoint, as an admin and as a restricted user, and a cancel request
+/// reaching the right backend.
+#[tokio::test(flavor = "multi_thread")]
+async fn pgbench_and_cancel_through_the_endpoint() {
+    let setup = "
+CREATE TABLE pgbench_branches (bid integer PRIMARY KEY, bbalance integer, filler char(88));
+CREATE TABLE pgbench_accounts (aid integer PRIMARY KEY, bid integer, abalance integer, filler char(84));
+INSERT INTO pgbench_branches VALUES (1, 0, '');
+INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) i
+";
+    let app = App::start_with(
+        Kind::Postgres,
+        Some(setup),
+        &[("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true")],
+    )
+    .await;
+    let (policies, _, _) = role_with_user(
+        &app,
+        "Bencher",
+        &[json!({"name": "bench", "app_access": false, "admin_access": false})],
+    )
+    .await;
+    for (collection, rule) in [
+        ("pgbench_accounts", json!({"aid": {"_lte": 50000}})),
+        ("pgbench_branches", json!({})),
+    ] {
+        app.admin_call(
+            "POST",
+            "/permissions",
+            Some(json!({"policy": policies[0], "collection": collection, "action": "read", "fields": ["*"], "permissions": rule})),
+        )
+        .await;
+    }
+    let port = app.server.pg_port().to_string();
+    for (user, password, mode) in [
+        (ADMIN_EMAIL, ADMIN_PASSWORD, "simple"),
+        ("bencher@example.com", "pw", "simple"),
+        ("bencher@example.com", "pw", "prepared"),
+    ] {
+        let out = std::process::Command::new("pgbench")
+            .env("PGPASSWORD", password)
+            .env("PGSSLMODE", "disable")
+            .args([
+                "-n",
+                "-S",
+                "-c",
+                "2",
+                "-t",
+                "50",
+                "-M",
+                mode,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                user,
+                &app.db.name,
+            ])
+            .output()
+            .expect("pgbench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{user} {mode}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of transactions actually processed: 100/100"),
+            "{stdout}"
+        );
+    }
+    // A cancel request through the endpoint stops the admin's running query.
+    let wire = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("admin login");
+    let token = wire.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(NoTls).await
+    });
+    // 57014 (query_canceled) is what PostgreSQL answers a cancelled query with.
+    let e = wire.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
+    assert_eq!(sqlstate(&e).0, "57014", "{e}");
+    canceller.await.unwrap().unwrap();
+}

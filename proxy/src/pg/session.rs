@@ -314,10 +314,21 @@ async fn serve<D: Directory>(
         &pending,
     );
     let responses = forward_responses(&mut upstream_reader, &mut client_write, &pending);
-    let clean = tokio::select! {
-        r = requests => r?,
-        r = responses => { r?; false }
+    let (clean, upstream_closed) = tokio::select! {
+        r = requests => (r?, false),
+        r = responses => { r?; (false, true) }
     };
+    if upstream_closed {
+        // The client hears why its session ends instead of seeing the socket drop.
+        let out = error_response(
+            "FATAL",
+            "08006",
+            "rectus: the database closed the connection",
+        );
+        let _ = client_write.write_all(&out).await;
+        let _ = client_write.flush().await;
+        return Ok(());
+    }
     let idle = pending.sent.load(Ordering::Relaxed) == pending.answered.load(Ordering::Relaxed);
     if clean && idle {
         let upstream = super::upstream::Upstream {
