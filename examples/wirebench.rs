@@ -358,9 +358,16 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
                     password: READER_PASSWORD,
                 },
             ];
+            // WIREBENCH_ONLY=<target name> runs one target (for profiling it).
+            let only = std::env::var("WIREBENCH_ONLY").ok();
             let tps: Vec<Option<f64>> = targets
                 .iter()
-                .map(|t| pgbench(t, database, mode, &args, seconds, clients))
+                .map(|t| {
+                    if only.as_deref().is_some_and(|o| o != t.name) {
+                        return None;
+                    }
+                    pgbench(t, database, mode, &args, seconds, clients)
+                })
                 .collect();
             let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
