@@ -177,6 +177,21 @@ async fn a_restricted_user_sees_what_the_api_shows() {
             assert_eq!(value, &expected, "{column}");
         }
     }
+    // Whole-row references carry only the readable columns.
+    let (_, json) = simple(&wire, "SELECT row_to_json(o) FROM orders o WHERE id = 1")
+        .await
+        .unwrap();
+    let row: Value = serde_json::from_str(json[0][0].as_deref().unwrap()).unwrap();
+    let mut keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["amount", "customer", "id", "status"]);
+    let (_, composite) = simple(&wire, "SELECT o::text FROM orders o WHERE id = 1")
+        .await
+        .unwrap();
+    assert!(
+        !composite[0][0].as_deref().unwrap().contains("s1"),
+        "{composite:?}"
+    );
     // Joins, subqueries and aggregates read through the same filter.
     let (_, counted) = simple(&wire, "SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer WHERE o.id IN (SELECT id FROM orders)").await.unwrap();
     assert_eq!(counted, vec![vec![Some("2".into())]]);
