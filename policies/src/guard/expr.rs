@@ -439,6 +439,84 @@ pub fn leakproof(e: &Expr) -> bool {
     }
 }
 
+/// Whether any condition of the statement (WHERE, HAVING, JOIN ... ON, in any query or
+/// subquery, and the conditions of UPDATE and DELETE) is not [`leakproof`].
+pub fn needs_fence(statement: &sqlparser::ast::Statement) -> bool {
+    use sqlparser::ast::{
+        JoinConstraint, JoinOperator, Query, SetExpr, Statement, TableFactor, TableWithJoins,
+        Visit, Visitor,
+    };
+    use std::ops::ControlFlow;
+
+    fn from_leaks(from: &TableWithJoins) -> bool {
+        let nested = match &from.relation {
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => from_leaks(table_with_joins),
+            _ => false,
+        };
+        nested
+            || from.joins.iter().any(|j| {
+                let on = match &j.join_operator {
+                    JoinOperator::Join(JoinConstraint::On(e))
+                    | JoinOperator::Inner(JoinConstraint::On(e))
+                    | JoinOperator::Left(JoinConstraint::On(e))
+                    | JoinOperator::LeftOuter(JoinConstraint::On(e))
+                    | JoinOperator::Right(JoinConstraint::On(e))
+                    | JoinOperator::RightOuter(JoinConstraint::On(e))
+                    | JoinOperator::FullOuter(JoinConstraint::On(e))
+                    | JoinOperator::CrossJoin(JoinConstraint::On(e)) => !leakproof(e),
+                    _ => false,
+                };
+                let nested = match &j.relation {
+                    TableFactor::NestedJoin {
+                        table_with_joins, ..
+                    } => from_leaks(table_with_joins),
+                    _ => false,
+                };
+                on || nested
+            })
+    }
+
+    fn body_leaks(body: &SetExpr) -> bool {
+        match body {
+            SetExpr::Select(select) => {
+                select.selection.as_ref().is_some_and(|e| !leakproof(e))
+                    || select.having.as_ref().is_some_and(|e| !leakproof(e))
+                    || select.from.iter().any(from_leaks)
+            }
+            SetExpr::SetOperation { left, right, .. } => body_leaks(left) || body_leaks(right),
+            _ => false,
+        }
+    }
+
+    struct Finder;
+
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if body_leaks(&query.body) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+            let condition = match statement {
+                Statement::Update(u) => u.selection.as_ref(),
+                Statement::Delete(d) => d.selection.as_ref(),
+                _ => None,
+            };
+            if condition.is_some_and(|e| !leakproof(e)) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    statement.visit(&mut Finder).is_break()
+}
+
 /// An expression that reads no row: whatever it does, it does the same on every row, so
 /// it tells nothing about rows the caller may not see.
 fn constant(e: &Expr) -> bool {

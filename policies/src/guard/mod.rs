@@ -112,7 +112,8 @@ pub fn guard_pg(sql: &str, ctx: &GuardContext) -> GuardResult<Vec<Guarded>> {
     let statements = parse(sql)?;
     statements
         .into_iter()
-        .map(|statement| guard_statement(statement, ctx))
+        .enumerate()
+        .map(|(i, statement)| guard_statement(statement, ctx, || nth(sql, i)))
         .collect()
 }
 
@@ -123,27 +124,39 @@ fn parse(sql: &str) -> GuardResult<Vec<Statement>> {
     })
 }
 
-fn guard_statement(statement: Statement, ctx: &GuardContext) -> GuardResult<Guarded> {
-    // A statement whose row filters must stop the caller's predicates from running on rows
-    // outside them is rewritten a second time with the fence; see `read::Walker`.
-    match session::guard(&statement, ctx)? {
-        Some(done) => Ok(done),
-        None => {
-            let prepared = match &statement {
-                Statement::Prepare { name, .. } => Some(PreparedName::Defines(ident_name(name))),
-                _ => None,
-            };
-            let (mut sql, mut kind, fenced) = rewrite(statement.clone(), ctx, false)?;
-            if fenced {
-                (sql, kind, _) = rewrite(statement, ctx, true)?;
-            }
-            Ok(Guarded {
-                sql,
-                kind,
-                prepared,
-            })
-        }
+/// Statement `i` of `sql`, parsed again.
+fn nth(sql: &str, i: usize) -> GuardResult<Statement> {
+    parse(sql)?
+        .into_iter()
+        .nth(i)
+        .ok_or_else(|| GuardError::denied("rectus could not guard the statement"))
+}
+
+fn guard_statement(
+    statement: Statement,
+    ctx: &GuardContext,
+    again: impl FnOnce() -> GuardResult<Statement>,
+) -> GuardResult<Guarded> {
+    if let Some(done) = session::guard(&statement, ctx)? {
+        return Ok(done);
     }
+    let prepared = match &statement {
+        Statement::Prepare { name, .. } => Some(PreparedName::Defines(ident_name(name))),
+        _ => None,
+    };
+    // Whether the row filters need the fence is known before the walk, so the statement is
+    // rewritten once; should the walk meet a predicate the look-ahead missed, it is parsed
+    // again and rewritten with the fence.
+    let fence = expr::needs_fence(&statement);
+    let (mut sql, mut kind, missed) = rewrite(statement, ctx, fence)?;
+    if missed {
+        (sql, kind, _) = rewrite(again()?, ctx, true)?;
+    }
+    Ok(Guarded {
+        sql,
+        kind,
+        prepared,
+    })
 }
 
 /// Rewrites a data statement; the flag says whether it needs the fence it was not given.

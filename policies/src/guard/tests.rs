@@ -412,8 +412,39 @@ mod fuzz {
         "delete from orders where id = (select max(id) from orders)",
     ];
 
+    /// The look-ahead that decides the fence sees every condition the walk treats as one.
+    fn fence_agrees(sql: &str) {
+        let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+            return;
+        };
+        let schema = super::schema();
+        let permissions = super::permissions();
+        let variables = crate::filter::Variables::default();
+        let ctx = super::GuardContext {
+            access: crate::ReadAccess {
+                schema: &schema,
+                permissions: &permissions,
+                variables: &variables,
+            },
+            schema_name: "public",
+            derived: None,
+        };
+        for statement in statements {
+            let mut walked = statement.clone();
+            let mut walker = super::super::read::Walker::new(&ctx, false);
+            if super::super::data_statement(&mut walked, &mut walker).is_ok() && walker.needs_fence
+            {
+                assert!(
+                    super::super::expr::needs_fence(&statement),
+                    "the look-ahead missed a condition: {sql}"
+                );
+            }
+        }
+    }
+
     /// Rewrites must parse and must not name what the caller may not read.
     fn check(sql: &str) {
+        fence_agrees(sql);
         let Ok(out) = run(sql) else { return };
         for statement in out {
             assert!(
