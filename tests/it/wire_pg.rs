@@ -136,6 +136,29 @@ async fn admin_passthrough_is_a_direct_connection() {
     assert_eq!(types_a, types_b);
     assert_eq!(a[0].get::<_, f64>(1), b[0].get::<_, f64>(1));
     assert_eq!(a[0].get::<_, String>(3), "s2");
+    // COPY in both directions is forwarded as it is.
+    let stream = wire
+        .copy_out("COPY (SELECT id, secret FROM orders ORDER BY id) TO STDOUT")
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(stream)
+        .await
+        .unwrap();
+    let text: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert_eq!(text, "1\ts1\n2\ts2\n3\ts3\n4\ts4\n");
+    let sink = wire.copy_in("COPY notes (body) FROM STDIN").await.unwrap();
+    futures_util::pin_mut!(sink);
+    futures_util::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"copied\n"))
+        .await
+        .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 1);
+    let (_, copied) = simple(&db, "SELECT count(*) FROM notes WHERE body = 'copied'")
+        .await
+        .unwrap();
+    assert_eq!(copied, vec![vec![Some("1".into())]]);
     // Session state lives as on a direct connection: transactions and settings.
     wire.batch_execute("BEGIN; CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1); SET LOCAL statement_timeout = '5s'")
         .await
