@@ -404,6 +404,31 @@ impl AuthService {
         Ok(())
     }
 
+    /// A user's id, role and status, from the cache the permission tables' writes clear.
+    async fn user_status(&self, id: &str) -> Result<Option<UserStatus>, AuthError> {
+        let load = async {
+            let user = self.user_where("id", id).await?;
+            Ok(user.map(|u| UserStatus {
+                id: u.id,
+                role: u.role,
+                status: u.status,
+            }))
+        };
+        Ok(self.authz.user(id, load).await?)
+    }
+
+    /// The user `id` while they are active (not suspended, deleted or archived).
+    pub async fn active_user(&self, id: &str) -> Result<Option<AuthUser>, AuthError> {
+        Ok(self
+            .user_status(id)
+            .await?
+            .filter(|u| u.status == "active")
+            .map(|u| AuthUser {
+                id: u.id,
+                role: u.role,
+            }))
+    }
+
     /// The user a presented token stands for: an access token (JWT) or a static token.
     pub async fn authenticate(&self, token: &str) -> Result<AuthUser, AuthError> {
         let user = if is_directus_jwt(token) {
@@ -415,15 +440,7 @@ impl AuthService {
                     return Err(AuthError::InvalidToken);
                 }
             }
-            let load = async {
-                let user = self.user_where("id", &claims.id).await?;
-                Ok(user.map(|u| UserStatus {
-                    id: u.id,
-                    role: u.role,
-                    status: u.status,
-                }))
-            };
-            self.authz.user(&claims.id, load).await?
+            self.user_status(&claims.id).await?
         } else {
             self.user_where("token", token).await?.map(|u| UserStatus {
                 id: u.id,

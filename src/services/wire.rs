@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rectus_policies::SchemaOverview;
-use rectus_proxy::pg::{Access, Directory, Identity, LoginError};
+use rectus_proxy::pg::{Access, AccessError, Directory, Identity, LoginError};
 
 use crate::http::AppState;
 use crate::services::auth::AuthError;
@@ -68,13 +68,14 @@ impl Directory for WireDirectory {
         }
     }
 
-    async fn access(&self, identity: &Identity) -> Result<Arc<Access>, String> {
+    async fn access(&self, identity: &Identity) -> Result<Arc<Access>, AccessError> {
+        let internal = |e: &dyn std::fmt::Display| AccessError::Internal(e.to_string());
         let snapshot = self
             .state
             .authz
             .snapshot()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| internal(&e))?;
         let schema = self.state.schema();
         if let Some(cached) = self.access.get(&identity.user).await
             && Arc::ptr_eq(&cached.0, &snapshot)
@@ -82,12 +83,20 @@ impl Directory for WireDirectory {
         {
             return Ok(cached.2.clone());
         }
+        // A session lasts only while its user stays active, as a token would.
+        let user = self
+            .state
+            .auth
+            .active_user(&identity.user)
+            .await
+            .map_err(|e| internal(&e))?
+            .ok_or(AccessError::Inactive)?;
         let caller = self
             .state
             .authz
-            .caller(Some((&identity.user, identity.role.as_deref())), None)
+            .caller(Some((&user.id, user.role.as_deref())), None)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| internal(&e))?;
         let access = Arc::new(Access::new(
             schema.clone(),
             caller.permissions,

@@ -346,6 +346,27 @@ async fn permission_changes_reach_open_sessions_and_prepared_statements() {
         .await
         .unwrap();
     assert_eq!(wire.query(&statement, &[]).await.unwrap().len(), 4);
+    // A suspended user's open session reads nothing more.
+    let user = app
+        .admin_call("GET", "/users?filter[email][_eq]=clerk@example.com", None)
+        .await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.admin_call(
+        "PATCH",
+        &format!("/users/{user}"),
+        Some(json!({"status": "suspended"})),
+    )
+    .await;
+    let (code, message) = sqlstate(
+        &wire
+            .simple_query("SELECT id FROM orders")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "42501");
+    assert!(message.contains("no longer active"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

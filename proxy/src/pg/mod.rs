@@ -78,6 +78,15 @@ pub enum LoginError {
     Internal(String),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// Suspended, archived or deleted since the session began.
+    #[error("the user is no longer active")]
+    Inactive,
+    #[error("{0}")]
+    Internal(String),
+}
+
 /// The users and permissions behind the endpoint (the rectus server implements it).
 pub trait Directory: Send + Sync + 'static {
     /// Checks an e-mail and password, or a static token given as the password.
@@ -95,7 +104,7 @@ pub trait Directory: Send + Sync + 'static {
     fn access(
         &self,
         identity: &Identity,
-    ) -> impl Future<Output = Result<Arc<Access>, String>> + Send;
+    ) -> impl Future<Output = Result<Arc<Access>, AccessError>> + Send;
 }
 
 type GuardCache = moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, GuardError>>>;

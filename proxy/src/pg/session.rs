@@ -370,6 +370,9 @@ impl SessionAccess {
                 self.held = Some((generation, Instant::now(), access.clone()));
                 Ok(access)
             }
+            Err(super::AccessError::Inactive) => Err(GuardError::denied(
+                "rectus: the user of this session is no longer active",
+            )),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load permissions for a wire session");
                 Err(GuardError::denied("rectus: permissions are unavailable"))
