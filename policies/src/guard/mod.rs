@@ -7,6 +7,7 @@
 //! the guard does not understand is refused. Fail closed.
 
 mod catalog;
+mod columns;
 mod expr;
 mod functions;
 mod read;

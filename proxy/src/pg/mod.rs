@@ -5,6 +5,8 @@ mod cancel;
 mod frame;
 mod scram;
 mod session;
+mod startup;
+mod statements;
 mod tls;
 mod upstream;
 
