@@ -263,6 +263,16 @@ async fn refusals_are_errors_in_order_and_abort_transactions() {
     );
     let (code, _) = sqlstate(&wire.prepare("SELECT pg_sleep(1)").await.unwrap_err());
     assert_eq!(code, "42501");
+    // Text the guard reads as nothing but comments reaches the database as an empty query.
+    let empty = wire
+        .simple_query("/* a /* nested */ comment */ -- and a line comment")
+        .await
+        .unwrap();
+    assert!(
+        empty
+            .iter()
+            .all(|m| !matches!(m, SimpleQueryMessage::Row(_)))
+    );
     // The session goes on after a refusal.
     assert_eq!(
         simple(&wire, "SELECT 1").await.unwrap().1,

@@ -233,6 +233,21 @@ fn text_is_printed_from_the_ast() {
     assert!(!sql.contains("--"), "{sql}");
 }
 
+/// Nested comments: whatever the parser makes of them, no statement that names a hidden
+/// column comes out.
+#[test]
+fn nested_comments_hide_nothing() {
+    for sql in [
+        "/* /* */ select secret from orders */",
+        "/* /* */ select secret from orders",
+        "select id from orders /* /* */ , secret */",
+    ] {
+        if let Ok(out) = run(sql) {
+            assert!(out.iter().all(|s| !s.contains("secret")), "{sql} -> {out:?}");
+        }
+    }
+}
+
 #[test]
 fn session_statements() {
     assert_eq!(one("begin"), "BEGIN");

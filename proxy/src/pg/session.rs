@@ -193,7 +193,9 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                         (other, _) => other,
                     };
                     let sql = match answer {
-                        Ok(list) if list.is_empty() => query.query.clone(),
+                        // Nothing but comments and blanks, as the guard reads it: the database
+                        // gets an empty string, not the text, which it might read otherwise.
+                        Ok(list) if list.is_empty() => String::new(),
                         Ok(list) => list
                             .iter()
                             .map(|g| g.sql.as_str())
@@ -211,7 +213,7 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                     prepared.protocol.remove(&name);
                     let answer = guarded(shared, &mut access, identity, &parse.query, true).await;
                     let sql = match answer {
-                        Ok(list) if list.is_empty() => parse.query.clone(),
+                        Ok(list) if list.is_empty() => String::new(),
                         Ok(mut list) if list.len() == 1 => {
                             let rewritten = list.remove(0).sql;
                             if let Some(id) = access.generation() {
