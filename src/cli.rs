@@ -339,6 +339,7 @@ async fn pg_proxy(
         tls_key: settings.tls_key.clone(),
         allow_insecure_password: settings.allow_insecure_password,
         pool_size: settings.pool_size,
+        pool_timeout: settings.pool_timeout,
     };
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));

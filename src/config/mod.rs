@@ -62,6 +62,7 @@ pub const SETTINGS: &[&str] = &[
     "PG_PROXY_TLS_KEY",
     "PG_PROXY_ALLOW_INSECURE_PASSWORD",
     "PG_PROXY_POOL_SIZE",
+    "PG_PROXY_POOL_TIMEOUT",
 ];
 
 /// A configuration problem, already phrased for the person starting rectus.

@@ -14,6 +14,7 @@ pub struct PgProxySettings {
     pub tls_key: Option<PathBuf>,
     pub allow_insecure_password: bool,
     pub pool_size: usize,
+    pub pool_timeout: std::time::Duration,
 }
 
 /// `None` when the endpoint is off: by `PG_PROXY_ENABLED=false`, or by default when the
@@ -32,6 +33,7 @@ pub(super) fn pg_proxy(
         take("PG_PROXY_ALLOW_INSECURE_PASSWORD"),
     )?;
     let pool = take("PG_PROXY_POOL_SIZE");
+    let pool_timeout = take("PG_PROXY_POOL_TIMEOUT");
     match (enabled, postgres) {
         (Some(false), _) | (None, false) => return Ok(None),
         (Some(true), false) => {
@@ -75,6 +77,14 @@ pub(super) fn pg_proxy(
                 ))
             })?,
     };
+    let pool_timeout = match pool_timeout {
+        None => std::time::Duration::from_secs(30),
+        Some(text) => super::parse_duration(&text).ok_or_else(|| {
+            ConfigError(format!(
+                "PG_PROXY_POOL_TIMEOUT={text} is not a duration: use for example 30s, 500 or 2m"
+            ))
+        })?,
+    };
     Ok(Some(PgProxySettings {
         host,
         port,
@@ -82,6 +92,7 @@ pub(super) fn pg_proxy(
         tls_key,
         allow_insecure_password: insecure.unwrap_or(false),
         pool_size,
+        pool_timeout,
     }))
 }
 

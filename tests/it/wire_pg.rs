@@ -717,3 +717,45 @@ INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) 
     assert_eq!(sqlstate(&e).0, "57014", "{e}");
     canceller.await.unwrap().unwrap();
 }
+
+/// With every upstream connection taken, a new session is refused after
+/// `PG_PROXY_POOL_TIMEOUT` with PostgreSQL's "too many clients" error, and gets in once one
+/// is free again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_refuses_new_sessions() {
+    let app = App::start_with(
+        Kind::Postgres,
+        Some(SETUP),
+        &[
+            ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+            ("PG_PROXY_POOL_SIZE", "1"),
+            ("PG_PROXY_POOL_TIMEOUT", "200"),
+        ],
+    )
+    .await;
+    let first = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("first session");
+    let e = refused(connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    assert_eq!(
+        sqlstate(&e),
+        (
+            "53300".to_string(),
+            "sorry, too many clients already".to_string()
+        )
+    );
+    drop(first);
+    let mut second = None;
+    for _ in 0..50 {
+        if let Ok(client) = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await {
+            second = Some(client);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let second = second.expect("a session once the first one ended");
+    assert_eq!(
+        simple(&second, "SELECT 1").await.unwrap().1,
+        vec![vec![Some("1".into())]]
+    );
+}

@@ -243,7 +243,10 @@ fn nested_comments_hide_nothing() {
         "select id from orders /* /* */ , secret */",
     ] {
         if let Ok(out) = run(sql) {
-            assert!(out.iter().all(|s| !s.contains("secret")), "{sql} -> {out:?}");
+            assert!(
+                out.iter().all(|s| !s.contains("secret")),
+                "{sql} -> {out:?}"
+            );
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct PgProxyConfig {
     /// Cleartext passwords on connections without TLS (`PG_PROXY_ALLOW_INSECURE_PASSWORD`).
     pub allow_insecure_password: bool,
     pub pool_size: usize,
+    /// How long a new session waits for a free upstream connection before it is refused.
+    pub pool_timeout: std::time::Duration,
 }
 
 /// A logged-in user.
@@ -136,7 +138,11 @@ impl<D: Directory> PgProxy<D> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ProxyError::Listen { addr, source })?;
-        let pool = upstream::Pool::new(config.upstream.clone(), config.pool_size);
+        let pool = upstream::Pool::new(
+            config.upstream.clone(),
+            config.pool_size,
+            config.pool_timeout,
+        );
         Ok(PgProxy {
             listener,
             shared: Arc::new(Shared {

@@ -156,6 +156,10 @@ pub(super) async fn handshake<D: Directory>(
     }
     let mut leased = match shared.pool.get().await {
         Ok(leased) => leased,
+        Err(super::upstream::UpstreamError::Full) => {
+            fatal(stream, "53300", "sorry, too many clients already").await?;
+            return Ok(None);
+        }
         Err(e) => {
             tracing::warn!(error = ?e, "wire session: no upstream connection");
             fatal(stream, "08006", "rectus: cannot connect to the database").await?;

@@ -42,6 +42,8 @@ pub enum UpstreamError {
     Refused(String),
     #[error("the database asked for an authentication method the proxy does not support")]
     Unsupported,
+    #[error("sorry, too many clients already")]
+    Full,
 }
 
 /// One upstream connection after its startup.
@@ -218,6 +220,8 @@ pub fn error_text(body: &[u8]) -> String {
 /// The session pool: at most `size` upstream connections, idle ones reused.
 pub struct Pool {
     config: UpstreamConfig,
+    /// How long a new session waits for a free slot.
+    wait: std::time::Duration,
     idle: Mutex<Vec<Upstream>>,
     permits: Arc<Semaphore>,
 }
@@ -229,20 +233,21 @@ pub struct Leased {
 }
 
 impl Pool {
-    pub fn new(config: UpstreamConfig, size: usize) -> Self {
+    pub fn new(config: UpstreamConfig, size: usize, wait: std::time::Duration) -> Self {
         Pool {
             config,
+            wait,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size.max(1))),
         }
     }
 
     pub async fn get(&self) -> Result<Leased, UpstreamError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+        // A client waits a while for a free slot, then hears what PostgreSQL says when it
+        // has no connection left.
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
+            .map_err(|_| UpstreamError::Full)?
             .map_err(|_| UpstreamError::Refused("pool closed".into()))?;
         let idle = match self.idle.lock() {
             Ok(mut idle) => idle.pop(),
