@@ -14,9 +14,6 @@ const AS_IS: &[&str] = &["pg_am", "pg_collation", "pg_language"];
 
 /// Catalogs psql consults that the user sees empty.
 const EMPTY: &[&str] = &[
-    "pg_index",
-    "pg_constraint",
-    "pg_attrdef",
     "pg_policy",
     "pg_statistic_ext",
     "pg_publication",
@@ -50,7 +47,7 @@ const PG_CLASS: &[(&str, Option<&str>)] = &[
     ("reltuples", Some("0::real")),
     ("relallvisible", Some("0")),
     ("reltoastrelid", Some("0::oid")),
-    ("relhasindex", Some("false")),
+    ("relhasindex", None),
     ("relisshared", None),
     ("relpersistence", None),
     ("relkind", None),
@@ -106,8 +103,13 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
                     Some(sql) => select.expr_as(Expr::cust(*sql), Alias::new(*column)),
                 };
             }
-            select.from(table).and_where(
-                Expr::col(Alias::new("oid")).is_in(visible.iter().map(|c| regclass(ctx, c))),
+            select.from(table).cond_where(
+                Condition::any()
+                    .add(
+                        Expr::col(Alias::new("oid"))
+                            .is_in(visible.iter().map(|c| regclass(ctx, c))),
+                    )
+                    .add(Expr::col(Alias::new("oid")).in_subquery(visible_indexes(ctx, &visible))),
             );
         }
         "pg_namespace" => {
@@ -125,31 +127,47 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
         "pg_attribute" => {
             select
                 .columns(PG_ATTRIBUTE.iter().map(|c| Alias::new(*c)))
-                .expr_as(Expr::cust("false"), Alias::new("atthasdef"))
+                // A generated column's expression could name hidden columns: not shown.
+                .expr_as(
+                    Expr::cust("CASE WHEN attgenerated = '' THEN atthasdef ELSE false END"),
+                    Alias::new("atthasdef"),
+                )
                 .expr_as(Expr::cust("false"), Alias::new("atthasmissing"))
                 .expr_as(Expr::cust("NULL::aclitem[]"), Alias::new("attacl"))
                 .from(table);
-            let mut any = Condition::any();
-            for collection in &visible {
-                let Some(rules) = ctx
-                    .access
-                    .permissions
-                    .rules(&collection.collection, Action::Read)
-                else {
-                    continue;
-                };
-                let readable = rules.allowed_fields(collection);
-                let readable: Vec<&str> = readable
-                    .into_iter()
-                    .filter(|f| collection.field(f).is_some_and(|f| !f.is_alias()))
-                    .collect();
-                any = any.add(
-                    Condition::all()
-                        .add(Expr::col(Alias::new("attrelid")).eq(regclass(ctx, collection)))
-                        .add(Expr::col(Alias::new("attname")).is_in(readable)),
+            select.cond_where(readable_columns(ctx, &visible, None));
+        }
+        // Indexes (and their primary key and unique constraints) on readable columns only,
+        // without expressions or predicates, which could name hidden ones.
+        "pg_index" => {
+            select.column(sea_query::Asterisk).from(table).and_where(
+                Expr::col(Alias::new("indexrelid")).in_subquery(visible_indexes(ctx, &visible)),
+            );
+        }
+        "pg_constraint" => {
+            select
+                .column(sea_query::Asterisk)
+                .from(table)
+                .and_where(Expr::col(Alias::new("contype")).is_in(["p", "u"]))
+                .and_where(
+                    Expr::col(Alias::new("conindid")).in_subquery(visible_indexes(ctx, &visible)),
                 );
-            }
-            select.cond_where(any);
+        }
+        // Defaults of readable, not generated columns.
+        "pg_attrdef" => {
+            let columns = SeaQuery::select()
+                .columns([Alias::new("attrelid"), Alias::new("attnum")])
+                .from((Alias::new("pg_catalog"), Alias::new("pg_attribute")))
+                .cond_where(readable_columns(ctx, &visible, None))
+                .and_where(Expr::col(Alias::new("attgenerated")).eq(""))
+                .to_owned();
+            select.column(sea_query::Asterisk).from(table).and_where(
+                Expr::tuple([
+                    Expr::col(Alias::new("adrelid")),
+                    Expr::col(Alias::new("adnum")),
+                ])
+                .in_subquery(columns),
+            );
         }
         // Built-in types only: every table has a row type named after it.
         "pg_type" => {
@@ -179,6 +197,64 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
         select.offset(0);
     }
     Ok(Some(select.to_string(PostgresQueryBuilder)))
+}
+
+/// `attrelid`/`attname` (of `table` when given) naming a readable column of a visible table.
+fn readable_columns(ctx: &GuardContext, visible: &[&Collection], table: Option<&str>) -> Condition {
+    let col = |name: &str| match table {
+        Some(t) => Expr::col((Alias::new(t), Alias::new(name))),
+        None => Expr::col(Alias::new(name)),
+    };
+    let mut any = Condition::any();
+    for collection in visible {
+        let Some(rules) = ctx
+            .access
+            .permissions
+            .rules(&collection.collection, Action::Read)
+        else {
+            continue;
+        };
+        let readable: Vec<&str> = rules
+            .allowed_fields(collection)
+            .into_iter()
+            .filter(|f| collection.field(f).is_some_and(|f| !f.is_alias()))
+            .collect();
+        any = any.add(
+            Condition::all()
+                .add(col("attrelid").eq(regclass(ctx, collection)))
+                .add(col("attname").is_in(readable)),
+        );
+    }
+    any
+}
+
+/// `SELECT indexrelid` of the indexes on visible tables that cover readable columns only and
+/// have no expressions or predicates.
+fn visible_indexes(ctx: &GuardContext, visible: &[&Collection]) -> sea_query::SelectStatement {
+    let hidden_key = SeaQuery::select()
+        .expr(Expr::val(1))
+        .from_as(
+            (Alias::new("pg_catalog"), Alias::new("pg_attribute")),
+            Alias::new("a"),
+        )
+        .and_where(Expr::cust(
+            "a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)",
+        ))
+        .cond_where(readable_columns(ctx, visible, Some("a")).not())
+        .to_owned();
+    SeaQuery::select()
+        .column((Alias::new("i"), Alias::new("indexrelid")))
+        .from_as(
+            (Alias::new("pg_catalog"), Alias::new("pg_index")),
+            Alias::new("i"),
+        )
+        .and_where(
+            Expr::col((Alias::new("i"), Alias::new("indrelid")))
+                .is_in(visible.iter().map(|c| regclass(ctx, c))),
+        )
+        .and_where(Expr::cust("i.indexprs IS NULL AND i.indpred IS NULL"))
+        .and_where(Expr::exists(hidden_key).not())
+        .to_owned()
 }
 
 /// The user tables the caller may read.
