@@ -112,25 +112,30 @@ impl Recorder<'_> {
             return Ok(());
         };
         let row = activity_row(self.caller, action, &collection.collection, &key_text(key));
-        let id = insert_returning_key(conn, table, write::row_values(table, &row)?).await?;
-        let (Some((data, delta)), true) = (revision, revisions) else {
-            return Ok(());
-        };
-        let Some(revisions_table) = self.schema.collection("directus_revisions") else {
+        let activity_values = write::row_values(table, &row)?;
+        let revisions_table = self.schema.collection("directus_revisions");
+        let (Some((data, delta)), true, Some(revisions_table)) =
+            (revision, revisions, revisions_table)
+        else {
+            insert_returning_key(conn, table, activity_values).await?;
             return Ok(());
         };
         let mut revision = Map::new();
-        revision.insert("activity".into(), id);
         revision.insert("collection".into(), collection.collection.clone().into());
         revision.insert("item".into(), key_text(key).into());
         revision.insert("data".into(), data);
         revision.insert("delta".into(), delta);
-        let stmt = write::insert(
-            conn.dialect(),
-            revisions_table,
-            write::row_values(revisions_table, &revision)?,
-            false,
-        )?;
+        if conn.dialect() == rectus_policies::Dialect::Postgres {
+            // One round trip: the activity row in a CTE, the revision pointing at it.
+            let revision_values = write::row_values(revisions_table, &revision)?;
+            let stmt = activity_with_revision(table, activity_values, revision_values)?;
+            conn.execute(&stmt).await?;
+            return Ok(());
+        }
+        let id = insert_returning_key(conn, table, activity_values).await?;
+        revision.insert("activity".into(), id);
+        let values = write::row_values(revisions_table, &revision)?;
+        let stmt = write::insert(conn.dialect(), revisions_table, values, false)?;
         conn.execute(&stmt).await?;
         Ok(())
     }
@@ -171,6 +176,44 @@ impl Recorder<'_> {
             })
             .unwrap_or_default())
     }
+}
+
+/// `WITH a AS (INSERT INTO directus_activity … RETURNING id) INSERT INTO directus_revisions
+/// (activity, …) VALUES ((SELECT id FROM a), …)` (PostgreSQL).
+fn activity_with_revision(
+    activity: &Collection,
+    activity_values: Vec<(String, DbValue)>,
+    revision_values: Vec<(String, DbValue)>,
+) -> Result<crate::db::Stmt, ApiError> {
+    use sea_query::{CommonTableExpression, WithClause};
+    let (columns, values): (Vec<String>, Vec<DbValue>) = activity_values.into_iter().unzip();
+    let mut insert_activity = Sql::insert();
+    insert_activity
+        .into_table(activity.collection.clone())
+        .columns(columns)
+        .values(values.into_iter().map(|v| Expr::val(write::sea_value(v))))
+        .map_err(|e| ApiError::internal(&e))?;
+    insert_activity.returning_col(activity.primary_key.clone());
+    let cte = CommonTableExpression::new()
+        .query(insert_activity)
+        .table_name("a")
+        .to_owned();
+    let new_id = Sql::select()
+        .column(activity.primary_key.clone())
+        .from("a")
+        .to_owned();
+    let (columns, values): (Vec<String>, Vec<DbValue>) = revision_values.into_iter().unzip();
+    let mut insert_revision = Sql::insert();
+    insert_revision
+        .into_table("directus_revisions")
+        .columns(std::iter::once("activity".to_string()).chain(columns))
+        .values(
+            std::iter::once(sea_query::Expr::SubQuery(None, Box::new(new_id.into())))
+                .chain(values.into_iter().map(|v| Expr::val(write::sea_value(v)))),
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    let with = WithClause::new().cte(cte).to_owned().query(insert_revision);
+    Ok(rectus_policies::Dialect::Postgres.build(&with)?)
 }
 
 /// Inserts a row and returns its generated key: `RETURNING` where the database has it, the
