@@ -23,12 +23,10 @@ pub struct Registry {
 impl Registry {
     /// A fresh key pair for a session served by `target`.
     pub fn register(&self, target: Target) -> (i32, i32) {
-        let mut sessions = match self.sessions.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut sessions = super::lock(&self.sessions);
         loop {
-            let key = (rand::random::<i32>().abs(), rand::random::<i32>());
+            // A positive process id, as PostgreSQL's are.
+            let key = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
             if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(key) {
                 slot.insert(target);
                 return key;
@@ -37,18 +35,12 @@ impl Registry {
     }
 
     pub fn remove(&self, key: (i32, i32)) {
-        match self.sessions.lock() {
-            Ok(mut s) => s.remove(&key),
-            Err(poisoned) => poisoned.into_inner().remove(&key),
-        };
+        super::lock(&self.sessions).remove(&key);
     }
 
     /// Forwards a cancel for the session with this key, if there is one.
     pub async fn cancel(&self, key: (i32, i32)) {
-        let target = match self.sessions.lock() {
-            Ok(s) => s.get(&key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
-        };
+        let target = super::lock(&self.sessions).get(&key).cloned();
         let Some(target) = target else {
             return;
         };

@@ -111,6 +111,14 @@ pub trait Directory: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Arc<Access>, AccessError>> + Send;
 }
 
+/// Locks a mutex whose data stays usable after a panic elsewhere (every critical section
+/// here leaves it consistent).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 type GuardCache = moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, GuardError>>>;
 
 struct Shared<D> {

@@ -5,7 +5,7 @@
 //! it as any failed statement would.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BytesMut};
@@ -92,7 +92,6 @@ struct Pending {
     sent: AtomicU64,
     /// ReadyForQuery frames forwarded to the client.
     answered: AtomicU64,
-    status: AtomicU8,
 }
 
 async fn serve<D: Directory>(
@@ -112,7 +111,6 @@ async fn serve<D: Directory>(
     let (client_read, mut client_write) = tokio::io::split(client.into_inner());
     let mut client_reader = FrameReader::new(client_read);
     let pending = Pending::default();
-    pending.status.store(b'I', Ordering::Relaxed);
     let requests = forward_requests(
         &mut client_reader,
         &mut upstream_writer,
@@ -158,16 +156,38 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
     identity: &Identity,
     pending: &Pending,
 ) -> std::io::Result<bool> {
-    let mut access = SessionAccess { held: None };
+    let mut access = SessionAccess::default();
     let mut prepared = Prepared::default();
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
         };
-        let mut out = BytesMut::with_capacity(run.len());
-        let mut terminate = false;
         let mut frames = Vec::new();
         frame::each_frame(&run, |kind, bytes| frames.push((kind, bytes.len())));
+        if identity.admin {
+            // Passthrough: the bytes as they came, up to a Terminate.
+            let mut end = 0;
+            let mut terminate = false;
+            for (kind, len) in &frames {
+                if *kind == b'X' {
+                    terminate = true;
+                    break;
+                }
+                if matches!(kind, b'Q' | b'S' | b'F') {
+                    pending.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                end += len;
+            }
+            if end > 0 {
+                upstream.write_all(&run[..end]).await?;
+            }
+            if terminate {
+                return Ok(true);
+            }
+            continue;
+        }
+        let mut out = BytesMut::with_capacity(run.len());
+        let mut terminate = false;
         let mut at = 0;
         for (kind, len) in frames {
             let bytes = &run[at..at + len];
@@ -175,13 +195,6 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
             if kind == b'X' {
                 terminate = true;
                 break;
-            }
-            if identity.admin {
-                if matches!(kind, b'Q' | b'S' | b'F') {
-                    pending.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                out.extend_from_slice(bytes);
-                continue;
             }
             match kind {
                 b'Q' => {
@@ -288,10 +301,7 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
 /// makes the database fail in its place.
 fn refuse(pending: &Pending, error: GuardError) -> String {
     let batch = pending.sent.load(Ordering::Relaxed);
-    match pending.refusals.lock() {
-        Ok(mut r) => r.push_back((batch, error)),
-        Err(poisoned) => poisoned.into_inner().push_back((batch, error)),
-    }
+    super::lock(&pending.refusals).push_back((batch, error));
     REFUSED.to_string()
 }
 
@@ -305,14 +315,10 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let Some(run) = upstream.frames().await? else {
             return Ok(());
         };
-        let has_refusals = match pending.refusals.lock() {
-            Ok(r) => !r.is_empty(),
-            Err(poisoned) => !poisoned.into_inner().is_empty(),
-        };
+        let has_refusals = !super::lock(&pending.refusals).is_empty();
         if !has_refusals {
-            frame::each_frame(&run, |kind, bytes| {
+            frame::each_frame(&run, |kind, _| {
                 if kind == b'Z' {
-                    pending.status.store(bytes[5], Ordering::Relaxed);
                     pending.answered.fetch_add(1, Ordering::Relaxed);
                 }
             });
@@ -325,10 +331,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             let batch = pending.answered.load(Ordering::Relaxed);
             match kind {
                 b'E' => {
-                    let mut refusals = match pending.refusals.lock() {
-                        Ok(r) => r,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
+                    let mut refusals = super::lock(&pending.refusals);
                     if refusals.front().is_some_and(|(b, _)| *b == batch) {
                         if let Some((_, e)) = refusals.pop_front() {
                             out.extend_from_slice(&error_response("ERROR", e.code, &e.message));
@@ -338,12 +341,8 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     out.extend_from_slice(bytes);
                 }
                 b'Z' => {
-                    pending.status.store(bytes[5], Ordering::Relaxed);
                     let done = pending.answered.fetch_add(1, Ordering::Relaxed) + 1;
-                    let mut refusals = match pending.refusals.lock() {
-                        Ok(r) => r,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
+                    let mut refusals = super::lock(&pending.refusals);
                     while refusals.front().is_some_and(|(b, _)| *b < done) {
                         refusals.pop_front();
                     }

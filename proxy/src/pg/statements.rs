@@ -15,8 +15,9 @@ use super::{Access, Directory, Identity, Shared};
 /// A session's copy of its user's permissions: asked for again when the server says they
 /// may have changed, and at least every second (rules can name `$NOW`, and changes made
 /// straight in the database reach the server's own cache on a timer).
+#[derive(Default)]
 pub(super) struct SessionAccess {
-    pub(super) held: Option<(u64, Instant, Arc<Access>)>,
+    held: Option<(u64, Instant, Arc<Access>)>,
 }
 
 const ACCESS_REFRESH: Duration = Duration::from_secs(1);
@@ -48,9 +49,7 @@ impl SessionAccess {
             }
         }
     }
-}
 
-impl SessionAccess {
     /// The server's generation of the permissions last used.
     pub(super) fn generation(&self) -> Option<u64> {
         self.held.as_ref().map(|(g, _, _)| *g)

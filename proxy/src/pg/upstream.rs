@@ -94,6 +94,11 @@ impl Upstream {
             frame.advance(5);
             match kind {
                 b'R' => {
+                    if frame.remaining() < 4 {
+                        return Err(UpstreamError::Refused(
+                            "malformed authentication request".into(),
+                        ));
+                    }
                     let code = frame.get_i32();
                     match code {
                         0 => {}
@@ -141,7 +146,7 @@ impl Upstream {
                         parameters.push((k, v));
                     }
                 }
-                b'K' => {
+                b'K' if frame.remaining() >= 4 => {
                     upstream_pid = frame.get_i32();
                     upstream_secret = if frame.remaining() >= 4 {
                         frame.get_i32()
@@ -249,10 +254,7 @@ impl Pool {
             .await
             .map_err(|_| UpstreamError::Full)?
             .map_err(|_| UpstreamError::Refused("pool closed".into()))?;
-        let idle = match self.idle.lock() {
-            Ok(mut idle) => idle.pop(),
-            Err(poisoned) => poisoned.into_inner().pop(),
-        };
+        let idle = super::lock(&self.idle).pop();
         let upstream = match idle {
             Some(u) => u,
             None => Upstream::connect(&self.config).await?,
@@ -270,10 +272,7 @@ impl Pool {
         if leased.upstream.run("ROLLBACK").await.is_ok()
             && leased.upstream.run("DISCARD ALL").await.is_ok()
         {
-            match self.idle.lock() {
-                Ok(mut idle) => idle.push(leased.upstream),
-                Err(poisoned) => poisoned.into_inner().push(leased.upstream),
-            }
+            super::lock(&self.idle).push(leased.upstream);
         }
     }
 }
