@@ -533,17 +533,8 @@ fn auth_config(take: &mut impl FnMut(&str) -> Option<String>) -> Result<AuthConf
     let session_ttl = duration("SESSION_COOKIE_TTL", "1d")?;
     let login_stall = duration("LOGIN_STALL_TIME", "500")?;
     let mut cookie = |prefix: &str, default_name: &str| -> Result<CookieConfig, ConfigError> {
-        let flag = |name: String, value: Option<String>| -> Result<bool, ConfigError> {
-            match value.as_deref() {
-                None | Some("false") => Ok(false),
-                Some("true") => Ok(true),
-                Some(other) => Err(ConfigError(format!(
-                    "{name}={other} is not valid: use true or false"
-                ))),
-            }
-        };
         let secure_name = format!("{prefix}_SECURE");
-        let secure = flag(secure_name.clone(), take(&secure_name))?;
+        let secure = flag(&secure_name, take(&secure_name))?.unwrap_or(false);
         let same_site_name = format!("{prefix}_SAME_SITE");
         let same_site = match take(&same_site_name)
             .as_deref()
@@ -578,6 +569,18 @@ fn auth_config(take: &mut impl FnMut(&str) -> Option<String>) -> Result<AuthConf
 
 /// Durations as Directus writes them (the `ms` package): `900` (milliseconds), `30s`,
 /// `15m`, `12h`, `7d`, `2w`, `1y`.
+/// `true` or `false`; `None` when the setting is not given.
+fn flag(name: &str, value: Option<String>) -> Result<Option<bool>, ConfigError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ConfigError(format!(
+            "{name}={other} is not valid: use true or false"
+        ))),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let digits_end = text

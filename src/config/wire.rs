@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::ConfigError;
+use super::{ConfigError, flag};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgProxySettings {
@@ -94,15 +94,4 @@ pub(super) fn pg_proxy(
         pool_size,
         pool_timeout,
     }))
-}
-
-fn flag(name: &str, value: Option<String>) -> Result<Option<bool>, ConfigError> {
-    match value.as_deref() {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(ConfigError(format!(
-            "{name}={other} is not valid: use true or false"
-        ))),
-    }
 }

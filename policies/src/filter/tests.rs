@@ -10,7 +10,7 @@ use super::*;
 use crate::dialect::Dialect;
 use crate::schema::{Collection, Field, FieldType, Relation, SchemaOverview};
 
-fn field(name: &str, kind: FieldType) -> Field {
+pub(crate) fn field(name: &str, kind: FieldType) -> Field {
     Field {
         field: name.into(),
         kind,
@@ -31,7 +31,7 @@ fn field(name: &str, kind: FieldType) -> Field {
     }
 }
 
-fn collection(name: &str, fields: &[(&str, FieldType)]) -> Collection {
+pub(crate) fn collection(name: &str, fields: &[(&str, FieldType)]) -> Collection {
     Collection {
         collection: name.into(),
         primary_key: "id".into(),

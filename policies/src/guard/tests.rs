@@ -1,54 +1,15 @@
 //! The guard on a small schema: rewrites that must come out as expected, and the attack
 //! file (`tests/data/guard/pg_refused.sql`), every statement of which must be refused.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::*;
 use crate::filter::Variables;
-use crate::schema::{Collection, Field, FieldType, Relation, SchemaOverview};
+use crate::filter::tests::collection;
+use crate::schema::{FieldType, Relation, SchemaOverview};
 use crate::{Accountability, Action, EffectivePermissions, PermissionRecord};
-
-fn field(name: &str, kind: FieldType) -> Field {
-    Field {
-        field: name.into(),
-        kind,
-        db_type: None,
-        nullable: true,
-        default_value: None,
-        max_length: None,
-        precision: None,
-        scale: None,
-        primary_key: name == "id",
-        auto_increment: false,
-        unique: false,
-        special: vec![],
-        note: None,
-        searchable: true,
-        required: false,
-        validation: None,
-    }
-}
-
-fn collection(name: &str, fields: &[(&str, FieldType)]) -> Collection {
-    Collection {
-        collection: name.into(),
-        primary_key: "id".into(),
-        view: false,
-        system: false,
-        singleton: false,
-        hidden: false,
-        sort_field: None,
-        note: None,
-        accountability: None,
-        fields: fields
-            .iter()
-            .map(|(n, k)| (n.to_string(), field(n, *k)))
-            .collect::<BTreeMap<_, _>>(),
-    }
-}
 
 fn schema() -> SchemaOverview {
     use FieldType::*;
