@@ -96,6 +96,36 @@ async fn simple(
     Ok((columns, rows))
 }
 
+/// `psql -X -A -v ON_ERROR_STOP=1 [flags] -c command` on the endpoint, as `user`.
+fn run_psql(
+    app: &App,
+    user: &str,
+    password: &str,
+    sslmode: &str,
+    flags: &[&str],
+    command: &str,
+) -> std::process::Output {
+    let port = app.server.pg_port().to_string();
+    std::process::Command::new("psql")
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", sslmode)
+        .args(["-X", "-A", "-v", "ON_ERROR_STOP=1"])
+        .args(flags)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            user,
+            "-d",
+            &app.db.name,
+        ])
+        .args(["-c", command])
+        .output()
+        .expect("psql")
+}
+
 fn refused<T>(result: Result<T, tokio_postgres::Error>) -> tokio_postgres::Error {
     match result {
         Ok(_) => panic!("the connection was not refused"),
@@ -516,30 +546,8 @@ async fn login_rules() {
 #[tokio::test(flavor = "multi_thread")]
 async fn psql_over_tls() {
     let app = App::start_with(Kind::Postgres, Some(SETUP), &[]).await;
-    let port = app.server.pg_port().to_string();
     let psql = |sslmode: &str, sql: &str| {
-        std::process::Command::new("psql")
-            .env("PGPASSWORD", ADMIN_PASSWORD)
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                ADMIN_EMAIL,
-                "-d",
-                &app.db.name,
-                "-c",
-                sql,
-            ])
-            .env("PGSSLMODE", sslmode)
-            .output()
-            .expect("psql")
+        run_psql(&app, ADMIN_EMAIL, ADMIN_PASSWORD, sslmode, &["-t"], sql)
     };
     let out = psql("require", "SELECT count(*) FROM orders");
     assert!(
@@ -558,30 +566,9 @@ async fn psql_over_tls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn psql_describes_only_what_the_user_may_see() {
     let (app, _, email) = start().await;
-    let port = app.server.pg_port().to_string();
     // Unaligned output with footers (\d prints indexes in its footer).
     let psql = |command: &str| {
-        let out = std::process::Command::new("psql")
-            .env("PGPASSWORD", "pw")
-            .env("PGSSLMODE", "disable")
-            .args([
-                "-X",
-                "-A",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                &email,
-                "-d",
-                &app.db.name,
-                "-c",
-                command,
-            ])
-            .output()
-            .expect("psql");
+        let out = run_psql(&app, &email, "pw", "disable", &[], command);
         assert!(
             out.status.success(),
             "{command}: {}",
@@ -615,24 +602,7 @@ async fn psql_describes_only_what_the_user_may_see() {
         orders.contains("nextval('orders_id_seq'::regclass)"),
         "{orders}"
     );
-    let notes = std::process::Command::new("psql")
-        .env("PGPASSWORD", "pw")
-        .env("PGSSLMODE", "disable")
-        .args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            &email,
-            "-d",
-            &app.db.name,
-            "-c",
-            "\\d notes",
-        ])
-        .output()
-        .expect("psql");
+    let notes = run_psql(&app, &email, "pw", "disable", &[], "\\d notes");
     assert!(
         String::from_utf8_lossy(&notes.stderr)
             .contains("Did not find any relation named \"notes\"")
