@@ -10,10 +10,13 @@
 //! drops its own database. Prints one Markdown table.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod bench;
+use bench::{free_port, psql, rectus_bin, serve};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -102,30 +105,6 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i] as f64 / 1000.0
-}
-
-fn psql(database: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// CPU ticks (user + system) of a process.
@@ -287,23 +266,6 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
     }
 }
 
-fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> Child {
-    let mut cmd = Command::new(bin);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    // Lets a run compare runtime sizes (tokio reads it).
-    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
-        cmd.env("TOKIO_WORKER_THREADS", threads);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    cmd.spawn().expect("start rectus")
-}
-
 async fn call(
     client: &reqwest::Client,
     base: &str,
@@ -354,25 +316,11 @@ fn main() {
 }
 
 async fn run(seconds: u64, connections: usize, only: Option<String>) {
-    let exe = std::env::current_exe().expect("exe");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("rectus"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release` first",
-        bin.display()
-    );
+    let bin = rectus_bin();
     let database = format!("rectus_bench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let env: Vec<(&str, String)> = vec![
         ("DB_CLIENT", "pg".into()),
         ("DB_HOST", "127.0.0.1".into()),
@@ -388,19 +336,7 @@ async fn run(seconds: u64, connections: usize, only: Option<String>) {
         ("HOST", "127.0.0.1".into()),
         ("PORT", port.to_string()),
     ];
-    let status = start_rectus(&bin, &env, &["bootstrap"])
-        .wait()
-        .expect("bootstrap");
-    assert!(status.success(), "bootstrap failed");
-    let mut server = start_rectus(&bin, &env, &["serve"]);
-    let stdout = server.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.starts_with("rectus is listening on ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let mut server = serve(&bin, &env);
     let pid = server.id();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()

@@ -11,10 +11,12 @@
 //! (Debian's package; run as root it is started with `-u postgres`). Creates and drops its own
 //! database. All connections use `sslmode=disable` so that TLS is not what is measured.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
+
+mod bench;
+use bench::{free_port, psql, rectus_bin, serve};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -26,36 +28,6 @@ const SCRIPT: &str = "\\set aid random(1, 100000 * :scale)\n\
 SELECT * FROM pgbench_accounts WHERE bid = 1 ORDER BY aid LIMIT 100;\n\
 SELECT aid, bid, abalance FROM pgbench_accounts WHERE aid = :aid;\n\
 SELECT aid, abalance FROM pgbench_accounts WHERE aid BETWEEN :aid AND :aid + 1000 ORDER BY abalance DESC, aid LIMIT 100;\n";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn psql(database: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 struct Target {
     name: &'static str,
@@ -101,13 +73,6 @@ fn pgbench(
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|n| n.parse::<f64>().ok())
-}
-
-fn start(cmd: &mut Command) -> Child {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start")
 }
 
 fn pgbouncer(
@@ -177,13 +142,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let exe = std::env::current_exe().expect("exe");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("rectus"))
-        .expect("target dir");
-    assert!(bin.exists(), "run `cargo build --release` first");
+    let bin = rectus_bin();
     let database = format!("rectus_wirebench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
     let outcome = std::panic::catch_unwind(|| {
@@ -226,33 +185,7 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
         ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true".into()),
         ("PG_PROXY_POOL_SIZE", (clients + 4).to_string()),
     ];
-    let rectus = |args: &[&str]| {
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
-        // Lets a run compare runtime sizes (tokio reads it).
-        if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
-            cmd.env("TOKIO_WORKER_THREADS", threads);
-        }
-        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .args(args);
-        cmd
-    };
-    assert!(
-        rectus(&["bootstrap"])
-            .status()
-            .expect("bootstrap")
-            .success()
-    );
-    let mut server = start(&mut rectus(&["serve"]));
-    let stdout = server.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref().map_while(Result::ok) {
-        if line.starts_with("rectus is listening on ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let mut server = serve(bin, &env);
     let base = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
     let login: Value = client
