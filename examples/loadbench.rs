@@ -11,7 +11,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -131,8 +131,43 @@ fn status_kb(pid: u32, key: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn http_load(
-    client: &reqwest::Client,
+/// The wrk script of a workload: the token, and for POST a fresh order per request.
+fn wrk_script(token: &str, w: &Workload) -> String {
+    let mut script = format!(
+        "wrk.method = \"{}\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n",
+        w.method
+    );
+    if w.method == "POST" {
+        script.push_str(
+            "wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             local n = 0\n\
+             request = function()\n\
+               n = n + 1\n\
+               local body = string.format('{\"customer_name\":\"Bench\",\"amount\":\"12.50\",\
+             \"status\":\"Pending\",\"customer\":%d}', 1 + n % 10000)\n\
+               return wrk.format(nil, nil, nil, body)\n\
+             end\n",
+        );
+    }
+    script
+}
+
+/// `1.23ms`, `456.00us`, `1.02s` as milliseconds.
+fn wrk_duration_ms(text: &str) -> f64 {
+    let units = [("us", 0.001), ("ms", 1.0), ("s", 1000.0)];
+    units
+        .iter()
+        .find_map(|(unit, factor)| {
+            text.strip_suffix(unit)
+                .and_then(|n| n.parse::<f64>().ok())
+                .map(|n| n * factor)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The load of one workload on rectus by wrk (a C load generator, like pgbench on the
+/// database side, with as many threads as pgbench gets), and rectus's CPU and memory.
+fn http_load(
     base: &str,
     token: &str,
     w: &Workload,
@@ -140,66 +175,61 @@ async fn http_load(
     connections: usize,
     pid: u32,
 ) -> Measured {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let ticks_before = cpu_ticks(pid);
-    let started = Instant::now();
-    let sampler = tokio::spawn(async move {
-        let mut peak: f64 = 0.0;
-        while Instant::now() < deadline {
-            peak = peak.max(status_kb(pid, "VmRSS:"));
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        peak
-    });
-    let mut tasks = Vec::new();
-    for worker in 0..connections {
-        let client = client.clone();
-        let url = format!("{base}{}", w.path);
-        let token = token.to_string();
-        let method = w.method;
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0;
-            let mut n = worker;
-            while Instant::now() < deadline {
-                n += connections;
-                let request = match method {
-                    "POST" => client.post(&url).json(&json!({
-                        "customer_name": "Bench", "amount": "12.50", "status": "Pending",
-                        "customer": 1 + n % 10_000
-                    })),
-                    _ => client.get(&url),
-                };
-                let t = Instant::now();
-                match request.bearer_auth(&token).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t.elapsed().as_micros() as u64);
-                    }
-                    _ => errors += 1,
-                }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("w.lua");
+    std::fs::write(&script, wrk_script(token, w)).expect("script");
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let mut peak: f64 = 0.0;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(status_kb(pid, "VmRSS:"));
+                std::thread::sleep(Duration::from_millis(100));
             }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.expect("worker");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+            peak
+        })
+    };
+    let ticks_before = cpu_ticks(pid);
+    let out = Command::new("wrk")
+        .args(["-t2", "--latency"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("-s")
+        .arg(&script)
+        .arg(format!("{base}{}", w.path))
+        .output()
+        .expect("wrk (apt install wrk)");
     let ticks = cpu_ticks(pid) - ticks_before;
-    let peak_kb = sampler.await.unwrap_or(0.0);
-    latencies.sort_unstable();
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak_kb = sampler.join().unwrap_or(0.0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk: {text}");
+    let value_after = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let rps = value_after("Requests/sec:")
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let errors = value_after("Non-2xx or 3xx responses:")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
     let hz = 100.0; // USER_HZ on Linux
     Measured {
         errors,
-        rps: latencies.len() as f64 / elapsed,
-        p50_ms: percentile(&latencies, 0.50),
-        p99_ms: percentile(&latencies, 0.99),
-        cpu_ms: Some(ticks as f64 / hz * 1000.0 / latencies.len().max(1) as f64),
+        rps,
+        p50_ms: value_after("50%").map_or(0.0, wrk_duration_ms),
+        p99_ms: value_after("99%").map_or(0.0, wrk_duration_ms),
+        cpu_ms: Some(ticks as f64 / hz * 1000.0 / requests.max(1.0)),
         rss_mb: Some(peak_kb / 1024.0),
     }
 }
@@ -459,7 +489,7 @@ async fn measure(
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
     {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
-            let api = http_load(client, base, token, w, seconds, connections, pid).await;
+            let api = http_load(base, token, w, seconds, connections, pid);
             let sql = w.sql.replace("{rbac}", rbac);
             let direct = pgbench(database, &sql, seconds, connections);
             println!(

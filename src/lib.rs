@@ -2,6 +2,7 @@
 //! the commands, `config` for settings, `db` for the databases, `services` for the business
 //! rules, `http` for the API, `auth` for passwords and (later) sessions.
 
+pub mod allocator;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use rectus::cli::{self, Cli};
 
+#[global_allocator]
+static ALLOCATOR: rectus::allocator::Allocator = rectus::allocator::Allocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -31,10 +31,17 @@ pub enum TokenError {
     Invalid,
 }
 
+/// Tokens whose signature was checked, by their full text: a client sends the same token
+/// with every request, and the HMAC and two JSON decodes cost more than the rest of
+/// authentication. The text includes the signature, so a hit is the same verified token;
+/// its expiry is checked on every use.
+const VERIFIED_TOKENS: u64 = 10_000;
+
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    verified: moka::sync::Cache<String, Claims>,
 }
 
 impl JwtKeys {
@@ -47,6 +54,10 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
         }
     }
 
@@ -57,12 +68,34 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        self.already_verified(token)
+            .unwrap_or_else(|| self.verify_signature(token))
+    }
+
+    fn already_verified(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        let claims = self.verified.get(token)?;
+        Some(match claims.exp > chrono::Utc::now().timestamp() {
+            true => Ok(claims),
+            false => Err(TokenError::Expired),
+        })
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })
+            })?;
+        self.verified.insert(token.to_string(), claims.clone());
+        Ok(claims)
+    }
+
+    /// Verifies `token` when it claims to be one of our JWTs; `None` when it does not (it
+    /// may be a static token).
+    pub fn verify_access(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        self.already_verified(token)
+            .or_else(|| is_directus_jwt(token).then(|| self.verify_signature(token)))
     }
 
     /// Verifies a token whose expiry does not matter (a session cookie being refreshed).
@@ -124,8 +157,14 @@ mod tests {
         let token = keys.sign(&claims(60)).unwrap();
         assert!(is_directus_jwt(&token));
         assert_eq!(keys.verify(&token).unwrap().id, "u1");
+        assert_eq!(
+            keys.verify(&token).unwrap().id,
+            "u1",
+            "a second use is answered from the verified tokens"
+        );
         let expired = keys.sign(&claims(-5)).unwrap();
         assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
+        assert_eq!(keys.verify_access("static-token"), None);
         assert_eq!(keys.verify_ignoring_expiry(&expired).unwrap().id, "u1");
     }
 

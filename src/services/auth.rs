@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 
 use super::authz::{Authz, UserStatus};
-use crate::auth::jwt::{Claims, ISSUER, JwtKeys, TokenError, is_directus_jwt};
+use crate::auth::jwt::{Claims, ISSUER, JwtKeys, TokenError};
 use crate::auth::password::{generate_password, hash_password, verify_password};
 use crate::auth::tokens::{new_refresh_token, stored_form};
 use crate::config::Config;
@@ -431,8 +431,8 @@ impl AuthService {
 
     /// The user a presented token stands for: an access token (JWT) or a static token.
     pub async fn authenticate(&self, token: &str) -> Result<AuthUser, AuthError> {
-        let user = if is_directus_jwt(token) {
-            let claims = self.keys.verify(token)?;
+        let user = if let Some(claims) = self.keys.verify_access(token) {
+            let claims = claims?;
             if let Some(session) = &claims.session {
                 // Session tokens die with their session (logout, expiry).
                 let user = self.session_user(session).await?;
