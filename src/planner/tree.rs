@@ -62,7 +62,9 @@ pub(super) fn can_read_collection(access: &ReadAccess, name: &str) -> bool {
 
 /// Builds the tree of `requested` (`fields` entries, `a.b.c` paths, `*` wildcards) on
 /// `collection`. Unreadable fields named explicitly are FORBIDDEN; wildcards quietly leave
-/// them out; relations into collections the caller cannot read are dropped.
+/// them out; relations into collections the caller cannot read are dropped. An alias
+/// `customer.recent` names a field of the collection reached through `customer` (GraphQL
+/// aliases nested relations so).
 pub fn tree<'s>(
     schema: &'s SchemaOverview,
     access: &ReadAccess,
@@ -71,16 +73,9 @@ pub fn tree<'s>(
     aliases: &[(String, String)],
 ) -> Result<Tree<'s>, ApiError> {
     for (alias, target) in aliases {
-        if alias.is_empty() || alias.contains(['.', '(', '*']) || collection.field(alias).is_some()
-        {
-            return Err(invalid(format!(
-                "\"alias\": \"{alias}\" cannot be used as an alias."
-            )));
-        }
         if target.contains('.') {
             return Err(invalid(format!(
-                "\"alias\": \"{alias}\" must name a field of \"{}\", not a path.",
-                collection.collection
+                "\"alias\": \"{alias}\" must name a field, not a path."
             )));
         }
     }
@@ -109,6 +104,19 @@ fn build<'s>(
         )));
     }
     let name = collection.collection.as_str();
+    let all_aliases = aliases;
+    let aliases: Vec<(String, String)> = aliases
+        .iter()
+        .filter(|(a, _)| !a.contains('.'))
+        .cloned()
+        .collect();
+    for (alias, _) in &aliases {
+        if alias.is_empty() || alias.contains(['(', '*']) || collection.field(alias).is_some() {
+            return Err(invalid(format!(
+                "\"alias\": \"{alias}\" cannot be used as an alias."
+            )));
+        }
+    }
     let mut explicit: BTreeMap<String, (&'s str, Vec<Vec<String>>)> = BTreeMap::new();
     let mut wildcard: Option<Vec<Vec<String>>> = None;
     let mut functions: Vec<(String, Selected<'s>)> = Vec::new();
@@ -165,7 +173,7 @@ fn build<'s>(
             );
         }
         // Directus lists aliases of plain and relational fields among the wildcard's fields.
-        for (alias, target) in aliases {
+        for (alias, target) in &aliases {
             match collection.field(target) {
                 Some(field) if !wanted.contains_key(alias) && access.can_read(name, target) => {
                     wanted.insert(
@@ -197,7 +205,7 @@ fn build<'s>(
             (false, _, _, true) => selected.push((key, Selected::Column(field))),
             (false, Some(related), _, false) => {
                 if can_read_collection(access, &related.collection) {
-                    let tree = build(schema, access, related, nested, &[], depth + 1)?;
+                    let tree = build(schema, access, related, nested, &aliases_below(all_aliases, &key), depth + 1)?;
                     selected.push((
                         key,
                         Selected::ManyToOne {
@@ -230,7 +238,7 @@ fn build<'s>(
                         },
                     ));
                 } else {
-                    let tree = build(schema, access, related, nested, &[], depth + 1)?;
+                    let tree = build(schema, access, related, nested, &aliases_below(all_aliases, &key), depth + 1)?;
                     selected.push((
                         key,
                         Selected::OneToMany {
@@ -251,6 +259,17 @@ fn build<'s>(
         collection,
         selected,
     })
+}
+
+/// The aliases of the level below the output key `key`: `key.x` becomes `x`.
+fn aliases_below(aliases: &[(String, String)], key: &str) -> Vec<(String, String)> {
+    aliases
+        .iter()
+        .filter_map(|(a, t)| {
+            let rest = a.strip_prefix(key)?.strip_prefix('.')?;
+            Some((rest.to_string(), t.clone()))
+        })
+        .collect()
 }
 
 /// `year(date_created)` -> ("year", "date_created").

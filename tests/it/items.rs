@@ -456,6 +456,16 @@ async fn aliases(kind: Kind) {
         "the wildcard includes aliases: {wild}"
     );
     assert_eq!(wild["data"]["customer_name"], "Bob", "{wild}");
+    let (_, nested) = get(
+        "/items/orders/1?fields=id,customer.recent.id,customer.orders.id\
+         &alias[customer.recent]=orders&deep[customer][recent][_sort]=-id&deep[customer][recent][_limit]=1",
+    )
+    .await;
+    assert_eq!(
+        nested["data"],
+        json!({"id": 1, "customer": {"recent": [{"id": 2}], "orders": [{"id": 1}, {"id": 2}]}}),
+        "an alias one relation down: {nested}"
+    );
 
     for (query, status) in [
         ("fields=amount&alias[amount]=customer_name", 400),
