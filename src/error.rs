@@ -37,6 +37,7 @@ error_codes! {
     ContentTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "CONTENT_TOO_LARGE"),
     FailedValidation => (StatusCode::BAD_REQUEST, "FAILED_VALIDATION"),
     Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+    GraphqlValidation => (StatusCode::BAD_REQUEST, "GRAPHQL_VALIDATION"),
     IllegalAssetTransformation => (StatusCode::BAD_REQUEST, "ILLEGAL_ASSET_TRANSFORMATION"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
     InvalidCredentials => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),

@@ -3,7 +3,10 @@
 //! once, into typed settings; a bad value becomes one line that names the setting and what
 //! is allowed.
 
+mod graphql;
 mod wire;
+
+pub use graphql::GraphqlSettings;
 
 pub use wire::PgProxySettings;
 
@@ -63,6 +66,10 @@ pub const SETTINGS: &[&str] = &[
     "PG_PROXY_ALLOW_INSECURE_PASSWORD",
     "PG_PROXY_POOL_SIZE",
     "PG_PROXY_POOL_TIMEOUT",
+    "GRAPHQL_INTROSPECTION",
+    "GRAPHQL_QUERY_TOKEN_LIMIT",
+    "GRAPHQL_QUERY_DEPTH_LIMIT",
+    "GRAPHQL_QUERY_ALIAS_LIMIT",
 ];
 
 /// A configuration problem, already phrased for the person starting rectus.
@@ -92,6 +99,8 @@ pub struct Config {
     pub query_limit_max: i64,
     /// The PostgreSQL wire endpoint; `None` when it is off.
     pub pg_proxy: Option<wire::PgProxySettings>,
+    /// The GraphQL endpoints' introspection switch and limits.
+    pub graphql: GraphqlSettings,
     /// Where the settings came from, for the startup log.
     pub source: Option<PathBuf>,
 }
@@ -498,6 +507,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
     let query_limit_default = limit("QUERY_LIMIT_DEFAULT", 100, 1)?;
     let query_limit_max = limit("QUERY_LIMIT_MAX", -1, 1)?;
     let pg_proxy = wire::pg_proxy(&mut take, matches!(database, DatabaseConfig::Postgres(_)))?;
+    let graphql = graphql::graphql(&mut take)?;
 
     Ok(Config {
         database,
@@ -515,6 +525,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         query_limit_default,
         query_limit_max,
         pg_proxy,
+        graphql,
         source: None,
     })
 }

@@ -17,7 +17,11 @@ use crate::planner::Query;
 use crate::services::authz::Caller;
 use crate::services::items::Items;
 
-fn items<'a>(state: &'a AppState, caller: &'a Caller, schema: &'a SchemaOverview) -> Items<'a> {
+pub(super) fn items<'a>(
+    state: &'a AppState,
+    caller: &'a Caller,
+    schema: &'a SchemaOverview,
+) -> Items<'a> {
     Items {
         db: &state.db,
         schema,

@@ -5,6 +5,7 @@ mod auth;
 mod datamodel;
 mod export;
 mod extract;
+pub mod graphql;
 mod items;
 mod request_id;
 mod server;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub authz: Arc<Authz>,
     pub auth: Arc<AuthService>,
+    pub graphql: Arc<graphql::Schemas>,
     schema: Arc<RwLock<Arc<SchemaOverview>>>,
     schema_generation: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -46,6 +48,7 @@ impl AppState {
             config,
             authz,
             auth,
+            graphql: Arc::default(),
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             schema_generation: Arc::default(),
         }
@@ -97,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/relations", datamodel::relations_routes())
         .nest("/utils", datamodel::utils_routes())
         .nest("/schema", datamodel::schema_routes())
+        .nest("/graphql", graphql::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
         .layer(axum::middleware::from_fn_with_state(

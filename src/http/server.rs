@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::AppState;
+use super::graphql::Scope;
 use crate::error::ApiError;
 use crate::services::authz::Caller;
 use crate::services::settings;
@@ -24,6 +25,45 @@ pub fn routes() -> Router<AppState> {
         .route("/ping", get(ping))
         .route("/health", get(health))
         .route("/info", get(info))
+        .route(
+            "/specs/graphql",
+            get(|s, c| graphql_sdl(s, c, Scope::Items)),
+        )
+        .route(
+            "/specs/graphql/items",
+            get(|s, c| graphql_sdl(s, c, Scope::Items)),
+        )
+        .route(
+            "/specs/graphql/system",
+            get(|s, c| graphql_sdl(s, c, Scope::System)),
+        )
+}
+
+/// The GraphQL schema the caller sees, as SDL (a `.graphql` download, as Directus sends it).
+async fn graphql_sdl(
+    State(state): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+) -> Result<Response, ApiError> {
+    let sdl = super::graphql::sdl(&state, &caller, scope)?;
+    let file = match scope {
+        Scope::Items => "items.graphql",
+        Scope::System => "system.graphql",
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        sdl,
+    )
+        .into_response())
 }
 
 async fn ping() -> &'static str {
@@ -34,6 +74,23 @@ async fn ping() -> &'static str {
 /// answers slowly, `error` with 503 when it does not answer. As in Directus, only admins see
 /// the checks behind the status.
 async fn health(State(state): State<AppState>, caller: Caller) -> Response {
+    let (code, body) = health_document(&state, &caller).await;
+    (
+        code,
+        [
+            (header::CONTENT_TYPE, "application/health+json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The health status and document `/server/health` and GraphQL's `server_health` answer.
+pub(crate) async fn health_document(
+    state: &AppState,
+    caller: &Caller,
+) -> (StatusCode, serde_json::Value) {
     let started = Instant::now();
     let outcome = tokio::time::timeout(HEALTH_DB_TIMEOUT, state.db.ping()).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -84,15 +141,7 @@ async fn health(State(state): State<AppState>, caller: Caller) -> Response {
     } else {
         json!({ "status": status })
     };
-    (
-        code,
-        [
-            (header::CONTENT_TYPE, "application/health+json"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    (code, body)
 }
 
 async fn info(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -15,6 +15,14 @@ use super::tree::{Selected, Tree, can_read_collection, function_field, split_fun
 use crate::db::{Dialect, json};
 use crate::error::ApiError;
 
+/// The key a many-to-one joins on. The caller already sees the foreign key (it is checked
+/// like any field); the related row still has to pass its read rule, and its fields their
+/// own checks, so the related key itself needs no field permission (Directus reads it to
+/// follow the relation, too).
+fn related_key(related: &Collection, table: &str) -> Expr {
+    Expr::col((table.to_string(), related.primary_key.clone()))
+}
+
 /// Everything the JSON of a tree needs.
 pub struct Builder<'a> {
     pub dialect: Dialect,
@@ -75,8 +83,7 @@ impl Builder<'_> {
                     let alias = self.sql.alias();
                     let inner = self.pairs(tree, &alias, node)?;
                     let key = self.column(name, table, &field.field)?;
-                    let related_key =
-                        self.column(&related.collection, &alias, &related.primary_key)?;
+                    let related_key = related_key(related, &alias);
                     let mut select = Sql::select();
                     select
                         .expr(json::object_json(self.dialect, inner))
@@ -249,7 +256,7 @@ impl Builder<'_> {
             .ok_or_else(|| invalid(format!("\"sort\": \"{first}\" is not a many-to-one field.")))?;
         let alias = self.sql.alias();
         let key = self.column(name, table, first)?;
-        let related_key = self.column(&related.collection, &alias, &related.primary_key)?;
+        let related_key = related_key(related, &alias);
         let inner = self.sort_expr(related, &alias, rest)?;
         let mut select = Sql::select();
         select

@@ -205,7 +205,14 @@ fn build<'s>(
             (false, _, _, true) => selected.push((key, Selected::Column(field))),
             (false, Some(related), _, false) => {
                 if can_read_collection(access, &related.collection) {
-                    let tree = build(schema, access, related, nested, &aliases_below(all_aliases, &key), depth + 1)?;
+                    let tree = build(
+                        schema,
+                        access,
+                        related,
+                        nested,
+                        &aliases_below(all_aliases, &key),
+                        depth + 1,
+                    )?;
                     selected.push((
                         key,
                         Selected::ManyToOne {
@@ -238,7 +245,14 @@ fn build<'s>(
                         },
                     ));
                 } else {
-                    let tree = build(schema, access, related, nested, &aliases_below(all_aliases, &key), depth + 1)?;
+                    let tree = build(
+                        schema,
+                        access,
+                        related,
+                        nested,
+                        &aliases_below(all_aliases, &key),
+                        depth + 1,
+                    )?;
                     selected.push((
                         key,
                         Selected::OneToMany {

@@ -12,7 +12,7 @@ pub async fn seeded(kind: Kind) -> App {
     fill(App::start(kind, None).await).await
 }
 
-async fn fill(app: App) -> App {
+pub async fn fill(app: App) -> App {
     build_orders_model(&app).await;
     let post = |path: &'static str, body: Value| app.admin_call("POST", path, Some(body));
     post("/items/customers", json!([{"name": "Ann", "email": "ann@example.com"}, {"name": "Bob", "email": "bob@example.com"}])).await;

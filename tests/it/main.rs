@@ -7,6 +7,7 @@ mod bootstrap;
 mod config_errors;
 mod datamodel;
 mod filter_differential;
+mod graphql;
 mod introspection;
 mod items;
 mod nested_writes;
