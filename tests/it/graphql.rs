@@ -327,6 +327,27 @@ async fn mutations(kind: Kind) {
         "a failed batch writes nothing: {after}"
     );
 
+    // A singleton reads as one object and is written without a key.
+    app.admin_call(
+        "POST",
+        "/collections",
+        Some(json!({"collection": "about", "schema": {}, "meta": {"singleton": true}, "fields": [
+            {"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}},
+            {"field": "title", "type": "string", "schema": {"default_value": "Untitled"}},
+        ]})),
+    )
+    .await;
+    let empty = data(&app, "{ about { title } }").await;
+    assert_eq!(empty["about"], json!({"title": "Untitled"}), "{empty}");
+    let written = data(
+        &app,
+        "mutation { update_about(data: {title: \"Shop\"}) { title } }",
+    )
+    .await;
+    assert_eq!(written["update_about"], json!({"title": "Shop"}));
+    let read = data(&app, "{ about { id title } }").await;
+    assert_eq!(read["about"]["title"], "Shop", "{read}");
+
     let (status, body) = app
         .call(
             "GET",

@@ -1,5 +1,5 @@
 //! The GraphQL types every schema shares, named as Directus names them: the scalars
-//! (`JSON`, `Date`, `GraphQLBigInt`, `GraphQLStringOrFloat`), the filter operator inputs
+//! (`JSON`, `Date`, `GraphQLStringOrFloat`), the filter operator inputs
 //! per kind of field, the function objects (`datetime_functions`, `count_functions`) and the
 //! answers of deletes; and the mapping of Directus field types onto them.
 
@@ -11,7 +11,6 @@ use rectus_policies::FieldType;
 
 pub const JSON: &str = "JSON";
 pub const DATE: &str = "Date";
-pub const BIG_INT: &str = "GraphQLBigInt";
 pub const STRING_OR_FLOAT: &str = "GraphQLStringOrFloat";
 
 pub const DATETIME_FUNCTIONS: &str = "datetime_functions";
@@ -23,7 +22,6 @@ pub const DELETE_MANY: &str = "delete_many";
 
 const STRING_OPS: &str = "string_filter_operators";
 const NUMBER_OPS: &str = "number_filter_operators";
-const BIG_INT_OPS: &str = "big_int_filter_operators";
 const BOOLEAN_OPS: &str = "boolean_filter_operators";
 const DATE_OPS: &str = "date_filter_operators";
 const HASH_OPS: &str = "hash_filter_operators";
@@ -35,7 +33,6 @@ pub const DATETIME_FUNCTION_OPS: &str = "datetime_function_filter_operators";
 pub const RESERVED: &[&str] = &[
     JSON,
     DATE,
-    BIG_INT,
     STRING_OR_FLOAT,
     DATETIME_FUNCTIONS,
     DATE_FUNCTIONS,
@@ -45,7 +42,6 @@ pub const RESERVED: &[&str] = &[
     DELETE_MANY,
     STRING_OPS,
     NUMBER_OPS,
-    BIG_INT_OPS,
     BOOLEAN_OPS,
     DATE_OPS,
     HASH_OPS,
@@ -85,9 +81,9 @@ pub fn scalar_type(kind: FieldType) -> Option<TypeRef> {
             TypeRef::named(TypeRef::STRING)
         }
         FieldType::Integer => TypeRef::named(TypeRef::INT),
-        FieldType::BigInteger => TypeRef::named(BIG_INT),
         FieldType::Float => TypeRef::named(TypeRef::FLOAT),
-        FieldType::Decimal => TypeRef::named(STRING_OR_FLOAT),
+        // Strings where a number would lose precision, as the REST answers hold them.
+        FieldType::BigInteger | FieldType::Decimal => TypeRef::named(STRING_OR_FLOAT),
         FieldType::Boolean => TypeRef::named(TypeRef::BOOLEAN),
         FieldType::Date | FieldType::Time | FieldType::DateTime | FieldType::Timestamp => {
             TypeRef::named(DATE)
@@ -102,8 +98,9 @@ pub fn scalar_type(kind: FieldType) -> Option<TypeRef> {
 pub fn filter_operators(kind: FieldType) -> Option<&'static str> {
     Some(match kind {
         FieldType::String | FieldType::Text | FieldType::Uuid | FieldType::Csv => STRING_OPS,
-        FieldType::Integer | FieldType::Float | FieldType::Decimal => NUMBER_OPS,
-        FieldType::BigInteger => BIG_INT_OPS,
+        FieldType::Integer | FieldType::BigInteger | FieldType::Float | FieldType::Decimal => {
+            NUMBER_OPS
+        }
         FieldType::Boolean => BOOLEAN_OPS,
         FieldType::Date | FieldType::Time | FieldType::DateTime | FieldType::Timestamp => DATE_OPS,
         FieldType::Hash => HASH_OPS,
@@ -199,13 +196,11 @@ pub fn shared() -> (Vec<Scalar>, Vec<InputObject>, Vec<Object>) {
     let scalars = vec![
         scalar(JSON, |_| true),
         scalar(DATE, |v| matches!(v, Value::String(_))),
-        scalar(BIG_INT, number_like),
         scalar(STRING_OR_FLOAT, number_like),
     ];
     let inputs = vec![
         operators(STRING_OPS, TypeRef::STRING, TypeRef::STRING, false, true),
         operators(NUMBER_OPS, STRING_OR_FLOAT, STRING_OR_FLOAT, true, false),
-        operators(BIG_INT_OPS, BIG_INT, BIG_INT, true, false),
         operators(BOOLEAN_OPS, TypeRef::BOOLEAN, "", false, false),
         operators(DATE_OPS, TypeRef::STRING, TypeRef::STRING, true, false),
         InputObject::new(HASH_OPS)
