@@ -7,6 +7,7 @@ mod export;
 mod extract;
 pub mod graphql;
 mod items;
+mod openapi;
 mod request_id;
 mod server;
 mod system;

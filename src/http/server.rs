@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ping", get(ping))
         .route("/health", get(health))
         .route("/info", get(info))
+        .route("/specs/oas", get(openapi))
         .route(
             "/specs/graphql",
             get(|s, c| graphql_sdl(s, c, Scope::Items)),
@@ -37,6 +38,15 @@ pub fn routes() -> Router<AppState> {
             "/specs/graphql/system",
             get(|s, c| graphql_sdl(s, c, Scope::System)),
         )
+}
+
+/// The OpenAPI document of the REST API as the caller may use it.
+async fn openapi(State(state): State<AppState>, caller: Caller) -> Json<serde_json::Value> {
+    Json(super::openapi::document(
+        &state.schema(),
+        &caller.permissions,
+        &state.config.public_url,
+    ))
 }
 
 /// The GraphQL schema the caller sees, as SDL (a `.graphql` download, as Directus sends it).

@@ -11,6 +11,7 @@ mod graphql;
 mod introspection;
 mod items;
 mod nested_writes;
+mod openapi;
 mod rbac;
 mod server;
 mod support;
