@@ -29,6 +29,7 @@ pub(super) fn items<'a>(
         authz: &state.authz,
         default_limit: state.config.query_limit_default,
         max_limit: state.config.query_limit_max,
+        plans: Some((&state.plans, state.generation())),
     }
 }
 

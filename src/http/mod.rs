@@ -35,6 +35,7 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     pub auth: Arc<AuthService>,
     pub graphql: Arc<graphql::Schemas>,
+    pub plans: Arc<crate::planner::PlanCache>,
     schema: Arc<RwLock<Arc<SchemaOverview>>>,
     schema_generation: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -50,6 +51,7 @@ impl AppState {
             authz,
             auth,
             graphql: Arc::default(),
+            plans: Arc::default(),
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             schema_generation: Arc::default(),
         }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod cache;
 pub mod deep;
 pub mod fields;
 pub mod query;
@@ -10,5 +11,6 @@ pub mod read;
 pub mod tree;
 pub mod write;
 
+pub use cache::PlanCache;
 pub use query::Query;
 pub use read::{PlanContext, ReadPlan, plan_read};

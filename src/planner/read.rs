@@ -29,6 +29,7 @@ pub struct PlanContext<'a> {
     pub max_limit: i64,
 }
 
+#[derive(Clone)]
 pub struct ReadPlan {
     /// Rows of one column `__json`: one JSON object per item.
     pub data: Stmt,

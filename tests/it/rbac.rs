@@ -503,3 +503,53 @@ async fn update_stays_inside(kind: Kind) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["title"], "better");
 }
+
+/// A rule that reads the clock is evaluated at each request, though read plans are reused:
+/// an item created after the first read shows in the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_with_now_see_the_current_time() {
+    let app = crate::items::seeded(Kind::Sqlite).await;
+    let (policies, token, _) = role_with_user(
+        &app,
+        "Clock",
+        &[json!({"name": "Clock", "app_access": false})],
+    )
+    .await;
+    app.admin_call(
+        "POST",
+        "/permissions",
+        Some(
+            json!({"policy": policies[0], "collection": "orders", "action": "read",
+            "fields": ["id"], "permissions": {"date_created": {"_lte": "$NOW"}}}),
+        ),
+    )
+    .await;
+    let read = || async {
+        let (status, body) = app
+            .call("GET", "/items/orders?fields=id&sort=id", Some(&token), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        ids(&body)
+    };
+    assert_eq!(read().await, [1, 2, 3]);
+    assert_eq!(read().await, [1, 2, 3]);
+    app.admin_call(
+        "POST",
+        "/items/orders",
+        Some(json!({"customer_name": "Late", "amount": 1})),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(read().await, [1, 2, 3, 4]);
+    let (_, one) = app
+        .call("GET", "/items/orders/4?fields=id", Some(&token), None)
+        .await;
+    assert_eq!(one["data"]["id"], 4, "{one}");
+    let (_, two) = app
+        .call("GET", "/items/orders/2?fields=id", Some(&token), None)
+        .await;
+    assert_eq!(
+        two["data"]["id"], 2,
+        "a reused plan takes the new key: {two}"
+    );
+}

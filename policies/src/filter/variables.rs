@@ -4,9 +4,31 @@
 //! this module only substitutes them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Months, Utc};
 use serde_json::Value as Json;
+
+/// Whether `$NOW` was resolved: SQL built with the clock's value cannot be reused later.
+#[derive(Debug, Default)]
+pub struct ClockRead(AtomicBool);
+
+impl Clone for ClockRead {
+    fn clone(&self) -> Self {
+        ClockRead(AtomicBool::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl ClockRead {
+    fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `$NOW` was resolved since the last call.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
 
 /// The values dynamic variables stand for, for one accountability.
 #[derive(Debug, Clone)]
@@ -20,6 +42,7 @@ pub struct Variables {
     pub roles: Vec<String>,
     pub policies: Vec<String>,
     pub now: DateTime<Utc>,
+    pub clock_read: ClockRead,
 }
 
 impl Default for Variables {
@@ -32,6 +55,7 @@ impl Default for Variables {
             roles: Vec::new(),
             policies: Vec::new(),
             now: Utc::now(),
+            clock_read: ClockRead::default(),
         }
     }
 }
@@ -75,7 +99,10 @@ impl Variables {
             "$CURRENT_ROLE" => opt(&self.role),
             "$CURRENT_ROLES" => list(&self.roles),
             "$CURRENT_POLICIES" => list(&self.policies),
-            "$NOW" => Resolved::Value(Json::String(format_now(self.now))),
+            "$NOW" => {
+                self.clock_read.mark();
+                Resolved::Value(Json::String(format_now(self.now)))
+            }
             _ => {
                 if let Some(name) = text.strip_prefix("$CURRENT_USER.") {
                     field(&self.user_fields, name, &self.user)
@@ -85,6 +112,7 @@ impl Variables {
                     .strip_prefix("$NOW(")
                     .and_then(|rest| rest.strip_suffix(')'))
                 {
+                    self.clock_read.mark();
                     let at = adjust(self.now, adjustment)
                         .ok_or_else(|| format!("\"{text}\" is not a valid $NOW adjustment"))?;
                     Resolved::Value(Json::String(format_now(at)))
@@ -187,6 +215,7 @@ mod tests {
             Ok(Resolved::Value(7.into()))
         );
         assert_eq!(v.resolve("$CURRENT_USER.missing"), Ok(Resolved::Missing));
+        assert!(!v.clock_read.take(), "no clock read yet");
         assert_eq!(
             v.resolve("$CURRENT_ROLES"),
             Ok(Resolved::Value(serde_json::json!(["r0", "r1"])))
@@ -194,6 +223,10 @@ mod tests {
         assert_eq!(
             v.resolve("$NOW"),
             Ok(Resolved::Value("2024-03-31T12:00:00.000Z".into()))
+        );
+        assert!(
+            v.clock_read.take() && !v.clock_read.take(),
+            "read once, then reset"
         );
         assert_eq!(
             v.resolve("$NOW(-1 day)"),

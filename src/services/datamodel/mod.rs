@@ -38,6 +38,7 @@ impl<'a> DataModel<'a> {
             authz: self.authz,
             default_limit: -1,
             max_limit: -1,
+            plans: None,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::db::{Database, DbValue};
 use crate::error::ApiError;
 pub(crate) use crate::planner::read::forbidden_field;
 use crate::planner::read::key_value;
-use crate::planner::{PlanContext, Query, plan_read};
+use crate::planner::{PlanCache, PlanContext, Query, ReadPlan, plan_read};
 
 /// A page of items as JSON text, and the meta Directus returns when asked.
 pub struct Listing {
@@ -27,6 +27,9 @@ pub struct Items<'a> {
     pub authz: &'a Authz,
     pub default_limit: i64,
     pub max_limit: i64,
+    /// Plans kept for reuse, and the generation of data model and permissions they are
+    /// valid for; `None` plans every read afresh.
+    pub plans: Option<(&'a PlanCache, u64)>,
 }
 
 fn json_array(rows: Vec<String>) -> String {
@@ -70,6 +73,19 @@ impl<'a> Items<'a> {
         }
     }
 
+    fn plan(
+        &self,
+        collection: &str,
+        query: &Query,
+        keys: Option<&[Scalar]>,
+    ) -> Result<ReadPlan, ApiError> {
+        let ctx = self.plan_context();
+        match self.plans {
+            Some((cache, generation)) => cache.plan(&ctx, generation, collection, query, keys),
+            None => plan_read(&ctx, collection, query, keys),
+        }
+    }
+
     fn collection(&self, name: &str) -> Result<&'a Collection, ApiError> {
         self.schema.collection(name).ok_or_else(ApiError::forbidden)
     }
@@ -92,7 +108,7 @@ impl<'a> Items<'a> {
     }
 
     pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
-        let plan = plan_read(&self.plan_context(), collection, query, None)?;
+        let plan = self.plan(collection, query, None)?;
         let data = json_array(self.rows(&plan.data).await?);
         let total = self.count(plan.total_count).await?;
         let filtered = self.count(plan.filter_count).await?;
@@ -174,7 +190,7 @@ impl<'a> Items<'a> {
         keys: &[Scalar],
         query: &Query,
     ) -> Result<String, ApiError> {
-        let plan = plan_read(&self.plan_context(), collection, query, Some(keys))?;
+        let plan = self.plan(collection, query, Some(keys))?;
         Ok(json_array(self.rows(&plan.data).await?))
     }
 
@@ -187,7 +203,7 @@ impl<'a> Items<'a> {
     ) -> Result<String, ApiError> {
         let c = self.collection(collection)?;
         let key = key_value(c, key).ok_or_else(ApiError::forbidden)?;
-        let plan = plan_read(&self.plan_context(), collection, query, Some(&[key]))?;
+        let plan = self.plan(collection, query, Some(&[key]))?;
         self.rows(&plan.data)
             .await?
             .into_iter()

@@ -1,0 +1,176 @@
+//! Read plans kept for reuse: building a statement (field tree, permission predicates,
+//! sea-query rendering) costs more than everything else rectus does for a simple read, and
+//! clients send the same few query shapes over and over.
+//!
+//! A plan is reused only for the same data model and permissions (the generation), the
+//! same caller as the planner sees them (admin flag, policies, user, role and the user and
+//! role fields permission rules read), the same query, and the same number of keys. Keys
+//! are the only values that change between reuses: the plan is built with stand-ins for
+//! them, and each reuse puts the real keys where the stand-ins are. A plan that read the
+//! clock (`$NOW`) is never kept.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use rectus_policies::value::Scalar;
+
+use super::query::Query;
+use super::read::{PlanContext, ReadPlan, plan_read};
+use crate::db::{DbValue, Stmt};
+use crate::error::ApiError;
+
+/// Plans kept at once.
+const CACHED_PLANS: u64 = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PlanKey {
+    generation: u64,
+    caller: String,
+    collection: String,
+    query: String,
+    keys: usize,
+}
+
+/// Where a key goes: statement (0 data, 1 total count, 2 filter count), value index, key.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    statement: usize,
+    value: usize,
+    key: usize,
+}
+
+struct Template {
+    plan: ReadPlan,
+    slots: Vec<Slot>,
+}
+
+/// Statement `i` of a plan: 0 data, 1 total count, 2 filter count.
+fn statement(plan: &mut ReadPlan, i: usize) -> Option<&mut Stmt> {
+    match i {
+        0 => Some(&mut plan.data),
+        1 => plan.total_count.as_mut(),
+        _ => plan.filter_count.as_mut(),
+    }
+}
+
+pub struct PlanCache {
+    plans: moka::sync::Cache<PlanKey, Arc<Template>>,
+}
+
+impl Default for PlanCache {
+    fn default() -> Self {
+        PlanCache {
+            plans: moka::sync::Cache::new(CACHED_PLANS),
+        }
+    }
+}
+
+/// What of the caller a plan depends on.
+fn caller_key(ctx: &PlanContext) -> String {
+    let a = &ctx.caller.accountability;
+    let v = &ctx.caller.variables;
+    let mut key = String::with_capacity(128);
+    let _ = write!(
+        key,
+        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        a.admin,
+        a.app,
+        a.policies,
+        v.user,
+        v.role,
+        v.roles,
+        v.policies,
+        v.user_fields,
+        v.role_fields
+    );
+    key
+}
+
+/// The stand-in for key `i`: text no real key of a plan can be, since a plan is built
+/// before any value reaches it.
+fn stand_in(i: usize) -> String {
+    format!("\u{0}rectus-key\u{0}{i}")
+}
+
+impl Template {
+    fn new(mut plan: ReadPlan, keys: usize) -> Option<Template> {
+        let mut slots = Vec::new();
+        let mut found = vec![false; keys];
+        for s in 0..3 {
+            let Some(stmt) = statement(&mut plan, s) else {
+                continue;
+            };
+            for (value, v) in stmt.values.iter().enumerate() {
+                if let DbValue::Text(text) = v
+                    && let Some(key) = (0..keys).find(|k| *text == stand_in(*k))
+                {
+                    slots.push(Slot {
+                        statement: s,
+                        value,
+                        key,
+                    });
+                    found[key] = true;
+                }
+            }
+        }
+        // Every key must have found its place, or the plan cannot take real keys.
+        found.iter().all(|f| *f).then_some(Template { plan, slots })
+    }
+
+    fn plan(&self, keys: &[DbValue]) -> ReadPlan {
+        let mut plan = self.plan.clone();
+        for slot in &self.slots {
+            if let (Some(stmt), Some(key)) =
+                (statement(&mut plan, slot.statement), keys.get(slot.key))
+                && let Some(value) = stmt.values.get_mut(slot.value)
+            {
+                *value = key.clone();
+            }
+        }
+        plan
+    }
+}
+
+impl PlanCache {
+    /// The plan of a read, as [`plan_read`] makes it, reused when it can be.
+    pub fn plan(
+        &self,
+        ctx: &PlanContext,
+        generation: u64,
+        collection: &str,
+        query: &Query,
+        keys: Option<&[Scalar]>,
+    ) -> Result<ReadPlan, ApiError> {
+        let real: Vec<DbValue> = keys
+            .unwrap_or_default()
+            .iter()
+            .map(|k| DbValue::try_from(k.to_sea()))
+            .collect::<Result<_, _>>()?;
+        let key = PlanKey {
+            generation,
+            caller: caller_key(ctx),
+            collection: collection.to_string(),
+            query: format!("{:?}|{}", query, keys.is_some()),
+            keys: real.len(),
+        };
+        if let Some(template) = self.plans.get(&key) {
+            return Ok(template.plan(&real));
+        }
+        let stand_ins: Option<Vec<Scalar>> =
+            keys.map(|k| (0..k.len()).map(|i| Scalar::Text(stand_in(i))).collect());
+        ctx.caller.variables.clock_read.take();
+        let plan = plan_read(ctx, collection, query, stand_ins.as_deref())?;
+        let clock = ctx.caller.variables.clock_read.take();
+        match Template::new(plan, real.len()) {
+            Some(template) => {
+                let plan = template.plan(&real);
+                if !clock {
+                    self.plans.insert(key, Arc::new(template));
+                }
+                Ok(plan)
+            }
+            // The stand-ins did not come through as values: plan with the real keys.
+            None => plan_read(ctx, collection, query, keys),
+        }
+    }
+}
