@@ -368,15 +368,11 @@ on_every_database!(restricted_schema:
     restricted_schema_on_sqlite => Kind::Sqlite,
 );
 
-/// A role that reads paid orders' id and customer_name, and nothing else.
-async fn restricted_schema(kind: Kind) {
-    let app = seeded(kind).await;
-    let (policies, token, _) = role_with_user(
-        &app,
-        "Clerk",
-        &[json!({"name": "Clerk", "app_access": false})],
-    )
-    .await;
+/// A role `name` that reads paid orders' id, customer_name and customer key, and nothing
+/// else; returns its policy and its user's token.
+pub async fn paid_orders_reader(app: &App, name: &str) -> (String, String) {
+    let (policies, token, _) =
+        role_with_user(app, name, &[json!({"name": name, "app_access": false})]).await;
     app.admin_call(
         "POST",
         "/permissions",
@@ -384,6 +380,12 @@ async fn restricted_schema(kind: Kind) {
             "fields": ["id", "customer_name", "customer"], "permissions": {"status": {"_eq": "paid"}}})),
     )
     .await;
+    (policies[0].clone(), token)
+}
+
+async fn restricted_schema(kind: Kind) {
+    let app = seeded(kind).await;
+    let (policy, token) = paid_orders_reader(&app, "Clerk").await;
     let ask = |query: &str| {
         let query = query.to_string();
         let app = &app;
@@ -481,7 +483,7 @@ async fn restricted_schema(kind: Kind) {
         "POST",
         "/permissions",
         Some(
-            json!({"policy": policies[0], "collection": "customers", "action": "read",
+            json!({"policy": policy, "collection": "customers", "action": "read",
             "fields": ["name"], "permissions": {}}),
         ),
     )

@@ -7,9 +7,9 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::graphql::paid_orders_reader;
 use crate::items::seeded;
 use crate::on_every_database;
-use crate::rbac::role_with_user;
 use crate::support::Kind;
 
 /// A `PYTHONPATH` under which `openapi_spec_validator` imports: the machine's own, or one
@@ -107,19 +107,7 @@ async fn specification(kind: Kind) {
         "system paths for admins"
     );
 
-    let (policies, token, _) = role_with_user(
-        &app,
-        "Reader",
-        &[json!({"name": "Reader", "app_access": false})],
-    )
-    .await;
-    app.admin_call(
-        "POST",
-        "/permissions",
-        Some(json!({"policy": policies[0], "collection": "orders", "action": "read",
-            "fields": ["id", "customer_name", "customer"], "permissions": {"status": {"_eq": "paid"}}})),
-    )
-    .await;
+    let (_, token) = paid_orders_reader(&app, "Reader").await;
     let (status, reader) = app
         .call("GET", "/server/specs/oas", Some(&token), None)
         .await;

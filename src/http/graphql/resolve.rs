@@ -53,6 +53,11 @@ impl RequestData {
             .ok_or_else(ApiError::forbidden)
     }
 
+    /// The planner query of the field being resolved, which reads `collection`.
+    fn query(&self, ctx: &ResolverContext, collection: &str) -> Result<Query, ApiError> {
+        items_query(&ctx.field(), &self.overview, self.collection(collection)?)
+    }
+
     /// Runs `read` once per `key` in this request.
     async fn once<F>(&self, key: String, read: F) -> Result<Value, ApiError>
     where
@@ -208,8 +213,7 @@ pub struct Read {
 
 async fn read_list(ctx: &ResolverContext<'_>, read: &Read) -> Result<Value, ApiError> {
     let data = data(ctx).map_err(|e| ApiError::internal(&e.message))?;
-    let collection = data.collection(&read.collection)?;
-    let query = items_query(&ctx.field(), &data.overview, collection)?;
+    let query = data.query(ctx, &read.collection)?;
     let key = format!("list\u{0}{}\u{0}{query:?}", read.collection);
     data.once(key, async {
         let listing = data.items().read_many(&read.collection, &query).await?;
@@ -234,8 +238,7 @@ pub fn singleton(name: &str, collection: &str, read: Read) -> Field {
         FieldFuture::new(async move {
             let data = data(&ctx)?;
             let value = async {
-                let c = data.collection(&read.collection)?;
-                let query = items_query(&ctx.field(), &data.overview, c)?;
+                let query = data.query(&ctx, &read.collection)?;
                 parse(
                     &data
                         .items()
@@ -255,8 +258,7 @@ pub fn by_id(name: &str, collection: &str, read: Read) -> Field {
         FieldFuture::new(async move {
             let data = data(&ctx)?;
             let value = async {
-                let c = data.collection(&read.collection)?;
-                let query = items_query(&ctx.field(), &data.overview, c)?;
+                let query = data.query(&ctx, &read.collection)?;
                 let id = argument(&ctx, "id");
                 let key = format!("one\u{0}{}\u{0}{id}\u{0}{query:?}", read.collection);
                 data.once(key, async {
@@ -388,8 +390,7 @@ async fn mutate(ctx: &ResolverContext<'_>, m: &Mutation) -> Result<Value, ApiErr
         }
         Kind::UpdateSingleton => {
             items.upsert_singleton(c, &argument(ctx, "data")).await?;
-            let collection = data.collection(c)?;
-            let query = items_query(&ctx.field(), &data.overview, collection)?;
+            let query = data.query(ctx, c)?;
             return match items.read_singleton(c, &query).await {
                 Ok(item) => parse(&item),
                 Err(e) if e.code == ErrorCode::Forbidden => Ok(Value::Null),
@@ -419,7 +420,7 @@ async fn mutate(ctx: &ResolverContext<'_>, m: &Mutation) -> Result<Value, ApiErr
     }
     let query = Query {
         limit: Some(-1),
-        ..items_query(&ctx.field(), &data.overview, collection)?
+        ..data.query(ctx, c)?
     };
     let scalars: Vec<_> = keys
         .iter()
@@ -500,8 +501,7 @@ pub fn system_fields(query: Object, users_readable: bool) -> Object {
                         return Ok(None);
                     };
                     let value = async {
-                        let c = data.collection("directus_users")?;
-                        let query = items_query(&ctx.field(), &data.overview, c)?;
+                        let query = data.query(&ctx, "directus_users")?;
                         let me = Json::String(user);
                         parse(&data.items().read_one("directus_users", &me, &query).await?)
                     }
