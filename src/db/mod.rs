@@ -169,6 +169,7 @@ impl Database {
             inner: Some(inner),
             dialect: self.dialect(),
             in_transaction: false,
+            begin_pending: false,
         })
     }
 
@@ -243,6 +244,9 @@ pub struct Conn {
     inner: Option<ConnInner>,
     dialect: Dialect,
     in_transaction: bool,
+    /// PostgreSQL: `BEGIN` not sent yet; it goes out with the transaction's first
+    /// statement, in the same round trip.
+    begin_pending: bool,
 }
 
 enum ConnInner {
@@ -263,8 +267,9 @@ impl Conn {
     }
 
     pub async fn query(&mut self, stmt: &Stmt) -> Result<Vec<Row>, DbError> {
+        let begin = std::mem::take(&mut self.begin_pending);
         match self.inner()? {
-            ConnInner::Postgres(c) => pg::query(c, stmt).await,
+            ConnInner::Postgres(c) => pg::query(c, stmt, begin).await,
             ConnInner::MySql(c) => mysql::query(c, stmt).await,
             ConnInner::Sqlite(c) => c.query(stmt.clone()).await,
         }
@@ -275,8 +280,9 @@ impl Conn {
     }
 
     pub async fn execute(&mut self, stmt: &Stmt) -> Result<ExecResult, DbError> {
+        let begin = std::mem::take(&mut self.begin_pending);
         match self.inner()? {
-            ConnInner::Postgres(c) => pg::execute(c, stmt).await,
+            ConnInner::Postgres(c) => pg::execute(c, stmt, begin).await,
             ConnInner::MySql(c) => mysql::execute(c, stmt).await,
             ConnInner::Sqlite(c) => c.execute(stmt.clone()).await,
         }
@@ -285,6 +291,13 @@ impl Conn {
     /// Runs SQL text of rectus's own (DDL of migrations) without parameters. Never pass
     /// anything a user wrote.
     pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        if std::mem::take(&mut self.begin_pending) {
+            self.send_batch("BEGIN").await?;
+        }
+        self.send_batch(sql).await
+    }
+
+    async fn send_batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self.inner()? {
             ConnInner::Postgres(c) => pg::batch(c, sql).await,
             ConnInner::MySql(c) => mysql::batch(c, sql).await,
@@ -293,20 +306,29 @@ impl Conn {
     }
 
     pub async fn begin(&mut self) -> Result<(), DbError> {
-        let sql = self.dialect.begin_sql();
-        self.batch(sql).await?;
+        if self.dialect == Dialect::Postgres {
+            self.begin_pending = true;
+        } else {
+            let sql = self.dialect.begin_sql();
+            self.send_batch(sql).await?;
+        }
         self.in_transaction = true;
         Ok(())
     }
 
     pub async fn commit(&mut self) -> Result<(), DbError> {
-        self.batch("COMMIT").await?;
+        // A transaction that ran nothing has nothing to commit.
+        if !std::mem::take(&mut self.begin_pending) {
+            self.send_batch("COMMIT").await?;
+        }
         self.in_transaction = false;
         Ok(())
     }
 
     pub async fn rollback(&mut self) -> Result<(), DbError> {
-        self.batch("ROLLBACK").await?;
+        if !std::mem::take(&mut self.begin_pending) {
+            self.send_batch("ROLLBACK").await?;
+        }
         self.in_transaction = false;
         Ok(())
     }

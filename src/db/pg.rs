@@ -116,11 +116,31 @@ async fn prepare(client: &Object, sql: &str) -> Result<tokio_postgres::Statement
     client.prepare_cached(sql).await.map_err(map_error)
 }
 
-pub(super) async fn query(client: &mut Object, stmt: &Stmt) -> Result<Vec<Row>, DbError> {
+/// Sends `BEGIN` and then `run`'s statement without waiting in between: tokio-postgres
+/// pipelines requests that are in flight together, so both take one round trip.
+async fn after_begin<T, F>(client: &Object, begin: bool, run: F) -> Result<T, tokio_postgres::Error>
+where
+    F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    if !begin {
+        return run.await;
+    }
+    let (began, result) = tokio::join!(client.batch_execute("BEGIN"), run);
+    began?;
+    result
+}
+
+pub(super) async fn query(
+    client: &mut Object,
+    stmt: &Stmt,
+    begin: bool,
+) -> Result<Vec<Row>, DbError> {
     let prepared = prepare(client, &stmt.sql).await?;
     let params: Vec<PgParam> = stmt.values.iter().map(PgParam).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let rows = client.query(&prepared, &refs).await.map_err(map_error)?;
+    let rows = after_begin(client, begin, client.query(&prepared, &refs))
+        .await
+        .map_err(map_error)?;
     let columns: Arc<[String]> = prepared
         .columns()
         .iter()
@@ -140,11 +160,17 @@ pub(super) async fn query(client: &mut Object, stmt: &Stmt) -> Result<Vec<Row>, 
         .collect()
 }
 
-pub(super) async fn execute(client: &mut Object, stmt: &Stmt) -> Result<ExecResult, DbError> {
+pub(super) async fn execute(
+    client: &mut Object,
+    stmt: &Stmt,
+    begin: bool,
+) -> Result<ExecResult, DbError> {
     let prepared = prepare(client, &stmt.sql).await?;
     let params: Vec<PgParam> = stmt.values.iter().map(PgParam).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let rows_affected = client.execute(&prepared, &refs).await.map_err(map_error)?;
+    let rows_affected = after_begin(client, begin, client.execute(&prepared, &refs))
+        .await
+        .map_err(map_error)?;
     Ok(ExecResult {
         rows_affected,
         last_insert_id: None,
