@@ -278,6 +278,45 @@ mod tests {
         assert!(matches!(refusal("{ a "), Some(Refusal::Syntax(_))));
     }
 
+    /// Documents as deep as the bracket limit allows are answered on a thread with the stack
+    /// of a tokio worker (2 MiB), by the depth limit or the parser's own recursion limit;
+    /// one level more is refused before the parser runs.
+    #[test]
+    fn deep_documents_cannot_exhaust_the_stack() {
+        let deep = |n: usize| format!("{}{}", "{ a ".repeat(n), "}".repeat(n));
+        let settings = GraphqlSettings {
+            token_limit: 100_000,
+            ..GraphqlSettings::default()
+        };
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                (
+                    check(&deep(30), None, &settings).err(),
+                    check(&deep(BRACKET_NESTING_LIMIT), None, &settings).err(),
+                    check(&deep(BRACKET_NESTING_LIMIT + 1), None, &settings).err(),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(
+            matches!(outcome.0, Some(Refusal::Limit(_))),
+            "{:?}",
+            outcome.0
+        );
+        assert!(outcome.1.is_some());
+        assert!(matches!(outcome.2, Some(Refusal::Syntax(m)) if m.contains("nests")));
+    }
+
+    proptest::proptest! {
+        /// Any text is answered with a document or a refusal, never a panic.
+        #[test]
+        fn any_text_is_checked_without_panicking(text in "[{}()\\[\\]a-z0-9_:$@!.,\" #\n-]{0,200}") {
+            let _ = check(&text, None, &GraphqlSettings::default());
+        }
+    }
+
     #[test]
     fn the_chosen_operation_decides_mutation() {
         let s = settings();
