@@ -590,6 +590,22 @@ async fn limits_and_errors() {
         .expect("json");
     assert_eq!(raw["data"]["tags"][0]["name"], "urgent", "{raw}");
 
+    // A collection named like a type another one gives rise to gets no types of its own,
+    // and the schema still builds.
+    app.admin_call(
+        "POST",
+        "/collections",
+        Some(json!({"collection": "tags_filter", "schema": {}, "fields": [
+            {"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}},
+        ]})),
+    )
+    .await;
+    let (status, still) = ask("{ tags(sort: [\"id\"]) { name } }").await;
+    assert_eq!(status, 200, "{still}");
+    assert_eq!(still["data"]["tags"][0]["name"], "urgent");
+    let (status, clash) = ask("{ tags_filter { id } }").await;
+    assert_eq!(status, 400, "{clash}");
+
     let closed = App::start_with(Kind::Sqlite, None, &[("GRAPHQL_INTROSPECTION", "false")]).await;
     let (status, body) = gql_at(
         &closed,

@@ -53,6 +53,22 @@ struct Builder<'s> {
     permissions: &'s EffectivePermissions,
     /// Collections that get types, by name; their type name is the collection name.
     typed: BTreeSet<&'s str>,
+    /// The names of the types other collections give rise to (`orders_filter`,
+    /// `create_orders_input`, ...): a collection named like one gets no types, or the
+    /// schema would name one type twice.
+    derived: BTreeSet<String>,
+}
+
+/// The type names a collection gives rise to besides its own.
+fn derived_names(collection: &str) -> [String; 6] {
+    [
+        format!("{collection}_filter"),
+        format!("{collection}_aggregated"),
+        format!("{collection}_aggregated_count"),
+        format!("{collection}_aggregated_fields"),
+        format!("create_{collection}_input"),
+        format!("update_{collection}_input"),
+    ]
 }
 
 fn id_type(required: bool) -> TypeRef {
@@ -79,6 +95,7 @@ impl<'s> Builder<'s> {
         let name = collection.collection.as_str();
         is_graphql_name(name)
             && !types::RESERVED.contains(&name)
+            && !self.derived.contains(name)
             && self.can(name, Action::Read)
             && collection.fields.values().any(|f| {
                 !f.is_alias()
@@ -392,6 +409,11 @@ pub fn build(
         overview,
         permissions,
         typed: BTreeSet::new(),
+        derived: overview
+            .collections
+            .keys()
+            .flat_map(|c| derived_names(c))
+            .collect(),
     };
     let roots = roots(scope, overview, &builder);
     builder.typed = reachable(overview, &builder, &roots);
