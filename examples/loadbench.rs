@@ -28,6 +28,8 @@ struct Workload {
     /// The same read (or write) done directly, for pgbench; `{rbac}` is where the role's
     /// row filter goes (`AND ...` or nothing).
     sql: &'static str,
+    /// A fixed request body (GraphQL); a POST without one creates a new order each time.
+    body: Option<&'static str>,
 }
 
 const WORKLOADS: &[Workload] = &[
@@ -36,12 +38,14 @@ const WORKLOADS: &[Workload] = &[
         method: "GET",
         path: "/items/orders?limit=100",
         sql: "SELECT json_agg(t) FROM (SELECT * FROM orders WHERE true {rbac} ORDER BY id LIMIT 100) t;",
+        body: None,
     },
     Workload {
         name: "filter + sort",
         method: "GET",
         path: "/items/orders?filter[status][_eq]=Paid&sort=-amount",
         sql: "SELECT json_agg(t) FROM (SELECT * FROM orders WHERE status = 'Paid' {rbac} ORDER BY amount DESC, id LIMIT 100) t;",
+        body: None,
     },
     Workload {
         name: "orders with customer.*",
@@ -53,12 +57,14 @@ const WORKLOADS: &[Workload] = &[
               'orders', (SELECT json_agg(k.id) FROM (SELECT id FROM orders WHERE customer = c.id {rbac} \
               ORDER BY id LIMIT 100) k)) FROM customers c WHERE c.id = o.customer))) \
               FROM (SELECT * FROM orders WHERE true {rbac} ORDER BY id LIMIT 100) o;",
+        body: None,
     },
     Workload {
         name: "one order",
         method: "GET",
         path: "/items/orders/12345",
         sql: "SELECT row_to_json(o) FROM orders o WHERE id = 12345 {rbac};",
+        body: None,
     },
     Workload {
         name: "customers with 5 orders",
@@ -67,6 +73,7 @@ const WORKLOADS: &[Workload] = &[
         sql: "SELECT json_agg(json_build_object('id', c.id, 'name', c.name, 'email', c.email, 'region', c.region, \
               'orders', (SELECT json_agg(row_to_json(o)) FROM (SELECT * FROM orders WHERE customer = c.id {rbac} \
               ORDER BY id LIMIT 5) o))) FROM (SELECT * FROM customers ORDER BY id LIMIT 20) c;",
+        body: None,
     },
     Workload {
         name: "create an order",
@@ -75,12 +82,23 @@ const WORKLOADS: &[Workload] = &[
         sql: "\\set cid random(1, 10000)\n\
               INSERT INTO orders (customer_name, amount, status, customer, date_created) \
               VALUES ('Bench', 12.5, 'Pending', :cid, now()) RETURNING row_to_json(orders.*);",
+        body: None,
     },
     Workload {
         name: "count by status",
         method: "GET",
         path: "/items/orders?aggregate[count]=*&groupBy[]=status",
         sql: "SELECT json_agg(t) FROM (SELECT status, count(*) FROM orders WHERE true {rbac} GROUP BY status ORDER BY status) t;",
+        body: None,
+    },
+    Workload {
+        name: "GraphQL one order",
+        method: "POST",
+        path: "/graphql",
+        sql: "SELECT row_to_json(o) FROM orders o WHERE id = 12345 {rbac};",
+        body: Some(
+            r#"{"query":"{ orders_by_id(id: 12345) { id customer_name amount status date_created } }"}"#,
+        ),
     },
 ];
 
@@ -137,7 +155,10 @@ fn wrk_script(token: &str, w: &Workload) -> String {
         "wrk.method = \"{}\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n",
         w.method
     );
-    if w.method == "POST" {
+    if let Some(body) = w.body {
+        script.push_str("wrk.headers[\"Content-Type\"] = \"application/json\"\n");
+        script.push_str(&format!("wrk.body = [[{body}]]\n"));
+    } else if w.method == "POST" {
         script.push_str(
             "wrk.headers[\"Content-Type\"] = \"application/json\"\n\
              local n = 0\n\
