@@ -10,6 +10,7 @@
 
 mod document;
 mod resolve;
+mod roots;
 mod schema;
 mod selection;
 mod types;

@@ -6,7 +6,7 @@
 //! What the caller may not do is not in the schema, so introspection shows nothing more
 //! and a query naming it fails validation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use async_graphql::Value;
 use async_graphql::dynamic::{
@@ -14,7 +14,8 @@ use async_graphql::dynamic::{
 };
 use rectus_policies::{Action, Collection, EffectivePermissions, SchemaOverview};
 
-use super::resolve::{self, Mutation, Read};
+use super::resolve;
+use super::roots;
 use super::types::{self, is_graphql_name, plain_field};
 use crate::config::GraphqlSettings;
 
@@ -48,7 +49,7 @@ enum Link<'s> {
     OneToMany(&'s Collection),
 }
 
-struct Builder<'s> {
+pub(super) struct Builder<'s> {
     overview: &'s SchemaOverview,
     permissions: &'s EffectivePermissions,
     /// Collections that get types, by name; their type name is the collection name.
@@ -71,7 +72,7 @@ fn derived_names(collection: &str) -> [String; 6] {
     ]
 }
 
-fn id_type(required: bool) -> TypeRef {
+pub(super) fn id_type(required: bool) -> TypeRef {
     match required {
         true => TypeRef::named_nn(TypeRef::ID),
         false => TypeRef::named(TypeRef::ID),
@@ -79,7 +80,7 @@ fn id_type(required: bool) -> TypeRef {
 }
 
 impl<'s> Builder<'s> {
-    fn can(&self, collection: &str, action: Action) -> bool {
+    pub(super) fn can(&self, collection: &str, action: Action) -> bool {
         self.permissions.rules(collection, action).is_some()
     }
 
@@ -148,7 +149,7 @@ impl<'s> Builder<'s> {
             .collect()
     }
 
-    fn list_arguments(field: Field, related: &str, search: bool) -> Field {
+    pub(super) fn list_arguments(field: Field, related: &str, search: bool) -> Field {
         let field = field
             .argument(InputValue::new(
                 "filter",
@@ -426,7 +427,7 @@ pub fn build(
     registered.extend(inputs.into_iter().map(Into::into));
     registered.extend(objects.into_iter().map(Into::into));
 
-    let mut inputs_made: BTreeMap<String, ()> = BTreeMap::new();
+    let mut inputs_made: BTreeSet<String> = BTreeSet::new();
     for name in builder.typed.clone() {
         let Some(collection) = overview.collection(name) else {
             continue;
@@ -436,145 +437,19 @@ pub fn build(
         registered.extend(builder.aggregated(collection).into_iter().map(Into::into));
         for action in [Action::Create, Action::Update] {
             if let Some(input) = builder.input(collection, action) {
-                inputs_made.insert(input.type_name().to_string(), ());
+                inputs_made.insert(input.type_name().to_string());
                 registered.push(input.into());
             }
         }
     }
     let mut any_mutation = false;
     for (collection, root, writable) in &roots {
-        let c = collection.collection.as_str();
-        let read = Read {
-            collection: c.to_string(),
-        };
-        if collection.singleton {
-            query = query.field(resolve::singleton(root, c, read.clone()));
-        } else {
-            query = query
-                .field(Builder::list_arguments(
-                    resolve::list(root, c, read.clone()),
-                    c,
-                    true,
-                ))
-                .field(resolve::by_id(&format!("{root}_by_id"), c, read.clone()))
-                .field(
-                    Builder::list_arguments(
-                        resolve::aggregated(&format!("{root}_aggregated"), c, read.clone()),
-                        c,
-                        true,
-                    )
-                    .argument(InputValue::new(
-                        "groupBy",
-                        TypeRef::named_list(TypeRef::STRING),
-                    )),
-                );
-        }
-        if !writable {
-            continue;
-        }
-        let returns = |list: bool| match (list, builder.can(c, Action::Read)) {
-            (true, true) => TypeRef::named_nn_list_nn(c),
-            (false, true) => TypeRef::named(c),
-            (_, false) => TypeRef::named(TypeRef::BOOLEAN),
-        };
-        let mutate = |kind| Mutation {
-            collection: c.to_string(),
-            kind,
-        };
-        let create_input = format!("create_{c}_input");
-        let update_input = format!("update_{c}_input");
-        if inputs_made.contains_key(&create_input) && !collection.singleton {
-            any_mutation = true;
-            mutation = mutation
-                .field(
-                    resolve::mutation(
-                        &format!("create_{root}_items"),
-                        returns(true),
-                        mutate(resolve::Kind::CreateMany),
-                    )
-                    .argument(InputValue::new(
-                        "data",
-                        TypeRef::named_nn_list(&create_input),
-                    )),
-                )
-                .field(
-                    resolve::mutation(
-                        &format!("create_{root}_item"),
-                        returns(false),
-                        mutate(resolve::Kind::CreateOne),
-                    )
-                    .argument(InputValue::new("data", TypeRef::named_nn(&create_input))),
-                );
-        }
-        if inputs_made.contains_key(&update_input) {
-            any_mutation = true;
-            if collection.singleton {
-                mutation = mutation.field(
-                    resolve::mutation(
-                        &format!("update_{root}"),
-                        returns(false),
-                        mutate(resolve::Kind::UpdateSingleton),
-                    )
-                    .argument(InputValue::new("data", TypeRef::named_nn(&update_input))),
-                );
-            } else {
-                mutation = mutation
-                    .field(
-                        resolve::mutation(
-                            &format!("update_{root}_items"),
-                            returns(true),
-                            mutate(resolve::Kind::UpdateMany),
-                        )
-                        .argument(InputValue::new(
-                            "ids",
-                            TypeRef::named_nn_list_nn(TypeRef::ID),
-                        ))
-                        .argument(InputValue::new("data", TypeRef::named_nn(&update_input))),
-                    )
-                    .field(
-                        resolve::mutation(
-                            &format!("update_{root}_batch"),
-                            returns(true),
-                            mutate(resolve::Kind::UpdateBatch),
-                        )
-                        .argument(InputValue::new(
-                            "data",
-                            TypeRef::named_nn_list_nn(&update_input),
-                        )),
-                    )
-                    .field(
-                        resolve::mutation(
-                            &format!("update_{root}_item"),
-                            returns(false),
-                            mutate(resolve::Kind::UpdateOne),
-                        )
-                        .argument(InputValue::new("id", id_type(true)))
-                        .argument(InputValue::new("data", TypeRef::named_nn(&update_input))),
-                    );
-            }
-        }
-        if builder.can(c, Action::Delete) && !collection.singleton && !collection.view {
-            any_mutation = true;
-            mutation = mutation
-                .field(
-                    resolve::mutation(
-                        &format!("delete_{root}_items"),
-                        TypeRef::named(types::DELETE_MANY),
-                        mutate(resolve::Kind::DeleteMany),
-                    )
-                    .argument(InputValue::new(
-                        "ids",
-                        TypeRef::named_nn_list_nn(TypeRef::ID),
-                    )),
-                )
-                .field(
-                    resolve::mutation(
-                        &format!("delete_{root}_item"),
-                        TypeRef::named(types::DELETE_ONE),
-                        mutate(resolve::Kind::DeleteOne),
-                    )
-                    .argument(InputValue::new("id", id_type(true))),
-                );
+        query = roots::query_fields(query, collection, root);
+        if *writable {
+            let (with, added) =
+                roots::mutation_fields(mutation, &builder, collection, root, &inputs_made);
+            mutation = with;
+            any_mutation |= added;
         }
     }
     if scope == Scope::System {
