@@ -434,6 +434,24 @@ async fn restricted_schema(kind: Kind) {
         assert_eq!(code(&body), "GRAPHQL_VALIDATION", "{hidden}: {body}");
     }
 
+    // Arguments that name fields as text are checked when they run, as in REST.
+    for hidden in [
+        "{ orders(sort: [\"amount\"]) { id } }",
+        "{ orders_aggregated(groupBy: [\"amount\"]) { countAll } }",
+        "{ orders_aggregated(groupBy: [\"status\"]) { countAll } }",
+        "{ orders(search: \"10.5\") { id } }",
+    ] {
+        let (status, body) = ask(hidden).await;
+        match hidden.contains("search") {
+            // search only looks into readable fields: nothing of amount shows.
+            true => assert_eq!(body["data"]["orders"], json!([]), "{hidden}: {body}"),
+            false => {
+                assert_eq!(status, 200, "{hidden}: {body}");
+                assert_eq!(code(&body), "FORBIDDEN", "{hidden}: {body}");
+            }
+        }
+    }
+
     let (_, rows) = ask("{ orders(sort: [\"id\"]) { id customer_name customer } }").await;
     let (_, rest) = app
         .call(
