@@ -1,4 +1,5 @@
-//! The `deep` query parameter: per-relation filter, sort and paging of nested items.
+//! The `deep` query parameter: per-relation filter, search, sort and paging of nested
+//! items.
 
 use serde_json::Value as Json;
 
@@ -10,6 +11,8 @@ use crate::error::ApiError;
 pub struct DeepOptions {
     pub path: String,
     pub filter: Option<Json>,
+    /// `_search`: the term the nested items must contain, as `search` does for a list.
+    pub search: Option<String>,
     pub sort: Vec<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -59,6 +62,16 @@ impl DeepOptions {
                             return Err(invalid(format!(
                                 "\"deep.{path}._sort\" must be a list of fields."
                             )));
+                        }
+                    }
+                }
+                "_search" => {
+                    options.search = match value {
+                        Json::String(s) => Some(s.clone()),
+                        Json::Number(n) => Some(n.to_string()),
+                        Json::Null => None,
+                        _ => {
+                            return Err(invalid(format!("\"deep.{path}._search\" must be text.")));
                         }
                     }
                 }

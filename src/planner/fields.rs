@@ -146,35 +146,56 @@ impl Builder<'_> {
         Ok(pairs)
     }
 
-    /// A `deep` `_filter`, parsed for the related collection with the caller's field checks.
+    /// A `deep` `_filter` and `_search`, for the related collection with the caller's
+    /// field checks.
     fn deep_filter(
         &self,
         options: &DeepOptions,
         related: &Collection,
         alias: &str,
     ) -> Result<sea_query::Condition, ApiError> {
-        let Some(json) = &options.filter else {
-            return Ok(sea_query::Condition::all());
-        };
-        let root = format!("deep.{}._filter", options.path);
-        let parsed = rectus_policies::filter::parse(
-            &related.collection,
-            json,
-            &rectus_policies::filter::ParseOptions {
-                schema: self.sql.schema,
-                variables: self.access.variables,
-                allow_regex: false,
-                access: if self.access.is_admin() {
-                    None
-                } else {
-                    Some(self.access)
+        let mut condition = sea_query::Condition::all();
+        if let Some(json) = &options.filter {
+            let root = format!("deep.{}._filter", options.path);
+            let parsed = rectus_policies::filter::parse(
+                &related.collection,
+                json,
+                &rectus_policies::filter::ParseOptions {
+                    schema: self.sql.schema,
+                    variables: self.access.variables,
+                    allow_regex: false,
+                    access: if self.access.is_admin() {
+                        None
+                    } else {
+                        Some(self.access)
+                    },
+                    root: &root,
                 },
-                root: &root,
-            },
-        )
-        .map_err(super::read::filter_error)?;
-        rectus_policies::filter::to_condition(&parsed, &related.collection, alias, self.sql)
-            .map_err(super::read::filter_error)
+            )
+            .map_err(super::read::filter_error)?;
+            condition = condition.add(
+                rectus_policies::filter::to_condition(
+                    &parsed,
+                    &related.collection,
+                    alias,
+                    self.sql,
+                )
+                .map_err(super::read::filter_error)?,
+            );
+        }
+        if let Some(term) = options.search.as_deref().filter(|t| !t.is_empty()) {
+            let parsed = super::read::search_filter(related, self.access, term);
+            condition = condition.add(
+                rectus_policies::filter::to_condition(
+                    &parsed,
+                    &related.collection,
+                    alias,
+                    self.sql,
+                )
+                .map_err(super::read::filter_error)?,
+            );
+        }
+        Ok(condition)
     }
 
     /// How many related items of a one-to-many relation the caller may see.

@@ -72,7 +72,7 @@ pub fn readable<'s>(
 
 /// `search`: text fields contain the term (case-insensitively); numeric fields equal it when
 /// it is a number, uuid fields when it is a uuid. Only fields the caller may read.
-fn search_filter(collection: &Collection, access: &ReadAccess, term: &str) -> Filter {
+pub(super) fn search_filter(collection: &Collection, access: &ReadAccess, term: &str) -> Filter {
     use rectus_policies::filter::FieldAccess;
     let mut parts = Vec::new();
     for field in collection.fields.values() {

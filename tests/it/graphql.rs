@@ -141,6 +141,28 @@ async fn queries(kind: Kind) {
         json!({"name": "Ann", "recent": [{"id": "2"}], "all": [{"id": "1"}, {"id": "2"}], "big": [{"amount": 10.5}]}),
         "{nested}"
     );
+    // `search` on a nested list is `deep[...][_search]`, in REST too.
+    let searched = data(
+        &app,
+        "{ customers_by_id(id: 1) { orders(search: \"3\") { id } } }",
+    )
+    .await;
+    assert_eq!(
+        searched["customers_by_id"],
+        json!({"orders": [{"id": "2"}]}),
+        "{searched}"
+    );
+    let rest_searched = app
+        .admin_call(
+            "GET",
+            "/items/customers/1?fields=orders.id&deep[orders][_search]=3",
+            None,
+        )
+        .await;
+    assert_eq!(
+        ids_as_strings(&rest_searched["data"]),
+        searched["customers_by_id"]
+    );
     let aliased = data(&app, "{ orders_by_id(id: 3) { who: customer_name n: id } }").await;
     assert_eq!(aliased["orders_by_id"], json!({"who": "Bob", "n": "3"}));
 

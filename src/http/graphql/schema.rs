@@ -188,7 +188,7 @@ impl<'s> Builder<'s> {
                     object = object.field(Self::list_arguments(
                         resolve::item_field(f, TypeRef::named_nn_list_nn(&related.collection)),
                         &related.collection,
-                        false,
+                        true,
                     ));
                     object = object.field(resolve::function_field(f, types::COUNT_FUNCTIONS));
                 }
