@@ -22,6 +22,10 @@ use crate::error::ApiError;
 /// Plans kept at once.
 const CACHED_PLANS: u64 = 4096;
 
+/// Reads of more keys than this (batches read back after a write) are planned afresh: their
+/// plans are big and their key counts many, so keeping them would only cost memory.
+const MOST_KEYS: usize = 16;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PlanKey {
     generation: u64,
@@ -141,6 +145,9 @@ impl PlanCache {
         query: &Query,
         keys: Option<&[Scalar]>,
     ) -> Result<ReadPlan, ApiError> {
+        if keys.is_some_and(|k| k.len() > MOST_KEYS) {
+            return plan_read(ctx, collection, query, keys);
+        }
         let real: Vec<DbValue> = keys
             .unwrap_or_default()
             .iter()
