@@ -154,6 +154,10 @@ impl Builder<'_> {
         related: &Collection,
         alias: &str,
     ) -> Result<sea_query::Condition, ApiError> {
+        let compile = |parsed: &rectus_policies::filter::Filter| {
+            rectus_policies::filter::to_condition(parsed, &related.collection, alias, self.sql)
+                .map_err(super::read::filter_error)
+        };
         let mut condition = sea_query::Condition::all();
         if let Some(json) = &options.filter {
             let root = format!("deep.{}._filter", options.path);
@@ -173,27 +177,14 @@ impl Builder<'_> {
                 },
             )
             .map_err(super::read::filter_error)?;
-            condition = condition.add(
-                rectus_policies::filter::to_condition(
-                    &parsed,
-                    &related.collection,
-                    alias,
-                    self.sql,
-                )
-                .map_err(super::read::filter_error)?,
-            );
+            condition = condition.add(compile(&parsed)?);
         }
         if let Some(term) = options.search.as_deref().filter(|t| !t.is_empty()) {
-            let parsed = super::read::search_filter(related, self.access, term);
-            condition = condition.add(
-                rectus_policies::filter::to_condition(
-                    &parsed,
-                    &related.collection,
-                    alias,
-                    self.sql,
-                )
-                .map_err(super::read::filter_error)?,
-            );
+            condition = condition.add(compile(&super::read::search_filter(
+                related,
+                self.access,
+                term,
+            ))?);
         }
         Ok(condition)
     }
