@@ -167,6 +167,30 @@ pub async fn search_method(mut request: Request, next: axum::middleware::Next) -
     }
 }
 
+/// The request body as bytes; an oversized or unreadable body is a Directus error, not a
+/// plain-text 4xx.
+pub struct BodyBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BodyBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(BodyBytes)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(ErrorCode::ContentTooLarge, "Uploaded content is too large.")
+                } else {
+                    ApiError::new(
+                        ErrorCode::InvalidPayload,
+                        "Invalid payload. The body cannot be read.",
+                    )
+                }
+            })
+    }
+}
+
 /// A JSON body; malformed or oversized bodies are Directus errors, not plain-text 4xx.
 pub struct JsonBody(pub Json);
 
@@ -174,16 +198,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::ContentTooLarge, "Uploaded content is too large.")
-            } else {
-                ApiError::new(
-                    ErrorCode::InvalidPayload,
-                    "Invalid payload. The body cannot be read.",
-                )
-            }
-        })?;
+        let BodyBytes(bytes) = BodyBytes::from_request(request, state).await?;
         if bytes.is_empty() {
             return Ok(JsonBody(Json::Null));
         }

@@ -186,6 +186,17 @@ fn build<'s>(
         }
     }
 
+    // A relation's own tree, with the aliases that stand below its output key.
+    let subtree = |related: &'s Collection, nested: Vec<Vec<String>>, key: &str| {
+        build(
+            schema,
+            access,
+            related,
+            nested,
+            &aliases_below(all_aliases, key),
+            depth + 1,
+        )
+    };
     let mut selected = Vec::new();
     for (key, (field_name, children, explicit)) in wanted {
         let Some(field) = collection.field(field_name) else {
@@ -205,14 +216,7 @@ fn build<'s>(
             (false, _, _, true) => selected.push((key, Selected::Column(field))),
             (false, Some(related), _, false) => {
                 if can_read_collection(access, &related.collection) {
-                    let tree = build(
-                        schema,
-                        access,
-                        related,
-                        nested,
-                        &aliases_below(all_aliases, &key),
-                        depth + 1,
-                    )?;
+                    let tree = subtree(related, nested, &key)?;
                     selected.push((
                         key,
                         Selected::ManyToOne {
@@ -245,14 +249,7 @@ fn build<'s>(
                         },
                     ));
                 } else {
-                    let tree = build(
-                        schema,
-                        access,
-                        related,
-                        nested,
-                        &aliases_below(all_aliases, &key),
-                        depth + 1,
-                    )?;
+                    let tree = subtree(related, nested, &key)?;
                     selected.push((
                         key,
                         Selected::OneToMany {

@@ -20,16 +20,15 @@ use std::sync::Arc;
 use async_graphql::Variables;
 use async_graphql::dynamic::Schema;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use rectus_policies::SchemaOverview;
 use serde_json::{Map, Value as Json, json};
 
 use super::AppState;
-use super::extract::json_text;
+use super::extract::{BodyBytes, json_text};
 use crate::error::{ApiError, ErrorCode};
 use crate::services::authz::Caller;
 
@@ -62,10 +61,12 @@ impl Default for Schemas {
 }
 
 impl Schemas {
-    /// The schema the caller sees of `scope`.
+    /// The schema the caller sees of `scope`, built from `overview` (the request's data
+    /// model) when it is not cached.
     pub fn get(
         &self,
         state: &AppState,
+        overview: &SchemaOverview,
         caller: &Caller,
         scope: Scope,
     ) -> Result<Arc<Schema>, ApiError> {
@@ -80,8 +81,7 @@ impl Schemas {
         if let Some(schema) = self.cache.get(&key) {
             return Ok(schema);
         }
-        let overview = state.schema();
-        let built = schema::build(scope, &overview, &caller.permissions, &state.config.graphql)
+        let built = schema::build(scope, overview, &caller.permissions, &state.config.graphql)
             .map_err(|e| {
                 tracing::error!(error = %e, "the GraphQL schema cannot be built");
                 ApiError::internal(&e)
@@ -172,17 +172,9 @@ async fn post_request(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    BodyBytes(body): BodyBytes,
     scope: Scope,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ApiError::new(ErrorCode::ContentTooLarge, "Uploaded content is too large.")
-                .into_response();
-        }
-        Err(_) => return payload_error("The body cannot be read.").into_response(),
-    };
     let graphql_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -239,11 +231,11 @@ async fn execute(
         )
         .into_response();
     }
-    let schema = match state.graphql.get(state, &caller, scope) {
+    let overview = state.schema();
+    let schema = match state.graphql.get(state, &overview, &caller, scope) {
         Ok(schema) => schema,
         Err(e) => return e.into_response(),
     };
-    let overview = state.schema();
     let mut request = async_graphql::Request::new(incoming.query).data(resolve::RequestData::new(
         state.clone(),
         caller,
@@ -282,5 +274,8 @@ async fn execute(
 
 /// The SDL of the schema the caller sees of `scope` (`/server/specs/graphql`).
 pub fn sdl(state: &AppState, caller: &Caller, scope: Scope) -> Result<String, ApiError> {
-    Ok(state.graphql.get(state, caller, scope)?.sdl())
+    Ok(state
+        .graphql
+        .get(state, &state.schema(), caller, scope)?
+        .sdl())
 }
