@@ -9,6 +9,17 @@ use sea_query::{Alias, Condition, Expr, ExprTrait, PostgresQueryBuilder, Query a
 use super::{GuardContext, GuardResult};
 use crate::{Action, Collection};
 
+/// Whether a schema (PostgreSQL) or database (MySQL) name is the server's own.
+pub fn system_schema(ctx: &GuardContext, name: &str) -> bool {
+    match ctx.dialect {
+        crate::Dialect::MySql => matches!(
+            name,
+            "information_schema" | "mysql" | "performance_schema" | "sys"
+        ),
+        _ => matches!(name, "pg_catalog" | "information_schema"),
+    }
+}
+
 /// Catalogs read as they are: they describe the server's built-in objects, no data.
 const AS_IS: &[&str] = &["pg_am", "pg_collation", "pg_language"];
 

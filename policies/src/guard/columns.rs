@@ -3,7 +3,7 @@
 //! object-id functions learn whether their argument is a virtual catalog's own column.
 
 use super::read::{Source, Walker};
-use super::{GuardError, GuardResult, ident_name};
+use super::{GuardError, GuardResult};
 
 impl Walker<'_, '_> {
     /// Whether `e` is a column of a virtual catalog: functions that take an object id (and
@@ -35,7 +35,7 @@ impl Walker<'_, '_> {
         match e {
             Expr::Identifier(_) => is_catalog(None),
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                is_catalog(Some(&ident_name(&parts[0])))
+                is_catalog(Some(&self.ctx.name(&parts[0])))
             }
             _ => false,
         }
@@ -106,14 +106,14 @@ impl Walker<'_, '_> {
         let Some(c) = self.ctx.access.schema.collection(collection) else {
             return ColumnState::Absent;
         };
-        match c.field(name) {
+        match self.ctx.field(c, name) {
             Some(field) if !field.is_alias() => {
                 let readable = self
                     .ctx
                     .access
                     .permissions
                     .rules(collection, crate::Action::Read)
-                    .is_some_and(|r| r.field_allowed(name));
+                    .is_some_and(|r| r.field_allowed(&field.field));
                 if readable {
                     ColumnState::Readable
                 } else {

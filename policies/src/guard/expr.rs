@@ -10,10 +10,13 @@ use sqlparser::ast::{
 
 use super::functions;
 use super::read::Walker;
-use super::{GuardError, GuardResult, ident_name, name_parts};
+use super::{GuardContext, GuardError, GuardResult};
 
 /// Checks a function name (possibly `pg_catalog.`-qualified) against the allow-list.
-pub fn check_function_name(parts: &[String]) -> GuardResult<()> {
+pub fn check_function_name(ctx: &GuardContext, parts: &[String]) -> GuardResult<()> {
+    if ctx.dialect == crate::Dialect::MySql {
+        return super::mysql::functions::check_function(parts);
+    }
     let name = match parts {
         [name] => name,
         [schema, name] if schema == "pg_catalog" => name,
@@ -35,15 +38,21 @@ impl Walker<'_, '_> {
     pub fn expr(&mut self, e: &mut Expr) -> GuardResult<()> {
         match e {
             Expr::Identifier(ident) => self.identifier(ident),
+            Expr::CompoundIdentifier(parts)
+                if self.mysql()
+                    && let Some(verdict) = super::mysql::functions::qualified_variable(parts) =>
+            {
+                verdict
+            }
             Expr::CompoundIdentifier(parts) => match parts.as_slice() {
                 [qualifier, column] => {
-                    self.qualified_column(&ident_name(qualifier), &ident_name(column))
+                    self.qualified_column(&self.ctx.name(qualifier), &self.ctx.name(column))
                 }
                 _ => Err(GuardError::not_allowed(
                     "a column reference with more than two parts",
                 )),
             },
-            Expr::Value(v) => value(&v.value),
+            Expr::Value(v) => value(self.ctx, &v.value),
             Expr::Nested(inner)
             | Expr::IsFalse(inner)
             | Expr::IsNotFalse(inner)
@@ -73,7 +82,7 @@ impl Walker<'_, '_> {
                 self.expr(high)
             }
             Expr::BinaryOp { left, op, right } => {
-                binary_operator(op)?;
+                binary_operator(self.ctx, op)?;
                 self.expr(left)?;
                 self.expr(right)
             }
@@ -113,17 +122,20 @@ impl Walker<'_, '_> {
                 compare_op,
                 right,
             } => {
-                binary_operator(compare_op)?;
+                binary_operator(self.ctx, compare_op)?;
                 self.expr(left)?;
                 self.expr(right)
             }
             Expr::UnaryOp { op, expr } => match op {
-                UnaryOperator::Plus
-                | UnaryOperator::Minus
-                | UnaryOperator::Not
-                | UnaryOperator::PGAbs
-                | UnaryOperator::PGSquareRoot
-                | UnaryOperator::PGCubeRoot => self.expr(expr),
+                UnaryOperator::Plus | UnaryOperator::Minus | UnaryOperator::Not => self.expr(expr),
+                UnaryOperator::PGAbs | UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot
+                    if !self.mysql() =>
+                {
+                    self.expr(expr)
+                }
+                UnaryOperator::BangNot | UnaryOperator::BitwiseNot if self.mysql() => {
+                    self.expr(expr)
+                }
                 _ => Err(GuardError::not_allowed(format!("operator {op}"))),
             },
             Expr::Cast {
@@ -133,21 +145,44 @@ impl Walker<'_, '_> {
                 ..
             } => {
                 let printed = data_type.to_string();
-                let object = functions::object_type(&printed) && self.catalog_column(expr);
-                if format.is_some() || !(functions::allowed_type(&printed) || object) {
+                let object =
+                    !self.mysql() && functions::object_type(&printed) && self.catalog_column(expr);
+                if format.is_some() || !(self.allowed_type(&printed) || object) {
                     return Err(GuardError::not_allowed(format!("a cast to {data_type}")));
                 }
                 self.expr(expr)
             }
+            Expr::Convert {
+                is_try: false,
+                expr,
+                data_type,
+                charset,
+                target_before_value: false,
+                styles,
+            } if self.mysql() && styles.is_empty() => {
+                if let Some(data_type) = data_type
+                    && !self.allowed_type(&data_type.to_string())
+                {
+                    return Err(GuardError::not_allowed(format!("a cast to {data_type}")));
+                }
+                if let Some(charset) = charset {
+                    super::mysql::session::charset(&self.ctx.parts(charset)?.join("."))?;
+                }
+                self.expr(expr)
+            }
+            Expr::RLike { expr, pattern, .. } if self.mysql() => {
+                self.expr(expr)?;
+                self.expr(pattern)
+            }
             Expr::Collate { expr, .. } => self.expr(expr),
             Expr::TypedString(typed) => {
-                if !functions::allowed_type(&typed.data_type.to_string()) {
+                if !self.allowed_type(&typed.data_type.to_string()) {
                     return Err(GuardError::not_allowed(format!(
                         "a literal of type {}",
                         typed.data_type
                     )));
                 }
-                value(&typed.value.value)
+                value(self.ctx, &typed.value.value)
             }
             Expr::AtTimeZone {
                 timestamp,
@@ -256,8 +291,23 @@ impl Walker<'_, '_> {
         }
     }
 
+    fn mysql(&self) -> bool {
+        self.ctx.dialect == crate::Dialect::MySql
+    }
+
+    fn allowed_type(&self, printed: &str) -> bool {
+        if self.mysql() {
+            super::mysql::functions::allowed_type(printed)
+        } else {
+            functions::allowed_type(printed)
+        }
+    }
+
     fn identifier(&self, ident: &Ident) -> GuardResult<()> {
-        let name = ident_name(ident);
+        if self.ctx.dialect == crate::Dialect::MySql {
+            return super::mysql::functions::identifier(self, ident);
+        }
+        let name = self.ctx.name(ident);
         if ident.quote_style.is_none() && functions::session_keyword(&name) {
             return Err(GuardError::not_allowed(name.to_uppercase()));
         }
@@ -265,7 +315,11 @@ impl Walker<'_, '_> {
     }
 
     pub(super) fn function(&mut self, function: &mut Function) -> GuardResult<()> {
-        let parts = name_parts(&function.name)?;
+        if self.ctx.dialect == crate::Dialect::MySql {
+            check_function_name(self.ctx, &self.ctx.parts(&function.name)?)?;
+            return self.function_body(function);
+        }
+        let parts = self.ctx.parts(&function.name)?;
         if parts.len() == 1 && functions::session_keyword(&parts[0]) {
             return Err(GuardError::not_allowed(parts[0].to_uppercase()));
         }
@@ -286,7 +340,7 @@ impl Walker<'_, '_> {
                 )));
             }
         } else if !(schema_ok && functions::catalog_function(&name)) {
-            check_function_name(&parts)?;
+            check_function_name(self.ctx, &parts)?;
         }
         // Qualify allow-listed functions so no same-named function elsewhere on the
         // upstream's search path can stand in for the built-in.
@@ -299,6 +353,11 @@ impl Walker<'_, '_> {
                 ObjectNamePart::Identifier(Ident::new(name)),
             ]);
         }
+        self.function_body(function)
+    }
+
+    /// A function's arguments, clauses and window, once its name passed.
+    fn function_body(&mut self, function: &mut Function) -> GuardResult<()> {
         if function.uses_odbc_syntax || function.null_treatment.is_some() {
             return Err(GuardError::not_allowed("this function syntax"));
         }
@@ -361,8 +420,11 @@ impl Walker<'_, '_> {
     }
 }
 
-fn value(v: &Value) -> GuardResult<()> {
+fn value(ctx: &GuardContext, v: &Value) -> GuardResult<()> {
     match v {
+        // MySQL reads double quotes as a string (ANSI_QUOTES is never on for a guarded
+        // session); PostgreSQL never makes this value.
+        Value::DoubleQuotedString(_) if ctx.dialect == crate::Dialect::MySql => Ok(()),
         Value::Number(..)
         | Value::SingleQuotedString(_)
         | Value::DollarQuotedString(_)
@@ -377,9 +439,14 @@ fn value(v: &Value) -> GuardResult<()> {
     }
 }
 
-/// PostgreSQL's built-in operators; a custom `OPERATOR(schema.op)` could run any function.
-fn binary_operator(op: &BinaryOperator) -> GuardResult<()> {
+/// The dialect's built-in operators; a custom `OPERATOR(schema.op)` could run any function,
+/// and MySQL's `:=` assigns user variables.
+fn binary_operator(ctx: &GuardContext, op: &BinaryOperator) -> GuardResult<()> {
     match op {
+        BinaryOperator::Assignment => Err(GuardError::not_allowed("assigning variables (:=)")),
+        BinaryOperator::PGCustomBinaryOperator(_) if ctx.dialect == crate::Dialect::MySql => {
+            Err(GuardError::not_allowed(format!("operator {op}")))
+        }
         BinaryOperator::PGCustomBinaryOperator(parts)
             if functions::catalog_operator(
                 &parts.iter().map(|p| p.to_lowercase()).collect::<Vec<_>>(),

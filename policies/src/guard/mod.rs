@@ -10,18 +10,22 @@ mod catalog;
 mod columns;
 mod expr;
 mod functions;
+mod mysql;
 mod read;
 mod relation;
 mod session;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mysql;
 mod write;
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
 use crate::access::ReadAccess;
+use crate::{Collection, Dialect, Field};
 
 /// SQLSTATE codes the guard answers with.
 pub mod sqlstate {
@@ -64,13 +68,107 @@ impl GuardError {
 pub type GuardResult<T> = Result<T, GuardError>;
 
 /// What the guard checks against: the caller's read access (schema, permissions,
-/// variables) and the database schema user tables live in.
+/// variables), the schema (PostgreSQL) or database (MySQL) user tables live in, and the
+/// SQL dialect of the wire endpoint.
 pub struct GuardContext<'a> {
     pub access: ReadAccess<'a>,
-    /// The upstream schema (`public`): every table reference is qualified with it.
+    /// The upstream schema (`public`) or database: every table reference is qualified
+    /// with it.
     pub schema_name: &'a str,
     /// Derived tables built before under the same permissions, when the caller keeps them.
     pub derived: Option<&'a DerivedCache>,
+    /// `Postgres` or `MySql` (MySQL and MariaDB); SQLite has no wire endpoint.
+    pub dialect: Dialect,
+}
+
+impl<'a> GuardContext<'a> {
+    fn mysql(&self) -> bool {
+        self.dialect == Dialect::MySql
+    }
+
+    /// The name an identifier resolves to, for comparing: PostgreSQL folds unquoted names
+    /// to lower case; MySQL compares column names without case (and the guard resolves
+    /// table names the same way, printing the schema's own spelling).
+    pub(crate) fn name(&self, ident: &Ident) -> String {
+        if self.mysql() {
+            ident.value.to_lowercase()
+        } else {
+            ident_name(ident)
+        }
+    }
+
+    /// An identifier as the database names the object, for printing it quoted: PostgreSQL
+    /// folds unquoted names; MySQL keeps them as written.
+    pub(crate) fn spelled(&self, ident: &Ident) -> String {
+        if self.mysql() {
+            ident.value.clone()
+        } else {
+            ident_name(ident)
+        }
+    }
+
+    /// The names of an object name's parts; a part that is not a plain identifier is
+    /// refused.
+    pub(crate) fn parts(&self, name: &ObjectName) -> GuardResult<Vec<String>> {
+        name.0
+            .iter()
+            .map(|part| match part {
+                ObjectNamePart::Identifier(ident) => Ok(self.name(ident)),
+                ObjectNamePart::Function(_) => Err(GuardError::not_allowed("this object name")),
+            })
+            .collect()
+    }
+
+    /// An identifier quoted the dialect's way.
+    pub(crate) fn quoted(&self, name: &str) -> Ident {
+        Ident::with_quote(if self.mysql() { '`' } else { '"' }, name)
+    }
+
+    /// Whether a resolved name is the configured schema (or database).
+    pub(crate) fn is_schema(&self, name: &str) -> bool {
+        if self.mysql() {
+            name.eq_ignore_ascii_case(self.schema_name)
+        } else {
+            name == self.schema_name
+        }
+    }
+
+    /// The collection a resolved table name names.
+    pub(crate) fn collection(&self, name: &str) -> Option<&'a Collection> {
+        let schema = self.access.schema;
+        schema.collection(name).or_else(|| {
+            self.mysql().then(|| {
+                schema
+                    .collections
+                    .values()
+                    .find(|c| c.collection.eq_ignore_ascii_case(name))
+            })?
+        })
+    }
+
+    /// The field of `collection` a resolved column name names.
+    pub(crate) fn field<'c>(&self, collection: &'c Collection, name: &str) -> Option<&'c Field> {
+        collection.field(name).or_else(|| {
+            self.mysql().then(|| {
+                collection
+                    .fields
+                    .values()
+                    .find(|f| f.field.eq_ignore_ascii_case(name))
+            })?
+        })
+    }
+
+    fn parse(&self, sql: &str) -> GuardResult<Vec<Statement>> {
+        let parsed = if self.mysql() {
+            Parser::parse_sql(&MySqlDialect {}, sql)
+        } else {
+            Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        };
+        parsed.map_err(|e| GuardError {
+            code: sqlstate::SYNTAX_ERROR,
+            message: format!("rectus could not parse the statement: {e}"),
+        })
+    }
 }
 
 /// The derived tables of one permission set, by collection and form; building one compiles
@@ -107,27 +205,29 @@ pub enum PreparedName {
     Runs(String),
 }
 
-/// Parses `sql` (PostgreSQL dialect) and returns each statement checked and rewritten, in
-/// order. One refused statement refuses the whole input, so nothing of it runs.
-pub fn guard_pg(sql: &str, ctx: &GuardContext) -> GuardResult<Vec<Guarded>> {
-    let statements = parse(sql)?;
+/// Parses `sql` in the context's dialect and returns each statement checked and
+/// rewritten, in order. One refused statement refuses the whole input, so nothing of it
+/// runs.
+pub fn guard(sql: &str, ctx: &GuardContext) -> GuardResult<Vec<Guarded>> {
+    if ctx.mysql() {
+        mysql::lexical::check(sql)?;
+    }
+    let statements = ctx.parse(sql)?;
     statements
         .into_iter()
         .enumerate()
-        .map(|(i, statement)| guard_statement(statement, ctx, || nth(sql, i)))
+        .map(|(i, statement)| guard_statement(statement, ctx, || nth(ctx, sql, i)))
         .collect()
 }
 
-fn parse(sql: &str) -> GuardResult<Vec<Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| GuardError {
-        code: sqlstate::SYNTAX_ERROR,
-        message: format!("rectus could not parse the statement: {e}"),
-    })
+/// [`guard`] for a PostgreSQL context.
+pub fn guard_pg(sql: &str, ctx: &GuardContext) -> GuardResult<Vec<Guarded>> {
+    guard(sql, ctx)
 }
 
 /// Statement `i` of `sql`, parsed again.
-fn nth(sql: &str, i: usize) -> GuardResult<Statement> {
-    parse(sql)?
+fn nth(ctx: &GuardContext, sql: &str, i: usize) -> GuardResult<Statement> {
+    ctx.parse(sql)?
         .into_iter()
         .nth(i)
         .ok_or_else(|| GuardError::denied("rectus could not guard the statement"))
@@ -138,10 +238,18 @@ fn guard_statement(
     ctx: &GuardContext,
     again: impl FnOnce() -> GuardResult<Statement>,
 ) -> GuardResult<Guarded> {
-    if let Some(done) = session::guard(&statement, ctx)? {
+    let session = if ctx.mysql() {
+        mysql::session::guard(&statement, ctx)?
+    } else {
+        session::guard(&statement, ctx)?
+    };
+    if let Some(done) = session {
         return Ok(done);
     }
     let prepared = match &statement {
+        Statement::Prepare { .. } if ctx.mysql() => {
+            return Err(GuardError::not_allowed("PREPARE (use the binary protocol)"));
+        }
         Statement::Prepare { name, .. } => Some(PreparedName::Defines(ident_name(name))),
         _ => None,
     };
@@ -168,6 +276,9 @@ fn rewrite(
 ) -> GuardResult<(String, StatementKind, bool)> {
     let mut walker = read::Walker::new(ctx, fence);
     let kind = data_statement(&mut statement, &mut walker)?;
+    if ctx.mysql() {
+        mysql::print::prepare(&mut statement);
+    }
     Ok((statement.to_string(), kind, !fence && walker.needs_fence))
 }
 
@@ -228,19 +339,4 @@ pub(crate) fn ident_name(ident: &Ident) -> String {
     } else {
         ident.value.to_lowercase()
     }
-}
-
-/// The identifiers of an object name; a part that is not a plain identifier is refused.
-pub(crate) fn name_parts(name: &ObjectName) -> GuardResult<Vec<String>> {
-    name.0
-        .iter()
-        .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => Ok(ident_name(ident)),
-            ObjectNamePart::Function(_) => Err(GuardError::not_allowed("this object name")),
-        })
-        .collect()
-}
-
-pub(crate) fn quoted(name: &str) -> Ident {
-    Ident::with_quote('"', name)
 }

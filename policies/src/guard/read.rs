@@ -10,7 +10,7 @@ use sqlparser::ast::{
 };
 
 use super::relation;
-use super::{GuardContext, GuardError, GuardResult, ident_name, name_parts, quoted};
+use super::{GuardContext, GuardError, GuardResult};
 use crate::Collection;
 
 /// A FROM item the walk has seen, for resolving column references.
@@ -69,10 +69,10 @@ impl<'c, 'a> Walker<'c, 'a> {
                 if cte.from.is_some() {
                     return Err(GuardError::not_allowed("this WITH clause"));
                 }
-                let name = ident_name(&cte.alias.name);
-                // A CTE may not take the name of a table: a reference PostgreSQL resolves
+                let name = self.ctx.name(&cte.alias.name);
+                // A CTE may not take the name of a table: a reference the database resolves
                 // outside the CTE's scope would otherwise reach the table unguarded.
-                if name.starts_with("pg_") || self.ctx.access.schema.collection(&name).is_some() {
+                if name.starts_with("pg_") || self.ctx.collection(&name).is_some() {
                     return Err(GuardError::not_allowed(format!(
                         "a WITH query named like a table ({name})"
                     )));
@@ -291,7 +291,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             JoinConstraint::On(e) => self.predicate(e),
             JoinConstraint::Using(columns) => {
                 for column in columns.iter() {
-                    let parts = name_parts(column)?;
+                    let parts = self.ctx.parts(column)?;
                     if parts.len() != 1 {
                         return Err(GuardError::not_allowed("a qualified USING column"));
                     }
@@ -328,15 +328,15 @@ impl<'c, 'a> Walker<'c, 'a> {
                 }
                 if let Some(args) = args {
                     // A function in FROM (`generate_series(1, 3)`).
-                    let parts = name_parts(name)?;
-                    super::expr::check_function_name(&parts)?;
+                    let parts = self.ctx.parts(name)?;
+                    super::expr::check_function_name(self.ctx, &parts)?;
                     for arg in &mut args.args {
                         self.function_arg(arg)?;
                     }
                     if args.settings.is_some() {
                         return Err(GuardError::not_allowed("table function settings"));
                     }
-                    let alias = alias.as_ref().map(|a| ident_name(&a.name));
+                    let alias = alias.as_ref().map(|a| self.ctx.name(&a.name));
                     self.add_source(Source::Opaque {
                         alias: alias.or_else(|| parts.last().cloned()),
                     });
@@ -360,19 +360,19 @@ impl<'c, 'a> Walker<'c, 'a> {
                 }
                 self.query(subquery)?;
                 self.add_source(Source::Opaque {
-                    alias: alias.as_ref().map(|a| ident_name(&a.name)),
+                    alias: alias.as_ref().map(|a| self.ctx.name(&a.name)),
                 });
                 Ok(())
             }
             TableFactor::Function {
                 name, args, alias, ..
             } => {
-                let parts = name_parts(name)?;
-                super::expr::check_function_name(&parts)?;
+                let parts = self.ctx.parts(name)?;
+                super::expr::check_function_name(self.ctx, &parts)?;
                 for arg in args {
                     self.function_arg(arg)?;
                 }
-                let alias = alias.as_ref().map(|a| ident_name(&a.name));
+                let alias = alias.as_ref().map(|a| self.ctx.name(&a.name));
                 self.add_source(Source::Opaque { alias });
                 Ok(())
             }
@@ -382,7 +382,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                 for e in array_exprs {
                     self.expr(e)?;
                 }
-                let alias = alias.as_ref().map(|a| ident_name(&a.name));
+                let alias = alias.as_ref().map(|a| self.ctx.name(&a.name));
                 self.add_source(Source::Opaque { alias });
                 Ok(())
             }
@@ -412,9 +412,9 @@ impl<'c, 'a> Walker<'c, 'a> {
         name: &ObjectName,
         alias: Option<TableAlias>,
     ) -> GuardResult<TableFactor> {
-        let parts = name_parts(name)?;
+        let parts = self.ctx.parts(name)?;
         if parts.len() == 1 && self.ctes.contains(&parts[0]) {
-            let alias_name = alias.as_ref().map(|a| ident_name(&a.name));
+            let alias_name = alias.as_ref().map(|a| self.ctx.name(&a.name));
             self.add_source(Source::Opaque {
                 alias: alias_name.or_else(|| Some(parts[0].clone())),
             });
@@ -431,23 +431,28 @@ impl<'c, 'a> Walker<'c, 'a> {
                 index_hints: vec![],
             });
         }
-        if let Some(catalog) = catalog_name(&parts, self.ctx.access.schema) {
+        if let Some(catalog) = self.catalog_name(&parts) {
             // A NUL byte keeps catalog keys apart from any collection name.
             let key = format!("\0{catalog}");
             let subquery = relation::cached(self.ctx, &key, self.fence, || {
-                match super::catalog::virtual_catalog(self.ctx, catalog, self.fence)? {
-                    Some(sql) => relation::parse_query(&sql),
+                let sql = if self.ctx.dialect == crate::Dialect::MySql {
+                    super::mysql::catalog::virtual_table(self.ctx, catalog)?
+                } else {
+                    super::catalog::virtual_catalog(self.ctx, catalog, self.fence)?
+                };
+                match sql {
+                    Some(sql) => relation::parse_query(self.ctx, &sql),
                     None => Err(GuardError::not_allowed("reading the system catalogs")),
                 }
             })?;
             let alias = alias.unwrap_or_else(|| TableAlias {
                 explicit: true,
-                name: quoted(catalog),
+                name: self.ctx.quoted(catalog),
                 columns: vec![],
                 at: None,
             });
             self.add_source(Source::Catalog {
-                alias: ident_name(&alias.name),
+                alias: self.ctx.name(&alias.name),
             });
             return Ok(TableFactor::Derived {
                 lateral: false,
@@ -460,12 +465,12 @@ impl<'c, 'a> Walker<'c, 'a> {
         let subquery = relation::derived(self.ctx, collection, self.fence, false)?;
         let alias = alias.unwrap_or_else(|| TableAlias {
             explicit: true,
-            name: quoted(&collection.collection),
+            name: self.ctx.quoted(&collection.collection),
             columns: vec![],
             at: None,
         });
         self.add_source(Source::Table {
-            alias: ident_name(&alias.name),
+            alias: self.ctx.name(&alias.name),
             collection: collection.collection.clone(),
         });
         Ok(TableFactor::Derived {
@@ -481,21 +486,20 @@ impl<'c, 'a> Walker<'c, 'a> {
     pub(super) fn user_table(&self, parts: &[String]) -> GuardResult<&'a Collection> {
         let table = match parts {
             [table] => table,
-            [schema, table] if schema == self.ctx.schema_name => table,
-            [schema, _] if schema == "pg_catalog" || schema == "information_schema" => {
+            [schema, table] if self.ctx.is_schema(schema) => table,
+            [schema, _] if super::catalog::system_schema(self.ctx, schema) => {
                 return Err(GuardError::not_allowed("reading the system catalogs"));
             }
             _ => return Err(GuardError::table(&parts.join("."))),
         };
-        let schema = self.ctx.access.schema;
-        match schema.collection(table) {
+        match self.ctx.collection(table) {
             Some(collection)
                 if !collection.collection.starts_with("directus_")
                     && self
                         .ctx
                         .access
                         .permissions
-                        .rules(table, crate::Action::Read)
+                        .rules(&collection.collection, crate::Action::Read)
                         .is_some() =>
             {
                 Ok(collection)
@@ -531,13 +535,22 @@ impl<'c, 'a> Walker<'c, 'a> {
     }
 }
 
-/// The `pg_catalog` relation a table name names, if it names one: `pg_catalog.x`, or an
-/// unqualified `pg_x` that is no user table (`pg_catalog` comes first on every search path).
-fn catalog_name<'p>(parts: &'p [String], schema: &crate::SchemaOverview) -> Option<&'p str> {
-    match parts {
-        [catalog, name] if catalog == "pg_catalog" => Some(name),
-        [name] if name.starts_with("pg_") && schema.collection(name).is_none() => Some(name),
-        _ => None,
+impl Walker<'_, '_> {
+    /// The system relation a table name names, if it names one. PostgreSQL: `pg_catalog.x`,
+    /// or an unqualified `pg_x` that is no user table (`pg_catalog` comes first on every
+    /// search path). MySQL: `information_schema.x`.
+    fn catalog_name<'p>(&self, parts: &'p [String]) -> Option<&'p str> {
+        if self.ctx.dialect == crate::Dialect::MySql {
+            return match parts {
+                [schema, name] if schema == "information_schema" => Some(name),
+                _ => None,
+            };
+        }
+        match parts {
+            [catalog, name] if catalog == "pg_catalog" => Some(name),
+            [name] if name.starts_with("pg_") && self.ctx.collection(name).is_none() => Some(name),
+            _ => None,
+        }
     }
 }
 

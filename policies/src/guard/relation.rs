@@ -1,10 +1,8 @@
 //! A user table as the caller may see it: a derived table of the readable columns under the
 //! read permission's row predicate, compiled by the same filter compiler as the REST API.
 
-use sea_query::{Alias, Expr, PostgresQueryBuilder, Query as SeaQuery};
+use sea_query::{Alias, Expr, MysqlQueryBuilder, PostgresQueryBuilder, Query as SeaQuery};
 use sqlparser::ast::{Query, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::{GuardContext, GuardError, GuardResult};
 use crate::filter::{self, SqlContext};
@@ -18,8 +16,10 @@ pub const INNER: &str = "__rectus";
 pub const KEY: &str = "__rectus_key";
 
 /// The derived table for `collection`. `fence` keeps the database from moving the caller's
-/// predicates below the row predicate (`OFFSET 0` stops subquery pull-up and qual pushdown);
-/// `with_key` adds the primary key as [`KEY`] for writes.
+/// predicates below the row predicate (on PostgreSQL `OFFSET 0` stops subquery pull-up and
+/// qual pushdown; MySQL and MariaDB neither merge a derived table with a `LIMIT` into the
+/// outer query nor push conditions into it); `with_key` adds the primary key as [`KEY`]
+/// for writes.
 pub fn derived(
     ctx: &GuardContext,
     collection: &Collection,
@@ -76,7 +76,7 @@ fn build(
         .permissions
         .rules(name, Action::Read)
         .ok_or_else(|| GuardError::table(name))?;
-    let sql = SqlContext::new(access.schema, Dialect::Postgres)
+    let sql = SqlContext::new(access.schema, ctx.dialect)
         .with_related_rows(access)
         .with_field_guard(access);
     let mut select = SeaQuery::select();
@@ -117,15 +117,25 @@ fn build(
         select.cond_where(condition);
     }
     if fence {
-        select.offset(0);
+        match ctx.dialect {
+            Dialect::MySql => select.limit(u64::MAX),
+            _ => select.offset(0),
+        };
     }
-    let text = select.to_string(PostgresQueryBuilder);
-    parse_query(&text)
+    parse_query(ctx, &print(ctx, &select))
+}
+
+/// SQL built with sea-query, printed in the context's dialect.
+pub fn print(ctx: &GuardContext, statement: &sea_query::SelectStatement) -> String {
+    match ctx.dialect {
+        Dialect::MySql => statement.to_string(MysqlQueryBuilder),
+        _ => statement.to_string(PostgresQueryBuilder),
+    }
 }
 
 /// Parses SQL the guard itself generated.
-pub fn parse_query(text: &str) -> GuardResult<Box<Query>> {
-    match Parser::parse_sql(&PostgreSqlDialect {}, text) {
+pub fn parse_query(ctx: &GuardContext, text: &str) -> GuardResult<Box<Query>> {
+    match ctx.parse(text) {
         Ok(mut statements) if statements.len() == 1 => match statements.remove(0) {
             Statement::Query(query) => Ok(query),
             _ => Err(internal(text)),

@@ -5,13 +5,11 @@
 use sqlparser::ast::{Expr, Reset, Set, Statement, Value};
 
 use super::functions;
-use super::{
-    GuardContext, GuardError, GuardResult, Guarded, PreparedName, StatementKind, name_parts,
-};
+use super::{GuardContext, GuardError, GuardResult, Guarded, PreparedName, StatementKind};
 
 /// `Some` when the statement is a session statement (allowed and printed back); `None` when
 /// it reads or writes data and goes to the data walk.
-pub fn guard(statement: &Statement, _ctx: &GuardContext) -> GuardResult<Option<Guarded>> {
+pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Guarded>> {
     let kind = match statement {
         Statement::StartTransaction {
             statements,
@@ -28,7 +26,7 @@ pub fn guard(statement: &Statement, _ctx: &GuardContext) -> GuardResult<Option<G
         | Statement::Savepoint { .. }
         | Statement::ReleaseSavepoint { .. } => StatementKind::Transaction,
         Statement::Set(set) => {
-            set_statement(set)?;
+            set_statement(ctx, set)?;
             StatementKind::Session
         }
         Statement::ShowVariable { variable } => {
@@ -44,7 +42,7 @@ pub fn guard(statement: &Statement, _ctx: &GuardContext) -> GuardResult<Option<G
         }
         Statement::Reset(reset) => match &reset.reset {
             Reset::ConfigurationParameter(name) => {
-                setting(&name_parts(name)?.join("."))?;
+                setting(&ctx.parts(name)?.join("."))?;
                 StatementKind::Session
             }
             _ => return Err(GuardError::not_allowed("RESET of this setting")),
@@ -75,7 +73,7 @@ pub fn guard(statement: &Statement, _ctx: &GuardContext) -> GuardResult<Option<G
     let prepared = match statement {
         Statement::Execute {
             name: Some(name), ..
-        } => Some(PreparedName::Runs(name_parts(name)?.join("."))),
+        } => Some(PreparedName::Runs(ctx.parts(name)?.join("."))),
         _ => None,
     };
     Ok(Some(Guarded {
@@ -85,7 +83,7 @@ pub fn guard(statement: &Statement, _ctx: &GuardContext) -> GuardResult<Option<G
     }))
 }
 
-fn set_statement(set: &Set) -> GuardResult<()> {
+fn set_statement(ctx: &GuardContext, set: &Set) -> GuardResult<()> {
     match set {
         Set::SingleAssignment {
             hivevar: false,
@@ -93,7 +91,7 @@ fn set_statement(set: &Set) -> GuardResult<()> {
             values,
             ..
         } => {
-            setting(&name_parts(variable)?.join("."))?;
+            setting(&ctx.parts(variable)?.join("."))?;
             values.iter().try_for_each(literal)
         }
         Set::SetTimeZone { value, .. } => literal(value),

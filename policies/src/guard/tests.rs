@@ -98,6 +98,7 @@ fn run(sql: &str) -> GuardResult<Vec<String>> {
         },
         schema_name: "public",
         derived: None,
+        dialect: crate::Dialect::Postgres,
     };
     guard_pg(sql, &ctx).map(|g| g.into_iter().map(|g| g.sql).collect())
 }
@@ -407,6 +408,7 @@ mod fuzz {
             },
             schema_name: "public",
             derived: None,
+            dialect: crate::Dialect::Postgres,
         };
         for statement in statements {
             let mut walked = statement.clone();

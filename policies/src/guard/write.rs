@@ -3,20 +3,20 @@
 //! and write permissions on the rows a statement may change, RETURNING of readable columns.
 //! What cannot be checked before it runs is refused.
 
-use sea_query::{Alias, PostgresQueryBuilder, Query as SeaQuery};
+use sea_query::{Alias, Query as SeaQuery};
 use serde_json::{Map, Value as Json};
 use sqlparser::ast::{
-    AssignmentTarget, Delete, Expr, FromTable, Insert, ObjectName, ObjectNamePart,
+    AssignmentTarget, Delete, Expr, FromTable, Ident, Insert, ObjectName, ObjectNamePart,
     OnConflictAction, OnInsert, SelectItem, SetExpr, TableFactor, TableObject, Update, Value,
     ValueWithSpan,
 };
 
 use super::read::{Source, Walker};
 use super::relation::{self, KEY};
-use super::{GuardError, GuardResult, ident_name, name_parts, quoted};
+use super::{GuardError, GuardResult};
 use crate::filter::{self, ParseOptions, SqlContext};
 use crate::permissions::Rules;
-use crate::{Action, Collection, Dialect};
+use crate::{Action, Collection};
 
 pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
     if insert.or.is_some()
@@ -49,14 +49,20 @@ pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
     }
     let mut columns = Vec::with_capacity(insert.columns.len());
     for column in &insert.columns {
-        let parts = name_parts(column)?;
-        let [field] = parts.as_slice() else {
+        let parts = w.ctx.parts(column)?;
+        let [name] = parts.as_slice() else {
             return Err(GuardError::not_allowed("a qualified INSERT column"));
         };
-        if collection.field(field).is_none_or(|f| f.is_alias()) || !rules.field_allowed(field) {
-            return Err(GuardError::column(field, table));
+        let field = match w.ctx.field(collection, name) {
+            Some(f) if !f.is_alias() && rules.field_allowed(&f.field) => f.field.clone(),
+            _ => return Err(GuardError::column(name, table)),
+        };
+        if columns.contains(&field) {
+            return Err(GuardError::not_allowed(format!(
+                "column {field} named twice"
+            )));
         }
-        columns.push(field.clone());
+        columns.push(field);
     }
     let presets: Vec<(String, Json)> = rules
         .presets()
@@ -108,7 +114,9 @@ pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
     for (k, _) in &presets {
         insert
             .columns
-            .push(ObjectName(vec![ObjectNamePart::Identifier(quoted(k))]));
+            .push(ObjectName(vec![ObjectNamePart::Identifier(
+                w.ctx.quoted(k),
+            )]));
     }
     match &insert.on {
         None => {}
@@ -141,9 +149,9 @@ pub fn update(w: &mut Walker, update: &mut Update) -> GuardResult<()> {
     let guarded_fields = rule_fields(&rules);
     let checked = needs_check(&rules, table, Action::Update, &options)?;
     let mut payload = Map::new();
-    let as_name = alias.clone().unwrap_or_else(|| table.to_string());
+    let as_name = alias.unwrap_or_else(|| w.ctx.quoted(table));
     w.scopes.push(vec![Source::Raw {
-        alias: as_name.clone(),
+        alias: w.ctx.name(&as_name),
         collection: table.to_string(),
     }]);
     let result = (|| {
@@ -151,13 +159,14 @@ pub fn update(w: &mut Walker, update: &mut Update) -> GuardResult<()> {
             let AssignmentTarget::ColumnName(column) = &assignment.target else {
                 return Err(GuardError::not_allowed("a tuple assignment"));
             };
-            let parts = name_parts(column)?;
-            let [field] = parts.as_slice() else {
+            let parts = w.ctx.parts(column)?;
+            let [name] = parts.as_slice() else {
                 return Err(GuardError::not_allowed("a qualified SET column"));
             };
-            if collection.field(field).is_none_or(|f| f.is_alias()) || !rules.field_allowed(field) {
-                return Err(GuardError::column(field, table));
-            }
+            let field = match w.ctx.field(collection, name) {
+                Some(f) if !f.is_alias() && rules.field_allowed(&f.field) => &f.field,
+                _ => return Err(GuardError::column(name, table)),
+            };
             // A row may not leave the rows the caller may update: columns the rule looks at
             // cannot be changed over the wire.
             if guarded_fields.contains(field) {
@@ -210,10 +219,10 @@ pub fn delete(w: &mut Walker, delete: &mut Delete) -> GuardResult<()> {
     let (name, alias) = target(&mut twj.relation)?;
     let (collection, rules) = writable(w, &name, Action::Delete)?;
     let table = collection.collection.as_str();
-    let as_name = alias.unwrap_or_else(|| table.to_string());
+    let as_name = alias.unwrap_or_else(|| w.ctx.quoted(table));
     if let Some(items) = &mut delete.returning {
         w.scopes.push(vec![Source::Raw {
-            alias: as_name.clone(),
+            alias: w.ctx.name(&as_name),
             collection: table.to_string(),
         }]);
         let result = returning_items(w, collection, items);
@@ -234,7 +243,7 @@ fn writable<'a>(
     name: &ObjectName,
     action: Action,
 ) -> GuardResult<(&'a Collection, Rules<'a>)> {
-    let parts = name_parts(name)?;
+    let parts = w.ctx.parts(name)?;
     let collection = w.user_table(&parts)?;
     let rules = w
         .ctx
@@ -246,7 +255,7 @@ fn writable<'a>(
 }
 
 /// The plain table an UPDATE or DELETE names, and its alias.
-fn target(factor: &mut TableFactor) -> GuardResult<(ObjectName, Option<String>)> {
+fn target(factor: &mut TableFactor) -> GuardResult<(ObjectName, Option<Ident>)> {
     match factor {
         TableFactor::Table {
             name,
@@ -263,7 +272,7 @@ fn target(factor: &mut TableFactor) -> GuardResult<(ObjectName, Option<String>)>
             if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
                 return Err(GuardError::not_allowed("column aliases on a written table"));
             }
-            Ok((name.clone(), alias.as_ref().map(|a| ident_name(&a.name))))
+            Ok((name.clone(), alias.as_ref().map(|a| a.name.clone())))
         }
         _ => Err(GuardError::not_allowed("writing this kind of table")),
     }
@@ -275,7 +284,7 @@ fn target(factor: &mut TableFactor) -> GuardResult<(ObjectName, Option<String>)>
 fn row_condition(
     w: &mut Walker,
     collection: &Collection,
-    as_name: &str,
+    as_name: &Ident,
     user: Option<Expr>,
     rules: &Rules,
 ) -> GuardResult<Expr> {
@@ -286,9 +295,9 @@ fn row_condition(
     let mut keys = SeaQuery::select();
     keys.column(Alias::new(KEY)).from_subquery(
         SeaQuery::select().expr(sea_query::Expr::val(1)).to_owned(),
-        Alias::new(as_name),
+        Alias::new(w.ctx.spelled(as_name)),
     );
-    let mut keys = relation::parse_query(&keys.to_string(PostgresQueryBuilder))?;
+    let mut keys = relation::parse_query(w.ctx, &relation::print(w.ctx, &keys))?;
     let derived = relation::derived(w.ctx, collection, w.fence(), true)?;
     let sqlparser::ast::SetExpr::Select(select) = keys.body.as_mut() else {
         return Err(GuardError::not_allowed("this write"));
@@ -300,7 +309,7 @@ fn row_condition(
     }
     if let Some(mut condition) = user {
         w.scopes.push(vec![Source::Table {
-            alias: as_name.to_string(),
+            alias: w.ctx.name(as_name),
             collection: table.to_string(),
         }]);
         let result = w.predicate(&mut condition);
@@ -310,8 +319,8 @@ fn row_condition(
     }
     let mut parts = vec![Expr::InSubquery {
         expr: Box::new(Expr::CompoundIdentifier(vec![
-            quoted(as_name),
-            quoted(&pk.field),
+            as_name.clone(),
+            w.ctx.quoted(&pk.field),
         ])),
         subquery: keys,
         negated: false,
@@ -321,15 +330,14 @@ fn row_condition(
         .item_filter(table, &options)
         .map_err(|_| GuardError::table(table))?
     {
-        let ctx = SqlContext::new(w.ctx.access.schema, Dialect::Postgres);
-        let condition = filter::to_condition(&allowed, table, as_name, &ctx)
+        let ctx = SqlContext::new(w.ctx.access.schema, w.ctx.dialect);
+        let condition = filter::to_condition(&allowed, table, &w.ctx.spelled(as_name), &ctx)
             .map_err(|_| GuardError::table(table))?;
         let probe = SeaQuery::select()
             .expr(sea_query::Expr::val(1))
             .cond_where(condition)
-            .to_owned()
-            .to_string(PostgresQueryBuilder);
-        let probe = relation::parse_query(&probe)?;
+            .to_owned();
+        let probe = relation::parse_query(w.ctx, &relation::print(w.ctx, &probe))?;
         if let SetExpr::Select(select) = *probe.body
             && let Some(selection) = select.selection
         {
@@ -403,9 +411,9 @@ fn returning_items(
             SelectItem::Wildcard(_) => {
                 for field in collection.fields.values() {
                     if !field.is_alias() && read.field_allowed(&field.field) {
-                        expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(quoted(
-                            &field.field,
-                        ))));
+                        expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(
+                            w.ctx.quoted(&field.field),
+                        )));
                     }
                 }
             }
@@ -515,8 +523,8 @@ fn collect_fields(json: &Json, out: &mut Vec<String>) {
 
 fn qualified(w: &Walker, table: &str) -> ObjectName {
     ObjectName(vec![
-        ObjectNamePart::Identifier(quoted(w.ctx.schema_name)),
-        ObjectNamePart::Identifier(quoted(table)),
+        ObjectNamePart::Identifier(w.ctx.quoted(w.ctx.schema_name)),
+        ObjectNamePart::Identifier(w.ctx.quoted(table)),
     ])
 }
 

@@ -154,6 +154,7 @@ pub(super) async fn guarded<D: Directory>(
             },
             schema_name: &shared.config.schema_name,
             derived: Some(&access.derived),
+            dialect: rectus_policies::Dialect::Postgres,
         };
         guard_pg(sql, &ctx)
     };

@@ -1,0 +1,311 @@
+//! `information_schema` and the `SHOW`/`DESCRIBE` statements for MySQL clients that may not
+//! read the real catalog: `SCHEMATA`, `TABLES` and `COLUMNS` hold only the configured
+//! database, the tables the user may read and their readable columns (statistics blanked);
+//! `SHOW DATABASES`, `SHOW [FULL] TABLES`, `SHOW [FULL] COLUMNS` and `DESCRIBE` become
+//! queries over those rows. Any other system table is refused.
+
+use sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query as SeaQuery, SelectStatement};
+use sqlparser::ast::{ObjectName, Statement};
+use sqlparser::ast::{ShowStatementFilter, ShowStatementFilterPosition, ShowStatementOptions};
+
+use super::super::relation;
+use super::super::{GuardContext, GuardError, GuardResult};
+use crate::{Action, Collection};
+
+/// `information_schema.TABLES` columns MySQL and MariaDB share; `None` keeps the value,
+/// `Some` replaces it (row counts and sizes of rows the user may not see, timestamps of
+/// writes they did not make).
+const TABLES: &[(&str, Option<&str>)] = &[
+    ("TABLE_CATALOG", None),
+    ("TABLE_SCHEMA", None),
+    ("TABLE_NAME", None),
+    ("TABLE_TYPE", None),
+    ("ENGINE", None),
+    ("VERSION", None),
+    ("ROW_FORMAT", None),
+    ("TABLE_ROWS", Some("NULL")),
+    ("AVG_ROW_LENGTH", Some("NULL")),
+    ("DATA_LENGTH", Some("NULL")),
+    ("MAX_DATA_LENGTH", Some("NULL")),
+    ("INDEX_LENGTH", Some("NULL")),
+    ("DATA_FREE", Some("NULL")),
+    ("AUTO_INCREMENT", Some("NULL")),
+    ("CREATE_TIME", None),
+    ("UPDATE_TIME", Some("NULL")),
+    ("CHECK_TIME", Some("NULL")),
+    ("TABLE_COLLATION", None),
+    ("CHECKSUM", Some("NULL")),
+    ("CREATE_OPTIONS", None),
+    ("TABLE_COMMENT", None),
+];
+
+const COLUMNS: &[(&str, Option<&str>)] = &[
+    ("TABLE_CATALOG", None),
+    ("TABLE_SCHEMA", None),
+    ("TABLE_NAME", None),
+    ("COLUMN_NAME", None),
+    ("ORDINAL_POSITION", None),
+    ("COLUMN_DEFAULT", None),
+    ("IS_NULLABLE", None),
+    ("DATA_TYPE", None),
+    ("CHARACTER_MAXIMUM_LENGTH", None),
+    ("CHARACTER_OCTET_LENGTH", None),
+    ("NUMERIC_PRECISION", None),
+    ("NUMERIC_SCALE", None),
+    ("DATETIME_PRECISION", None),
+    ("CHARACTER_SET_NAME", None),
+    ("COLLATION_NAME", None),
+    ("COLUMN_TYPE", None),
+    ("COLUMN_KEY", None),
+    ("EXTRA", None),
+    ("PRIVILEGES", Some("'select'")),
+    ("COLUMN_COMMENT", None),
+    // An expression may name columns the user cannot read.
+    ("GENERATION_EXPRESSION", Some("''")),
+];
+
+const SCHEMATA: &[(&str, Option<&str>)] = &[
+    ("CATALOG_NAME", None),
+    ("SCHEMA_NAME", None),
+    ("DEFAULT_CHARACTER_SET_NAME", None),
+    ("DEFAULT_COLLATION_NAME", None),
+    ("SQL_PATH", None),
+];
+
+/// The SQL of a virtual `information_schema` table (lower-case name), `None` for tables
+/// that are refused.
+pub fn virtual_table(ctx: &GuardContext, name: &str) -> GuardResult<Option<String>> {
+    let select = match name {
+        "schemata" => schemata(ctx),
+        "tables" => tables(ctx),
+        "columns" => columns(ctx, None),
+        _ => return Ok(None),
+    };
+    Ok(Some(relation::print(ctx, &select)))
+}
+
+/// The tables the user may read (at least one readable column), in name order.
+fn readable<'a>(ctx: &GuardContext<'a>) -> Vec<&'a Collection> {
+    let mut tables: Vec<&Collection> = ctx
+        .access
+        .schema
+        .user_collections()
+        .filter(|c| !c.collection.starts_with("directus_"))
+        .filter(|c| !readable_columns(ctx, c).is_empty())
+        .collect();
+    tables.sort_by(|a, b| a.collection.cmp(&b.collection));
+    tables
+}
+
+fn readable_columns<'c>(ctx: &GuardContext, collection: &'c Collection) -> Vec<&'c str> {
+    let Some(rules) = ctx
+        .access
+        .permissions
+        .rules(&collection.collection, Action::Read)
+    else {
+        return Vec::new();
+    };
+    collection
+        .fields
+        .values()
+        .filter(|f| !f.is_alias() && rules.field_allowed(&f.field))
+        .map(|f| f.field.as_str())
+        .collect()
+}
+
+fn select_from(table: &str, columns: &[(&'static str, Option<&'static str>)]) -> SelectStatement {
+    let mut select = SeaQuery::select();
+    for (column, replacement) in columns {
+        match replacement {
+            None => select.expr_as(Expr::col(Alias::new(*column)), Alias::new(*column)),
+            Some(value) => select.expr_as(Expr::cust(*value), Alias::new(*column)),
+        };
+    }
+    select.from((Alias::new("information_schema"), Alias::new(table)));
+    select
+}
+
+fn schemata(ctx: &GuardContext) -> SelectStatement {
+    let mut select = select_from("SCHEMATA", SCHEMATA);
+    select.and_where(Expr::col(Alias::new("SCHEMA_NAME")).eq(ctx.schema_name));
+    select
+}
+
+fn tables(ctx: &GuardContext) -> SelectStatement {
+    let names: Vec<String> = readable(ctx)
+        .into_iter()
+        .map(|c| c.collection.clone())
+        .collect();
+    let mut select = select_from("TABLES", TABLES);
+    select
+        .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(ctx.schema_name))
+        .and_where(Expr::col(Alias::new("TABLE_NAME")).is_in(names));
+    select
+}
+
+/// `COLUMNS` of every readable table, or of one.
+fn columns(ctx: &GuardContext, only: Option<&Collection>) -> SelectStatement {
+    let tables = match only {
+        Some(c) => vec![c],
+        None => readable(ctx),
+    };
+    let mut any = Condition::any();
+    for table in tables {
+        let names = readable_columns(ctx, table);
+        any = any.add(
+            Expr::col(Alias::new("TABLE_NAME"))
+                .eq(table.collection.as_str())
+                .and(Expr::col(Alias::new("COLUMN_NAME")).is_in(names)),
+        );
+    }
+    let mut select = select_from("COLUMNS", COLUMNS);
+    select
+        .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(ctx.schema_name))
+        .cond_where(any);
+    select
+}
+
+const NO_OPTIONS: ShowStatementOptions = ShowStatementOptions {
+    show_in: None,
+    starts_with: None,
+    limit: None,
+    limit_from: None,
+    filter_position: None,
+};
+
+/// `SHOW DATABASES`, `SHOW [FULL] TABLES`, `SHOW [FULL] COLUMNS FROM t` and `DESCRIBE t`,
+/// as the SQL of a query over the virtual catalog.
+pub fn show(ctx: &GuardContext, statement: &Statement) -> GuardResult<String> {
+    let mut select = SeaQuery::select();
+    let (from, options) = match statement {
+        Statement::ShowDatabases { show_options, .. }
+        | Statement::ShowSchemas { show_options, .. } => {
+            no_scope(show_options)?;
+            select.expr_as(Expr::col(Alias::new("SCHEMA_NAME")), Alias::new("Database"));
+            like(&mut select, "SCHEMA_NAME", show_options)?;
+            (schemata(ctx), show_options)
+        }
+        Statement::ShowTables {
+            full,
+            extended: false,
+            external: false,
+            terse: false,
+            history: false,
+            show_options,
+        } => {
+            if let Some(name) = show_options
+                .show_in
+                .as_ref()
+                .and_then(|i| i.parent_name.as_ref())
+            {
+                super::session::database(ctx, name)?;
+            }
+            let heading = format!("Tables_in_{}", ctx.schema_name);
+            select.expr_as(Expr::col(Alias::new("TABLE_NAME")), Alias::new(heading));
+            if *full {
+                select.expr_as(
+                    Expr::col(Alias::new("TABLE_TYPE")),
+                    Alias::new("Table_type"),
+                );
+            }
+            like(&mut select, "TABLE_NAME", show_options)?;
+            select.order_by(Alias::new("TABLE_NAME"), Order::Asc);
+            (tables(ctx), show_options)
+        }
+        Statement::ShowColumns {
+            extended: false,
+            full,
+            show_options,
+        } => {
+            let name = show_options
+                .show_in
+                .as_ref()
+                .and_then(|i| i.parent_name.as_ref())
+                .ok_or_else(|| GuardError::not_allowed("SHOW COLUMNS without a table"))?;
+            let collection = table(ctx, name)?;
+            describe(&mut select, *full);
+            like(&mut select, "COLUMN_NAME", show_options)?;
+            (columns(ctx, Some(collection)), show_options)
+        }
+        Statement::ExplainTable {
+            hive_format: None,
+            table_name,
+            ..
+        } => {
+            let collection = table(ctx, table_name)?;
+            describe(&mut select, false);
+            (columns(ctx, Some(collection)), &NO_OPTIONS)
+        }
+        _ => return Err(GuardError::not_allowed("this SHOW statement")),
+    };
+    if options.limit.is_some() || options.limit_from.is_some() || options.starts_with.is_some() {
+        return Err(GuardError::not_allowed("this SHOW clause"));
+    }
+    select.from_subquery(from, Alias::new("catalog"));
+    // Printed by sea-query, then parsed and printed again so the text follows the guard's
+    // quoting rules like every other statement it sends.
+    let query = relation::parse_query(ctx, &relation::print(ctx, &select))?;
+    let mut statement = Statement::Query(query);
+    super::print::prepare(&mut statement);
+    Ok(statement.to_string())
+}
+
+fn describe(select: &mut SelectStatement, full: bool) {
+    let mut column = |from: &str, to: &str| {
+        select.expr_as(Expr::col(Alias::new(from)), Alias::new(to));
+    };
+    column("COLUMN_NAME", "Field");
+    column("COLUMN_TYPE", "Type");
+    if full {
+        column("COLLATION_NAME", "Collation");
+    }
+    column("IS_NULLABLE", "Null");
+    column("COLUMN_KEY", "Key");
+    column("COLUMN_DEFAULT", "Default");
+    column("EXTRA", "Extra");
+    if full {
+        column("PRIVILEGES", "Privileges");
+        column("COLUMN_COMMENT", "Comment");
+    }
+    select.order_by(Alias::new("ORDINAL_POSITION"), Order::Asc);
+}
+
+/// The table a `SHOW COLUMNS`/`DESCRIBE` names: one the user may read.
+fn table<'a>(ctx: &GuardContext<'a>, name: &ObjectName) -> GuardResult<&'a Collection> {
+    let parts = ctx.parts(name)?;
+    let table = match parts.as_slice() {
+        [table] => table,
+        [db, table] if ctx.is_schema(db) => table,
+        _ => return Err(GuardError::table(&parts.join("."))),
+    };
+    match ctx.collection(table) {
+        Some(c) if readable(ctx).iter().any(|r| r.collection == c.collection) => Ok(c),
+        _ => Err(GuardError::table(table)),
+    }
+}
+
+fn no_scope(options: &ShowStatementOptions) -> GuardResult<()> {
+    if options.show_in.is_some() {
+        return Err(GuardError::not_allowed("this SHOW clause"));
+    }
+    Ok(())
+}
+
+/// `LIKE 'pattern'` on the listed names; `WHERE` is refused.
+fn like(
+    select: &mut SelectStatement,
+    column: &str,
+    options: &ShowStatementOptions,
+) -> GuardResult<()> {
+    let filter = match &options.filter_position {
+        None => return Ok(()),
+        Some(ShowStatementFilterPosition::Infix(f) | ShowStatementFilterPosition::Suffix(f)) => f,
+    };
+    match filter {
+        ShowStatementFilter::Like(pattern) => {
+            select.and_where(Expr::col(Alias::new(column)).like(pattern.as_str()));
+            Ok(())
+        }
+        _ => Err(GuardError::not_allowed("SHOW ... WHERE")),
+    }
+}
