@@ -425,6 +425,10 @@ fn value(ctx: &GuardContext, v: &Value) -> GuardResult<()> {
         // MySQL reads double quotes as a string (ANSI_QUOTES is never on for a guarded
         // session); PostgreSQL never makes this value.
         Value::DoubleQuotedString(_) if ctx.dialect == crate::Dialect::MySql => Ok(()),
+        // MySQL's only parameter is `?`; the parser reads `@`x`` as a placeholder too.
+        Value::Placeholder(p) if ctx.dialect == crate::Dialect::MySql && p != "?" => {
+            Err(GuardError::not_allowed("user variables (@name)"))
+        }
         Value::Number(..)
         | Value::SingleQuotedString(_)
         | Value::DollarQuotedString(_)

@@ -11,7 +11,7 @@ use crate::filter::tests::collection;
 use crate::schema::{FieldType, Relation, SchemaOverview};
 use crate::{Accountability, Action, EffectivePermissions, PermissionRecord};
 
-fn schema() -> SchemaOverview {
+pub(super) fn schema() -> SchemaOverview {
     use FieldType::*;
     let orders = collection(
         "orders",
@@ -53,7 +53,7 @@ fn record(
     })
 }
 
-fn permissions() -> EffectivePermissions {
+pub(super) fn permissions() -> EffectivePermissions {
     let mut create =
         (*record("orders", Action::Create, &["customer", "amount"], json!({}))).clone();
     create.validation = Some(json!({"amount": {"_gt": 0}}));
