@@ -307,6 +307,9 @@ async fn serve(config: Config) -> Result<(), CliError> {
     if let Some(proxy) = pg_proxy(&state).await? {
         tokio::spawn(proxy.serve());
     }
+    if let Some(proxy) = mysql_proxy(&state).await? {
+        tokio::spawn(proxy.serve());
+    }
     println!("rectus is listening on http://{addr} ({url})");
     tracing::info!(%addr, database = state.config.database.client(), "listening");
     http::serve(listener, state)
@@ -351,6 +354,40 @@ async fn pg_proxy(
         .map_err(|e| CliError::Wire(e.to_string()))?;
     println!("rectus SQL endpoint (PostgreSQL protocol) is listening on {bound}");
     tracing::info!(%bound, "PostgreSQL wire endpoint listening");
+    Ok(Some(proxy))
+}
+
+/// The MySQL wire endpoint, bound, when it is on.
+async fn mysql_proxy(
+    state: &AppState,
+) -> Result<Option<rectus_proxy::mysql::MysqlProxy<crate::services::wire::WireDirectory>>, CliError>
+{
+    use crate::config::DatabaseConfig;
+    use crate::services::wire;
+    let (Some(settings), DatabaseConfig::MySql(db)) =
+        (&state.config.mysql_proxy, &state.config.database)
+    else {
+        return Ok(None);
+    };
+    let upstream = wire::mysql_upstream(db).map_err(CliError::Database)?;
+    let config = rectus_proxy::mysql::MysqlProxyConfig {
+        upstream,
+        tls_cert: settings.tls_cert.clone(),
+        tls_key: settings.tls_key.clone(),
+        allow_insecure_password: settings.allow_insecure_password,
+        pool_size: settings.pool_size,
+        pool_timeout: settings.pool_timeout,
+    };
+    let addr = std::net::SocketAddr::new(settings.host, settings.port);
+    let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));
+    let proxy = rectus_proxy::mysql::MysqlProxy::bind(addr, config, directory)
+        .await
+        .map_err(|e| CliError::Wire(e.to_string()))?;
+    let bound = proxy
+        .local_addr()
+        .map_err(|e| CliError::Wire(e.to_string()))?;
+    println!("rectus SQL endpoint (MySQL protocol) is listening on {bound}");
+    tracing::info!(%bound, "MySQL wire endpoint listening");
     Ok(Some(proxy))
 }
 

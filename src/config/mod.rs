@@ -8,7 +8,7 @@ mod wire;
 
 pub use graphql::GraphqlSettings;
 
-pub use wire::PgProxySettings;
+pub use wire::{PgProxySettings, WireSettings};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -66,6 +66,14 @@ pub const SETTINGS: &[&str] = &[
     "PG_PROXY_ALLOW_INSECURE_PASSWORD",
     "PG_PROXY_POOL_SIZE",
     "PG_PROXY_POOL_TIMEOUT",
+    "MYSQL_PROXY_ENABLED",
+    "MYSQL_PROXY_HOST",
+    "MYSQL_PROXY_PORT",
+    "MYSQL_PROXY_TLS_CERT",
+    "MYSQL_PROXY_TLS_KEY",
+    "MYSQL_PROXY_ALLOW_INSECURE_PASSWORD",
+    "MYSQL_PROXY_POOL_SIZE",
+    "MYSQL_PROXY_POOL_TIMEOUT",
     "GRAPHQL_INTROSPECTION",
     "GRAPHQL_QUERY_TOKEN_LIMIT",
     "GRAPHQL_QUERY_DEPTH_LIMIT",
@@ -99,6 +107,8 @@ pub struct Config {
     pub query_limit_max: i64,
     /// The PostgreSQL wire endpoint; `None` when it is off.
     pub pg_proxy: Option<wire::PgProxySettings>,
+    /// The MySQL wire endpoint (`MYSQL_PROXY_*`), when it is on.
+    pub mysql_proxy: Option<wire::WireSettings>,
     /// The GraphQL endpoints' introspection switch and limits.
     pub graphql: GraphqlSettings,
     /// Where the settings came from, for the startup log.
@@ -507,6 +517,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
     let query_limit_default = limit("QUERY_LIMIT_DEFAULT", 100, 1)?;
     let query_limit_max = limit("QUERY_LIMIT_MAX", -1, 1)?;
     let pg_proxy = wire::pg_proxy(&mut take, matches!(database, DatabaseConfig::Postgres(_)))?;
+    let mysql_proxy = wire::mysql_proxy(&mut take, matches!(database, DatabaseConfig::MySql(_)))?;
     let graphql = graphql::graphql(&mut take)?;
 
     Ok(Config {
@@ -525,6 +536,7 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
         query_limit_default,
         query_limit_max,
         pg_proxy,
+        mysql_proxy,
         graphql,
         source: None,
     })

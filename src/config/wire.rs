@@ -1,4 +1,5 @@
-//! Settings of the SQL wire endpoints (`PG_PROXY_*`).
+//! Settings of the SQL wire endpoints: `PG_PROXY_*` for the PostgreSQL protocol,
+//! `MYSQL_PROXY_*` for the MySQL protocol. Both take the same settings under their prefix.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -6,7 +7,7 @@ use std::path::PathBuf;
 use super::{ConfigError, flag};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgProxySettings {
+pub struct WireSettings {
     pub host: IpAddr,
     /// 0: any free port (the one chosen is printed).
     pub port: u16,
@@ -17,51 +18,97 @@ pub struct PgProxySettings {
     pub pool_timeout: std::time::Duration,
 }
 
-/// `None` when the endpoint is off: by `PG_PROXY_ENABLED=false`, or by default when the
-/// database is not PostgreSQL (where it cannot be on).
+/// The PostgreSQL endpoint's settings.
+pub type PgProxySettings = WireSettings;
+
+/// One endpoint: which prefix, which database client it needs, its default port.
+struct Endpoint {
+    prefix: &'static str,
+    client: &'static str,
+    protocol: &'static str,
+    port: u16,
+}
+
+/// `None` when the PostgreSQL endpoint is off: by `PG_PROXY_ENABLED=false`, or by default
+/// when the database is not PostgreSQL (where it cannot be on).
 pub(super) fn pg_proxy(
     take: &mut impl FnMut(&str) -> Option<String>,
     postgres: bool,
-) -> Result<Option<PgProxySettings>, ConfigError> {
-    let enabled = flag("PG_PROXY_ENABLED", take("PG_PROXY_ENABLED"))?;
-    let host = take("PG_PROXY_HOST");
-    let port = take("PG_PROXY_PORT");
-    let tls_cert = take("PG_PROXY_TLS_CERT").map(PathBuf::from);
-    let tls_key = take("PG_PROXY_TLS_KEY").map(PathBuf::from);
-    let insecure = flag(
-        "PG_PROXY_ALLOW_INSECURE_PASSWORD",
-        take("PG_PROXY_ALLOW_INSECURE_PASSWORD"),
-    )?;
-    let pool = take("PG_PROXY_POOL_SIZE");
-    let pool_timeout = take("PG_PROXY_POOL_TIMEOUT");
-    match (enabled, postgres) {
+) -> Result<Option<WireSettings>, ConfigError> {
+    let endpoint = Endpoint {
+        prefix: "PG_PROXY",
+        client: "pg",
+        protocol: "PostgreSQL",
+        port: 6432,
+    };
+    settings(take, postgres, &endpoint)
+}
+
+/// `None` when the MySQL endpoint is off: by `MYSQL_PROXY_ENABLED=false`, or by default
+/// when the database is not MySQL or MariaDB.
+pub(super) fn mysql_proxy(
+    take: &mut impl FnMut(&str) -> Option<String>,
+    mysql: bool,
+) -> Result<Option<WireSettings>, ConfigError> {
+    let endpoint = Endpoint {
+        prefix: "MYSQL_PROXY",
+        client: "mysql",
+        protocol: "MySQL",
+        port: 3307,
+    };
+    settings(take, mysql, &endpoint)
+}
+
+fn settings(
+    take: &mut impl FnMut(&str) -> Option<String>,
+    matching_database: bool,
+    endpoint: &Endpoint,
+) -> Result<Option<WireSettings>, ConfigError> {
+    let prefix = endpoint.prefix;
+    let mut get = |name: &str| {
+        let key = format!("{prefix}_{name}");
+        let value = take(&key);
+        (key, value)
+    };
+    let (enabled_key, enabled) = get("ENABLED");
+    let enabled = flag(&enabled_key, enabled)?;
+    let (_, host) = get("HOST");
+    let (port_key, port) = get("PORT");
+    let (cert_key, tls_cert) = get("TLS_CERT");
+    let (key_key, tls_key) = get("TLS_KEY");
+    let (insecure_key, insecure) = get("ALLOW_INSECURE_PASSWORD");
+    let insecure = flag(&insecure_key, insecure)?;
+    let (pool_key, pool) = get("POOL_SIZE");
+    let (timeout_key, pool_timeout) = get("POOL_TIMEOUT");
+    match (enabled, matching_database) {
         (Some(false), _) | (None, false) => return Ok(None),
         (Some(true), false) => {
-            return Err(ConfigError(
-                "PG_PROXY_ENABLED=true needs DB_CLIENT=pg: the PostgreSQL endpoint forwards to a PostgreSQL database".into(),
-            ));
+            return Err(ConfigError(format!(
+                "{enabled_key}=true needs DB_CLIENT={}: the {} endpoint forwards to a {} database",
+                endpoint.client, endpoint.protocol, endpoint.protocol
+            )));
         }
         _ => {}
     }
     if tls_cert.is_some() != tls_key.is_some() {
-        return Err(ConfigError(
-            "PG_PROXY_TLS_CERT and PG_PROXY_TLS_KEY go together: set both or neither".into(),
-        ));
+        return Err(ConfigError(format!(
+            "{cert_key} and {key_key} go together: set both or neither"
+        )));
     }
     let host = match host {
         None => IpAddr::from([0, 0, 0, 0]),
         Some(h) if h == "localhost" => IpAddr::from([127, 0, 0, 1]),
         Some(h) => h.parse().map_err(|_| {
             ConfigError(format!(
-                "PG_PROXY_HOST={h} is not an address to listen on: use an IP address such as 0.0.0.0"
+                "{prefix}_HOST={h} is not an address to listen on: use an IP address such as 0.0.0.0"
             ))
         })?,
     };
     let port = match port {
-        None => 6432,
+        None => endpoint.port,
         Some(p) => p.parse::<u16>().map_err(|_| {
             ConfigError(format!(
-                "PG_PROXY_PORT={p} is not a valid port: use a number from 0 (any free port) to 65535"
+                "{port_key}={p} is not a valid port: use a number from 0 (any free port) to 65535"
             ))
         })?,
     };
@@ -73,7 +120,7 @@ pub(super) fn pg_proxy(
             .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| {
                 ConfigError(format!(
-                    "PG_PROXY_POOL_SIZE={v} is not valid: use a number of connections from 1 to 10000"
+                    "{pool_key}={v} is not valid: use a number of connections from 1 to 10000"
                 ))
             })?,
     };
@@ -81,17 +128,70 @@ pub(super) fn pg_proxy(
         None => std::time::Duration::from_secs(30),
         Some(text) => super::parse_duration(&text).ok_or_else(|| {
             ConfigError(format!(
-                "PG_PROXY_POOL_TIMEOUT={text} is not a duration: use for example 30s, 500 or 2m"
+                "{timeout_key}={text} is not a duration: use for example 30s, 500 or 2m"
             ))
         })?,
     };
-    Ok(Some(PgProxySettings {
+    Ok(Some(WireSettings {
         host,
         port,
-        tls_cert,
-        tls_key,
+        tls_cert: tls_cert.map(PathBuf::from),
+        tls_key: tls_key.map(PathBuf::from),
         allow_insecure_password: insecure.unwrap_or(false),
         pool_size,
         pool_timeout,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> impl FnMut(&str) -> Option<String> {
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.remove(name)
+    }
+
+    #[test]
+    fn each_endpoint_is_on_for_its_own_database_only() {
+        let pg = pg_proxy(&mut from(&[]), true).unwrap().unwrap();
+        assert_eq!(pg.port, 6432);
+        let mysql = mysql_proxy(&mut from(&[]), true).unwrap().unwrap();
+        assert_eq!((mysql.port, mysql.pool_size), (3307, 20));
+        assert!(!mysql.allow_insecure_password);
+        assert!(mysql_proxy(&mut from(&[]), false).unwrap().is_none());
+        let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_ENABLED", "true")]), false).unwrap_err();
+        assert_eq!(
+            e.0,
+            "MYSQL_PROXY_ENABLED=true needs DB_CLIENT=mysql: the MySQL endpoint forwards to a MySQL database"
+        );
+        assert!(
+            mysql_proxy(&mut from(&[("MYSQL_PROXY_ENABLED", "false")]), true)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_PORT", "x")]), true).unwrap_err();
+        assert!(
+            e.0.starts_with("MYSQL_PROXY_PORT=x is not a valid port"),
+            "{}",
+            e.0
+        );
+        let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_TLS_CERT", "a.pem")]), true).unwrap_err();
+        assert!(e.0.starts_with("MYSQL_PROXY_TLS_CERT and MYSQL_PROXY_TLS_KEY go together"));
+        let e = pg_proxy(&mut from(&[("PG_PROXY_POOL_SIZE", "0")]), true).unwrap_err();
+        assert!(
+            e.0.starts_with("PG_PROXY_POOL_SIZE=0 is not valid"),
+            "{}",
+            e.0
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rectus_policies::SchemaOverview;
-use rectus_proxy::pg::{Access, AccessError, Directory, Identity, LoginError};
+use rectus_proxy::{Access, AccessError, Directory, Identity, LoginError};
 
 use crate::http::AppState;
 use crate::services::auth::AuthError;
@@ -62,6 +62,17 @@ impl Directory for WireDirectory {
         }
         // Service accounts: any user name, a static token as the password.
         match self.state.auth.authenticate(password).await {
+            Ok(found) => self.identity(&found.id, found.role.as_deref()).await,
+            Err(AuthError::Db(e)) => Err(LoginError::Internal(e.to_string())),
+            Err(_) => Err(LoginError::Invalid),
+        }
+    }
+
+    async fn login_token_proof(
+        &self,
+        proves: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<Identity, LoginError> {
+        match self.state.auth.verify_token_proof(proves).await {
             Ok(found) => self.identity(&found.id, found.role.as_deref()).await,
             Err(AuthError::Db(e)) => Err(LoginError::Internal(e.to_string())),
             Err(_) => Err(LoginError::Invalid),
@@ -157,4 +168,32 @@ pub async fn current_schema(db: &crate::db::Database) -> Result<String, crate::d
         .and_then(|r| r.value("s").ok().map(|v| v.to_json()))
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "public".into()))
+}
+
+/// The upstream the MySQL endpoint connects to: the configured MySQL or MariaDB database
+/// and user.
+pub fn mysql_upstream(
+    db: &crate::config::NetworkDatabase,
+) -> Result<rectus_proxy::mysql::UpstreamConfig, String> {
+    if let Some(url) = &db.connection_string {
+        let opts = mysql_async::Opts::from_url(url)
+            .map_err(|_| "DB_CONNECTION_STRING cannot be read as a MySQL URL".to_string())?;
+        return Ok(rectus_proxy::mysql::UpstreamConfig {
+            host: opts.ip_or_hostname().to_string(),
+            port: opts.tcp_port(),
+            user: opts.user().unwrap_or("root").to_string(),
+            password: opts.pass().map(str::to_string),
+            database: opts
+                .db_name()
+                .ok_or("DB_CONNECTION_STRING names no database")?
+                .to_string(),
+        });
+    }
+    Ok(rectus_proxy::mysql::UpstreamConfig {
+        host: db.host.clone(),
+        port: db.port,
+        user: db.user.clone().unwrap_or_else(|| "root".into()),
+        password: db.password.clone(),
+        database: db.database.clone().ok_or("DB_DATABASE is required")?,
+    })
 }

@@ -15,5 +15,6 @@ mod openapi;
 mod rbac;
 mod server;
 mod support;
+mod wire_mysql;
 mod wire_pg;
 mod write_errors;

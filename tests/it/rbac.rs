@@ -48,6 +48,55 @@ fn ids(body: &Value) -> Vec<i64> {
 }
 
 /// A role with its own policies, and one user in it; returns (policy ids, user token, user id).
+/// rectus on `setup` with plain-text passwords allowed on its SQL endpoint, and a user
+/// `<role>@example.com` (password `pw`, static token `<role>-token`) whose role has one
+/// policy with `permissions`; returns the user's access token.
+pub async fn restricted_app(
+    kind: Kind,
+    setup: &str,
+    role: &str,
+    permissions: &[Value],
+) -> (App, String) {
+    let app = App::start_with(
+        kind,
+        Some(setup),
+        &[
+            ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+            ("MYSQL_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+        ],
+    )
+    .await;
+    let policy = json!({"name": role.to_lowercase(), "app_access": false, "admin_access": false});
+    let (policies, token, user) = role_with_user(&app, role, &[policy]).await;
+    app.admin_call(
+        "PATCH",
+        &format!("/users/{user}"),
+        Some(json!({"token": format!("{}-token", role.to_lowercase())})),
+    )
+    .await;
+    for permission in permissions {
+        let mut body = permission.clone();
+        body["policy"] = json!(policies[0]);
+        app.admin_call("POST", "/permissions", Some(body)).await;
+    }
+    (app, token)
+}
+
+/// The permissions of the SQL guard's unit tests, for `orders(id, customer, status, amount,
+/// secret)`, `customers(id, name)` and `notes`: orders readable when published (without
+/// `secret`), creatable with a positive amount (status preset to draft), updatable and
+/// deletable while draft; customers readable and their names updatable; notes not at all.
+pub fn clerk_permissions() -> Vec<Value> {
+    vec![
+        json!({"collection": "orders", "action": "read", "fields": ["id", "customer", "status", "amount"], "permissions": {"status": {"_eq": "published"}}}),
+        json!({"collection": "customers", "action": "read", "fields": ["*"], "permissions": {}}),
+        json!({"collection": "orders", "action": "create", "fields": ["customer", "amount"], "permissions": {}, "validation": {"amount": {"_gt": 0}}, "presets": {"status": "draft"}}),
+        json!({"collection": "orders", "action": "update", "fields": ["amount", "status"], "permissions": {"status": {"_eq": "draft"}}}),
+        json!({"collection": "customers", "action": "update", "fields": ["name"], "permissions": {}}),
+        json!({"collection": "orders", "action": "delete", "fields": ["*"], "permissions": {"status": {"_eq": "draft"}}}),
+    ]
+}
+
 pub async fn role_with_user(
     app: &App,
     name: &str,

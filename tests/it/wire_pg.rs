@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::rbac::role_with_user;
+use crate::rbac::{clerk_permissions, restricted_app};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 
 const SETUP: &str = "
@@ -23,39 +23,8 @@ CREATE INDEX orders_secret_index ON orders (secret)
 /// rectus with the endpoint open to plain connections (tokio-postgres without TLS), and a
 /// restricted user with the permissions of the guard's unit tests.
 async fn start() -> (App, String, String) {
-    let (app, token) = restricted_app(
-        SETUP,
-        "Clerk",
-        &[
-            json!({"collection": "orders", "action": "read", "fields": ["id", "customer", "status", "amount"], "permissions": {"status": {"_eq": "published"}}}),
-            json!({"collection": "customers", "action": "read", "fields": ["*"], "permissions": {}}),
-            json!({"collection": "orders", "action": "create", "fields": ["customer", "amount"], "permissions": {}, "validation": {"amount": {"_gt": 0}}, "presets": {"status": "draft"}}),
-            json!({"collection": "orders", "action": "update", "fields": ["amount", "status"], "permissions": {"status": {"_eq": "draft"}}}),
-            json!({"collection": "customers", "action": "update", "fields": ["name"], "permissions": {}}),
-            json!({"collection": "orders", "action": "delete", "fields": ["*"], "permissions": {"status": {"_eq": "draft"}}}),
-        ],
-    )
-    .await;
+    let (app, token) = restricted_app(Kind::Postgres, SETUP, "Clerk", &clerk_permissions()).await;
     (app, token, "clerk@example.com".to_string())
-}
-
-/// rectus on `setup` with plain connections allowed, and a user `<role>@example.com`
-/// (password `pw`) whose role has one policy with `permissions`; returns the user's token.
-async fn restricted_app(setup: &str, role: &str, permissions: &[Value]) -> (App, String) {
-    let app = App::start_with(
-        Kind::Postgres,
-        Some(setup),
-        &[("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true")],
-    )
-    .await;
-    let policy = json!({"name": role.to_lowercase(), "app_access": false, "admin_access": false});
-    let (policies, token, _) = role_with_user(&app, role, &[policy]).await;
-    for permission in permissions {
-        let mut body = permission.clone();
-        body["policy"] = json!(policies[0]);
-        app.admin_call("POST", "/permissions", Some(body)).await;
-    }
-    (app, token)
 }
 
 async fn connect(app: &App, user: &str, password: &str) -> Result<Client, tokio_postgres::Error> {
@@ -630,6 +599,7 @@ INSERT INTO pgbench_branches VALUES (1, 0, '');
 INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) i
 ";
     let (app, _) = restricted_app(
+        Kind::Postgres,
         setup,
         "Bencher",
         &[

@@ -23,7 +23,7 @@ pub struct Registry {
 impl Registry {
     /// A fresh key pair for a session served by `target`.
     pub fn register(&self, target: Target) -> (i32, i32) {
-        let mut sessions = super::lock(&self.sessions);
+        let mut sessions = crate::lock(&self.sessions);
         loop {
             // A positive process id, as PostgreSQL's are.
             let key = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
@@ -35,12 +35,12 @@ impl Registry {
     }
 
     pub fn remove(&self, key: (i32, i32)) {
-        super::lock(&self.sessions).remove(&key);
+        crate::lock(&self.sessions).remove(&key);
     }
 
     /// Forwards a cancel for the session with this key, if there is one.
     pub async fn cancel(&self, key: (i32, i32)) {
-        let target = super::lock(&self.sessions).get(&key).cloned();
+        let target = crate::lock(&self.sessions).get(&key).cloned();
         let Some(target) = target else {
             return;
         };

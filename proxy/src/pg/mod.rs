@@ -7,20 +7,16 @@ mod scram;
 mod session;
 mod startup;
 mod statements;
-mod tls;
 mod upstream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use rectus_policies::filter::Variables;
-use rectus_policies::guard::{DerivedCache, GuardError, Guarded};
-use rectus_policies::{EffectivePermissions, SchemaOverview};
 use tokio::net::TcpListener;
 
-pub use tls::TlsError;
+pub use crate::tls::TlsError;
+use crate::{Directory, GuardCache};
 pub use upstream::UpstreamConfig;
 
 /// The endpoint's settings (`PG_PROXY_*`).
@@ -37,89 +33,6 @@ pub struct PgProxyConfig {
     /// How long a new session waits for a free upstream connection before it is refused.
     pub pool_timeout: std::time::Duration,
 }
-
-/// A logged-in user.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    /// The user's id.
-    pub user: String,
-    pub role: Option<String>,
-    pub admin: bool,
-}
-
-/// What one user may do right now. `id` is unique per value, so guarded statements can be
-/// cached per permission set.
-pub struct Access {
-    pub id: u64,
-    pub schema: Arc<SchemaOverview>,
-    pub permissions: EffectivePermissions,
-    pub variables: Variables,
-    pub derived: DerivedCache,
-}
-
-impl Access {
-    pub fn new(
-        schema: Arc<SchemaOverview>,
-        permissions: EffectivePermissions,
-        variables: Variables,
-    ) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        Access {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
-            schema,
-            permissions,
-            variables,
-            derived: DerivedCache::default(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LoginError {
-    #[error("invalid credentials")]
-    Invalid,
-    #[error("{0}")]
-    Internal(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AccessError {
-    /// Suspended, archived or deleted since the session began.
-    #[error("the user is no longer active")]
-    Inactive,
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// The users and permissions behind the endpoint (the rectus server implements it).
-pub trait Directory: Send + Sync + 'static {
-    /// Checks an e-mail and password, or a static token given as the password.
-    fn login(
-        &self,
-        user: &str,
-        password: &str,
-    ) -> impl Future<Output = Result<Identity, LoginError>> + Send;
-
-    /// A number that changes whenever permissions or the schema may have changed; sessions
-    /// keep a user's [`Access`] while it stays the same (and for a second at most).
-    fn generation(&self) -> u64;
-
-    /// The current permissions of a logged-in user.
-    fn access(
-        &self,
-        identity: &Identity,
-    ) -> impl Future<Output = Result<Arc<Access>, AccessError>> + Send;
-}
-
-/// Locks a mutex whose data stays usable after a panic elsewhere (every critical section
-/// here leaves it consistent).
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-type GuardCache = moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, GuardError>>>;
 
 struct Shared<D> {
     config: PgProxyConfig,
@@ -142,7 +55,11 @@ impl<D: Directory> PgProxy<D> {
         config: PgProxyConfig,
         directory: Arc<D>,
     ) -> Result<Self, ProxyError> {
-        let tls = tls::acceptor(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
+        let tls = crate::tls::acceptor(
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+            "PG_PROXY",
+        )?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ProxyError::Listen { addr, source })?;

@@ -18,7 +18,8 @@ use tokio::net::TcpStream;
 use super::frame::{self, FrameReader, cstr, encode, error_response};
 use super::statements::{Prepared, SessionAccess, bind_statement, guarded};
 use super::upstream::Leased;
-use super::{Directory, Identity, Shared, startup};
+use super::{Shared, startup};
+use crate::{Directory, Identity};
 
 pub(super) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for T {}
@@ -301,7 +302,7 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
 /// makes the database fail in its place.
 fn refuse(pending: &Pending, error: GuardError) -> String {
     let batch = pending.sent.load(Ordering::Relaxed);
-    super::lock(&pending.refusals).push_back((batch, error));
+    crate::lock(&pending.refusals).push_back((batch, error));
     REFUSED.to_string()
 }
 
@@ -315,7 +316,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let Some(run) = upstream.frames().await? else {
             return Ok(());
         };
-        let has_refusals = !super::lock(&pending.refusals).is_empty();
+        let has_refusals = !crate::lock(&pending.refusals).is_empty();
         if !has_refusals {
             frame::each_frame(&run, |kind, _| {
                 if kind == b'Z' {
@@ -331,7 +332,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             let batch = pending.answered.load(Ordering::Relaxed);
             match kind {
                 b'E' => {
-                    let mut refusals = super::lock(&pending.refusals);
+                    let mut refusals = crate::lock(&pending.refusals);
                     if refusals.front().is_some_and(|(b, _)| *b == batch) {
                         if let Some((_, e)) = refusals.pop_front() {
                             out.extend_from_slice(&error_response("ERROR", e.code, &e.message));
@@ -342,7 +343,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
                 b'Z' => {
                     let done = pending.answered.fetch_add(1, Ordering::Relaxed) + 1;
-                    let mut refusals = super::lock(&pending.refusals);
+                    let mut refusals = crate::lock(&pending.refusals);
                     while refusals.front().is_some_and(|(b, _)| *b < done) {
                         refusals.pop_front();
                     }

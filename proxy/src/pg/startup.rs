@@ -10,7 +10,8 @@ use tokio::io::AsyncWrite;
 use super::frame::{self, FrameReader, cstr, encode, error_response, ready_for_query};
 use super::session::ClientStream;
 use super::upstream::Leased;
-use super::{Directory, Identity, LoginError, Shared, cancel};
+use super::{Shared, cancel};
+use crate::{Directory, Identity, LoginError};
 
 /// Startup parameters passed on to the database as session settings.
 const PASSED_PARAMETERS: &[&str] = &[

@@ -2,59 +2,14 @@
 //! loaded, and the prepared statements with the permissions they were guarded under.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rectus_policies::ReadAccess;
-use rectus_policies::guard::{GuardContext, GuardError, Guarded, guard_pg};
+use rectus_policies::guard::{GuardError, Guarded};
 
+use super::Shared;
 use super::frame::cstr;
-use super::{Access, Directory, Identity, Shared};
-
-/// A session's copy of its user's permissions: asked for again when the server says they
-/// may have changed, and at least every second (rules can name `$NOW`, and changes made
-/// straight in the database reach the server's own cache on a timer).
-#[derive(Default)]
-pub(super) struct SessionAccess {
-    held: Option<(u64, Instant, Arc<Access>)>,
-}
-
-const ACCESS_REFRESH: Duration = Duration::from_secs(1);
-
-impl SessionAccess {
-    pub(super) async fn get<D: Directory>(
-        &mut self,
-        shared: &Shared<D>,
-        identity: &Identity,
-    ) -> Result<Arc<Access>, GuardError> {
-        let generation = shared.directory.generation();
-        if let Some((held_generation, at, access)) = &self.held
-            && *held_generation == generation
-            && at.elapsed() < ACCESS_REFRESH
-        {
-            return Ok(access.clone());
-        }
-        match shared.directory.access(identity).await {
-            Ok(access) => {
-                self.held = Some((generation, Instant::now(), access.clone()));
-                Ok(access)
-            }
-            Err(super::AccessError::Inactive) => Err(GuardError::denied(
-                "rectus: the user of this session is no longer active",
-            )),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot load permissions for a wire session");
-                Err(GuardError::denied("rectus: permissions are unavailable"))
-            }
-        }
-    }
-
-    /// The server's generation of the permissions last used.
-    pub(super) fn generation(&self) -> Option<u64> {
-        self.held.as_ref().map(|(g, _, _)| *g)
-    }
-}
+pub(super) use crate::guarded::SessionAccess;
+use crate::{Directory, Identity};
 
 /// The prepared statements of a session and the generation of the permissions they were
 /// guarded under: a statement guarded before permissions or the schema changed is guarded
@@ -101,7 +56,7 @@ impl Prepared {
         let Some((text, rewrite, generation)) = self.protocol.get(statement).cloned() else {
             return Ok(());
         };
-        access.get(shared, identity).await?;
+        access.get(&*shared.directory, identity).await?;
         let current = access.generation().unwrap_or(generation);
         if current == generation {
             return Ok(());
@@ -134,9 +89,7 @@ pub(super) fn bind_statement(frame: &[u8]) -> String {
     cstr(&mut body).unwrap_or_default()
 }
 
-/// The guard's answer for `sql` under the user's current permissions. Prepared statements
-/// are cached per text and permission set; simple queries mostly carry their values as
-/// literals, so their texts rarely repeat and are not kept.
+/// The guard's answer for `sql` under the user's current permissions (PostgreSQL).
 pub(super) async fn guarded<D: Directory>(
     shared: &Shared<D>,
     access: &mut SessionAccess,
@@ -144,25 +97,12 @@ pub(super) async fn guarded<D: Directory>(
     sql: &str,
     prepared: bool,
 ) -> Result<Vec<Guarded>, GuardError> {
-    let access = access.get(shared, identity).await?;
-    let run = || {
-        let ctx = GuardContext {
-            access: ReadAccess {
-                schema: &access.schema,
-                permissions: &access.permissions,
-                variables: &access.variables,
-            },
-            schema_name: &shared.config.schema_name,
-            derived: Some(&access.derived),
-            dialect: rectus_policies::Dialect::Postgres,
-        };
-        guard_pg(sql, &ctx)
+    let guarding = crate::guarded::Guarding {
+        cache: &shared.guarded,
+        schema_name: &shared.config.schema_name,
+        dialect: rectus_policies::Dialect::Postgres,
     };
-    if !prepared {
-        return run();
-    }
-    let answer = shared
-        .guarded
-        .get_with((access.id, sql.to_string()), || Arc::new(run()));
-    (*answer).clone()
+    guarding
+        .guard(&*shared.directory, access, identity, sql, prepared)
+        .await
 }

@@ -254,7 +254,7 @@ impl Pool {
             .await
             .map_err(|_| UpstreamError::Full)?
             .map_err(|_| UpstreamError::Refused("pool closed".into()))?;
-        let idle = super::lock(&self.idle).pop();
+        let idle = crate::lock(&self.idle).pop();
         let upstream = match idle {
             Some(u) => u,
             None => Upstream::connect(&self.config).await?,
@@ -272,7 +272,7 @@ impl Pool {
         if leased.upstream.run("ROLLBACK").await.is_ok()
             && leased.upstream.run("DISCARD ALL").await.is_ok()
         {
-            super::lock(&self.idle).push(leased.upstream);
+            crate::lock(&self.idle).push(leased.upstream);
         }
     }
 }

@@ -295,11 +295,14 @@ impl Server {
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut cmd = rectus_command(cwd, env);
         // Tests run in parallel: the SQL endpoint takes any free port unless a test says.
-        if !env.iter().any(|(k, _)| k == "PG_PROXY_PORT") {
-            cmd.env("PG_PROXY_PORT", "0");
+        for port in ["PG_PROXY_PORT", "MYSQL_PROXY_PORT"] {
+            if !env.iter().any(|(k, _)| k == port) {
+                cmd.env(port, "0");
+            }
         }
         cmd.env("HOST", "127.0.0.1")
             .env("PG_PROXY_HOST", "127.0.0.1")
+            .env("MYSQL_PROXY_HOST", "127.0.0.1")
             .env("PORT", "0")
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -348,11 +351,19 @@ impl Server {
 
     /// The port of the PostgreSQL wire endpoint, from what rectus printed.
     pub fn pg_port(&self) -> u16 {
+        self.endpoint_port("PostgreSQL")
+    }
+
+    /// The port of the MySQL wire endpoint, from what rectus printed.
+    pub fn mysql_port(&self) -> u16 {
+        self.endpoint_port("MySQL")
+    }
+
+    fn endpoint_port(&self, protocol: &str) -> u16 {
+        let prefix = format!("rectus SQL endpoint ({protocol} protocol) is listening on ");
         self.stdout
             .iter()
-            .find_map(|l| {
-                l.strip_prefix("rectus SQL endpoint (PostgreSQL protocol) is listening on ")
-            })
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
             .and_then(|addr| addr.rsplit(':').next())
             .and_then(|p| p.trim().parse().ok())
             .expect("the SQL endpoint's port")

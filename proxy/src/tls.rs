@@ -1,5 +1,5 @@
-//! TLS for the wire endpoint (rustls): the configured certificate, or a self-signed one made
-//! at start.
+//! TLS for the wire endpoints (rustls): the configured certificate, or a self-signed one
+//! made at start.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,12 +22,17 @@ pub enum TlsError {
 
 /// The acceptor for `cert`/`key` (PEM files); `None` for both: a self-signed certificate
 /// for `localhost`, with a warning, since clients cannot verify it.
-pub fn acceptor(cert: Option<&Path>, key: Option<&Path>) -> Result<TlsAcceptor, TlsError> {
+/// `prefix` names the endpoint's settings in the warning (`PG_PROXY`, `MYSQL_PROXY`).
+pub fn acceptor(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    prefix: &str,
+) -> Result<TlsAcceptor, TlsError> {
     let (chain, key) = match (cert, key) {
         (Some(cert), Some(key)) => (read_certs(cert)?, read_key(key)?),
         _ => {
             tracing::warn!(
-                "PG_PROXY_TLS_CERT/PG_PROXY_TLS_KEY are not set: the SQL endpoint uses a self-signed certificate"
+                "{prefix}_TLS_CERT/{prefix}_TLS_KEY are not set: the SQL endpoint uses a self-signed certificate"
             );
             self_signed()?
         }

@@ -1,0 +1,98 @@
+//! What guarded sessions of both endpoints share: the user's permissions as last loaded,
+//! and the guard's answers cached per statement text and permission set.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rectus_policies::guard::{GuardContext, GuardError, Guarded, guard};
+use rectus_policies::{Dialect, ReadAccess};
+
+use crate::{Access, Directory, GuardCache, Identity};
+
+/// A session's copy of its user's permissions: asked for again when the server says they
+/// may have changed, and at least every second (rules can name `$NOW`, and changes made
+/// straight in the database reach the server's own cache on a timer).
+#[derive(Default)]
+pub(crate) struct SessionAccess {
+    held: Option<(u64, Instant, Arc<Access>)>,
+}
+
+const ACCESS_REFRESH: Duration = Duration::from_secs(1);
+
+impl SessionAccess {
+    pub(crate) async fn get<D: Directory>(
+        &mut self,
+        directory: &D,
+        identity: &Identity,
+    ) -> Result<Arc<Access>, GuardError> {
+        let generation = directory.generation();
+        if let Some((held_generation, at, access)) = &self.held
+            && *held_generation == generation
+            && at.elapsed() < ACCESS_REFRESH
+        {
+            return Ok(access.clone());
+        }
+        match directory.access(identity).await {
+            Ok(access) => {
+                self.held = Some((generation, Instant::now(), access.clone()));
+                Ok(access)
+            }
+            Err(crate::AccessError::Inactive) => Err(GuardError::denied(
+                "rectus: the user of this session is no longer active",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load permissions for a wire session");
+                Err(GuardError::denied("rectus: permissions are unavailable"))
+            }
+        }
+    }
+
+    /// The server's generation of the permissions last used.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        self.held.as_ref().map(|(g, _, _)| *g)
+    }
+}
+
+/// Where a session's statements are guarded: the endpoint's cache, the schema (or
+/// database) user tables live in, and the dialect.
+pub(crate) struct Guarding<'a> {
+    pub cache: &'a GuardCache,
+    pub schema_name: &'a str,
+    pub dialect: Dialect,
+}
+
+impl Guarding<'_> {
+    /// The guard's answer for `sql` under the user's current permissions. Prepared
+    /// statements are cached per text and permission set; simple queries mostly carry their
+    /// values as literals, so their texts rarely repeat and are not kept.
+    pub(crate) async fn guard<D: Directory>(
+        &self,
+        directory: &D,
+        access: &mut SessionAccess,
+        identity: &Identity,
+        sql: &str,
+        prepared: bool,
+    ) -> Result<Vec<Guarded>, GuardError> {
+        let access = access.get(directory, identity).await?;
+        let run = || {
+            let ctx = GuardContext {
+                access: ReadAccess {
+                    schema: &access.schema,
+                    permissions: &access.permissions,
+                    variables: &access.variables,
+                },
+                schema_name: self.schema_name,
+                derived: Some(&access.derived),
+                dialect: self.dialect,
+            };
+            guard(sql, &ctx)
+        };
+        if !prepared {
+            return run();
+        }
+        let answer = self
+            .cache
+            .get_with((access.id, sql.to_string()), || Arc::new(run()));
+        (*answer).clone()
+    }
+}

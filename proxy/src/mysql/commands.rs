@@ -1,0 +1,332 @@
+//! The guarded command loop: each command is checked, rewritten where it carries SQL, sent
+//! to the database, and its answer relayed packet by packet (renumbered to follow the
+//! client's command) before the next command is read. Refused commands are answered with
+//! an ERR packet and never reach the database; commands without SQL text that could reach
+//! around the guard (`COM_FIELD_LIST`, `COM_CHANGE_USER`, binlog and replication commands,
+//! ...) are refused.
+
+use std::collections::HashMap;
+
+use bytes::{BufMut, BytesMut};
+use rectus_policies::guard::GuardError;
+use tokio::io::AsyncWriteExt;
+
+use super::Shared;
+use super::packet::{self, Packet};
+use super::protocol::{self, Expect, Response, caps, command};
+use super::session::{Client, Hello};
+use super::upstream::{Leased, ServerInfo};
+use crate::guarded::{Guarding, SessionAccess};
+use crate::{Directory, Identity};
+
+/// The prepared statements of a session: id -> (text, rewrite, permission generation).
+#[derive(Default)]
+struct Prepared(HashMap<u32, (String, String, u64)>);
+
+struct Session<'a, D> {
+    shared: &'a Shared<D>,
+    identity: &'a Identity,
+    hello: &'a Hello,
+    info: &'a ServerInfo,
+    access: SessionAccess,
+    prepared: Prepared,
+}
+
+/// Serves commands until the client quits (`Ok(true)`: the upstream connection is clean
+/// and may be pooled) or the connection ends.
+pub(super) async fn serve<D: Directory>(
+    client: &mut Client,
+    leased: &mut Leased,
+    shared: &Shared<D>,
+    identity: &Identity,
+    hello: &Hello,
+    info: &ServerInfo,
+) -> std::io::Result<bool> {
+    let mut session = Session {
+        shared,
+        identity,
+        hello,
+        info,
+        access: SessionAccess::default(),
+        prepared: Prepared::default(),
+    };
+    loop {
+        let Some(packet) = client.packet().await? else {
+            return Ok(false);
+        };
+        let Some(&code) = packet.payload.first() else {
+            return Err(packet::invalid("an empty command"));
+        };
+        if code == command::QUIT {
+            return Ok(true);
+        }
+        session.command(client, leased, code, packet).await?;
+    }
+}
+
+impl<D: Directory> Session<'_, D> {
+    async fn command(
+        &mut self,
+        client: &mut Client,
+        leased: &mut Leased,
+        code: u8,
+        packet: Packet,
+    ) -> std::io::Result<()> {
+        let seq = packet.seq.wrapping_add(1);
+        let payload = packet.payload;
+        let upstream = &mut leased.upstream;
+        match code {
+            command::QUERY => {
+                let sql = match std::str::from_utf8(&payload[1..]) {
+                    Ok(sql) => sql,
+                    Err(_) => return refuse(client, seq, &not_utf8()).await,
+                };
+                let guarded = match self.guard(sql, false).await {
+                    Ok(list) => list,
+                    Err(e) => return refuse(client, seq, &e).await,
+                };
+                let statements: Vec<&str> = guarded.iter().map(|g| g.sql.as_str()).collect();
+                if statements.is_empty() {
+                    let out = protocol::err(1065, "42000", "Query was empty");
+                    return write(client, seq, &out).await;
+                }
+                if statements.len() > 1 && self.hello.capabilities & caps::MULTI_STATEMENTS == 0 {
+                    let e = GuardError {
+                        code: "42601",
+                        message: "rectus: several statements in one query need the multi-statements option".into(),
+                    };
+                    return refuse(client, seq, &e).await;
+                }
+                let mut out = BytesMut::with_capacity(sql.len() + 64);
+                out.put_u8(command::QUERY);
+                out.extend_from_slice(statements.join(";\n").as_bytes());
+                upstream.send(&out).await?;
+                relay(client, leased, Expect::Results, seq)
+                    .await
+                    .map(|_| ())
+            }
+            command::STMT_PREPARE => {
+                let sql = match std::str::from_utf8(&payload[1..]) {
+                    Ok(sql) => sql.to_string(),
+                    Err(_) => return refuse(client, seq, &not_utf8()).await,
+                };
+                let rewrite = match self.guard(&sql, true).await {
+                    Ok(mut list) if list.len() == 1 => list.remove(0).sql,
+                    Ok(list) if list.is_empty() => {
+                        let out = protocol::err(1065, "42000", "Query was empty");
+                        return write(client, seq, &out).await;
+                    }
+                    Ok(_) => {
+                        let e = GuardError {
+                            code: "42601",
+                            message: "rectus: a prepared statement holds one statement".into(),
+                        };
+                        return refuse(client, seq, &e).await;
+                    }
+                    Err(e) => return refuse(client, seq, &e).await,
+                };
+                let mut out = BytesMut::with_capacity(rewrite.len() + 1);
+                out.put_u8(command::STMT_PREPARE);
+                out.extend_from_slice(rewrite.as_bytes());
+                upstream.send(&out).await?;
+                let response = relay(client, leased, Expect::Prepare, seq).await?;
+                if let (Some(id), Some(generation)) = (response.statement, self.access.generation())
+                {
+                    self.prepared.0.insert(id, (sql, rewrite, generation));
+                }
+                Ok(())
+            }
+            command::STMT_EXECUTE | command::STMT_SEND_LONG_DATA | command::STMT_RESET => {
+                let id = statement_id(&payload);
+                if let Err(e) = self.recheck(id).await {
+                    if code == command::STMT_SEND_LONG_DATA {
+                        // This command has no answer; the error comes with the execute.
+                        return Ok(());
+                    }
+                    return refuse(client, seq, &e).await;
+                }
+                // Cursors (fetching a result in parts) are not relayed.
+                if code == command::STMT_EXECUTE && payload.get(5).is_some_and(|f| f & 0x07 != 0) {
+                    let e = GuardError::not_allowed("cursors on prepared statements");
+                    return refuse(client, seq, &e).await;
+                }
+                upstream.send(&payload).await?;
+                match code {
+                    command::STMT_EXECUTE => relay(client, leased, Expect::Results, seq)
+                        .await
+                        .map(|_| ()),
+                    command::STMT_RESET => {
+                        relay(client, leased, Expect::One, seq).await.map(|_| ())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            command::STMT_CLOSE => {
+                if let Some(id) = statement_id(&payload) {
+                    self.prepared.0.remove(&id);
+                    upstream.send(&payload).await?;
+                }
+                Ok(())
+            }
+            command::INIT_DB => {
+                let name = String::from_utf8_lossy(&payload[1..]).into_owned();
+                let database = &self.shared.config.upstream.database;
+                if !name.eq_ignore_ascii_case(database) {
+                    let message = format!(
+                        "Access denied for user '{}'@'{}' to database '{name}'",
+                        self.hello.user,
+                        self.hello.peer.ip()
+                    );
+                    return write(client, seq, &protocol::err(1044, "42000", &message)).await;
+                }
+                let mut out = BytesMut::with_capacity(database.len() + 1);
+                out.put_u8(command::INIT_DB);
+                out.extend_from_slice(database.as_bytes());
+                upstream.send(&out).await?;
+                relay(client, leased, Expect::One, seq).await.map(|_| ())
+            }
+            command::PING | command::SET_OPTION => {
+                upstream.send(&payload).await?;
+                relay(client, leased, Expect::One, seq).await.map(|_| ())
+            }
+            command::RESET_CONNECTION => {
+                upstream.send(&payload).await?;
+                // The reset also resets the session's sql_mode, which the guard's output
+                // relies on: set it again before the client hears back.
+                let mut response = Response::new(Expect::One, upstream.capabilities);
+                let mut answer = BytesMut::new();
+                while !response.done() {
+                    let Some(mut part) = upstream.reader.part().await? else {
+                        return Err(packet::invalid("the database closed the connection"));
+                    };
+                    response.feed(&part).map_err(packet::invalid)?;
+                    part[3] = seq;
+                    answer.extend_from_slice(&part);
+                }
+                self.prepared.0.clear();
+                if let Err(e) = upstream.guard_session(self.info).await {
+                    tracing::warn!(error = ?e, "MySQL wire session: cannot set the session up again");
+                    return Err(packet::invalid("the session could not be set up again"));
+                }
+                client.stream.write_all(&answer).await?;
+                client.stream.flush().await
+            }
+            other => {
+                let e = GuardError::not_allowed(format!("the protocol command 0x{other:02X}"));
+                refuse(client, seq, &e).await
+            }
+        }
+    }
+
+    async fn guard(
+        &mut self,
+        sql: &str,
+        prepared: bool,
+    ) -> Result<Vec<rectus_policies::guard::Guarded>, GuardError> {
+        let guarding = Guarding {
+            cache: &self.shared.guarded,
+            schema_name: &self.shared.config.upstream.database,
+            dialect: rectus_policies::Dialect::MySql,
+        };
+        guarding
+            .guard(
+                &*self.shared.directory,
+                &mut self.access,
+                self.identity,
+                sql,
+                prepared,
+            )
+            .await
+    }
+
+    /// A prepared statement guarded under permissions that have changed since is guarded
+    /// again, and refused if its rewrite would differ; unknown ids are refused.
+    async fn recheck(&mut self, id: Option<u32>) -> Result<(), GuardError> {
+        let Some((text, rewrite, generation)) = id.and_then(|id| self.prepared.0.get(&id)).cloned()
+        else {
+            return Err(GuardError {
+                code: "HY000",
+                message: "Unknown prepared statement handler given to rectus".into(),
+            });
+        };
+        self.access
+            .get(&*self.shared.directory, self.identity)
+            .await?;
+        let current = self.access.generation().unwrap_or(generation);
+        if current == generation {
+            return Ok(());
+        }
+        let again = self.guard(&text, true).await?;
+        let id = id.unwrap_or_default();
+        match again.as_slice() {
+            [g] if g.sql == rewrite => {
+                self.prepared.0.insert(id, (text, rewrite, current));
+                Ok(())
+            }
+            _ => Err(GuardError::denied(
+                "rectus: the prepared statement was prepared under permissions that have changed; prepare it again",
+            )),
+        }
+    }
+}
+
+fn statement_id(payload: &[u8]) -> Option<u32> {
+    (payload.len() >= 5)
+        .then(|| u32::from_le_bytes([payload[1], payload[2], payload[3], payload[4]]))
+}
+
+fn not_utf8() -> GuardError {
+    GuardError {
+        code: "22021",
+        message: "rectus: statements must be UTF-8".into(),
+    }
+}
+
+/// Relays the database's answer to the client, renumbered from `seq`.
+async fn relay(
+    client: &mut Client,
+    leased: &mut Leased,
+    expect: Expect,
+    mut seq: u8,
+) -> std::io::Result<Response> {
+    let upstream = &mut leased.upstream;
+    let mut response = Response::new(expect, upstream.capabilities);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    while !response.done() {
+        let Some(mut part) = upstream.reader.part().await? else {
+            return Err(packet::invalid("the database closed the connection"));
+        };
+        response.feed(&part).map_err(packet::invalid)?;
+        part[3] = seq;
+        seq = seq.wrapping_add(1);
+        out.extend_from_slice(&part);
+        if response.done() || upstream.reader.buffered() == 0 || out.len() >= 64 * 1024 {
+            client.stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+    client.stream.flush().await?;
+    Ok(response)
+}
+
+async fn write(client: &mut Client, seq: u8, payload: &[u8]) -> std::io::Result<()> {
+    packet::write(&mut client.stream, seq, payload)
+        .await
+        .map(|_| ())
+}
+
+/// The guard's refusal as MySQL reports a refused privilege: 1142 for a table, 1143 for a
+/// column, 1064 for what rectus cannot parse, 4025 for a failed validation.
+async fn refuse(client: &mut Client, seq: u8, e: &GuardError) -> std::io::Result<()> {
+    let (code, state) = match e.code {
+        "42501" if e.message.starts_with("permission denied for column") => (1143, "42000"),
+        "42501" => (1142, "42000"),
+        "42601" => (1064, "42000"),
+        "23514" => (4025, "23000"),
+        "42P01" => (1054, "42S22"),
+        "22021" => (1366, "HY000"),
+        "HY000" => (1243, "HY000"),
+        _ => (1142, "42000"),
+    };
+    write(client, seq, &protocol::err(code, state, &e.message)).await
+}
