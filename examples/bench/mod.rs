@@ -1,5 +1,8 @@
-//! What the benchmark examples share: the release binary, a local psql, free ports, and a
-//! rectus process started with a given environment.
+//! What the benchmark examples share: the release binary, a local psql and mysql, free
+//! ports, and a rectus process started with a given environment.
+
+// Every example compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +42,19 @@ pub fn psql(database: &str, sql: &str) {
     assert!(
         out.status.success(),
         "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `sql` on the local MariaDB/MySQL as `root`; panics when it fails.
+pub fn mysql(sql: &str) {
+    let out = Command::new("mysql")
+        .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql])
+        .output()
+        .expect("mysql");
+    assert!(
+        out.status.success(),
+        "mysql: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

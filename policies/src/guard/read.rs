@@ -413,7 +413,11 @@ impl<'c, 'a> Walker<'c, 'a> {
         alias: Option<TableAlias>,
     ) -> GuardResult<TableFactor> {
         let parts = self.ctx.parts(name)?;
-        if parts.len() == 1 && self.ctes.contains(&parts[0]) {
+        // MySQL's `FROM DUAL` names no table.
+        let dual = self.ctx.dialect == crate::Dialect::MySql
+            && parts == ["dual"]
+            && self.ctx.collection("dual").is_none();
+        if dual || (parts.len() == 1 && self.ctes.contains(&parts[0])) {
             let alias_name = alias.as_ref().map(|a| self.ctx.name(&a.name));
             self.add_source(Source::Opaque {
                 alias: alias_name.or_else(|| Some(parts[0].clone())),

@@ -155,20 +155,30 @@ async fn login<D: Directory>(
         .plugin
         .as_deref()
         .is_none_or(|p| p == "mysql_native_password");
+    let clear_allowed = tls || shared.config.allow_insecure_password;
+    let switchable = response.capabilities & caps::PLUGIN_AUTH != 0;
+    let mut answer = response.auth.clone();
+    if !native && !clear_allowed && switchable {
+        // A client of another plugin (MySQL 8's caching_sha2_password) is asked for a
+        // native proof, which a static token can give without TLS.
+        let data = [&salt[..], &[0]].concat();
+        let switch = protocol::auth_switch("mysql_native_password", &data);
+        packet::write(&mut client.stream, *seq, &switch).await?;
+        let Some(reply) = client.packet().await? else {
+            return Ok(None);
+        };
+        *seq = reply.seq.wrapping_add(1);
+        answer = reply.payload.to_vec();
+    }
     let mut outcome = Err(LoginError::Invalid);
-    if native && response.auth.len() == 20 {
-        let answer = response.auth.clone();
+    if answer.len() == 20 && (native || !clear_allowed) {
         let salt = *salt;
         outcome = shared
             .directory
             .login_token_proof(&move |token| auth::native_proves(token, &salt, &answer))
             .await;
     }
-    let clear_allowed = tls || shared.config.allow_insecure_password;
-    if matches!(outcome, Err(LoginError::Invalid))
-        && clear_allowed
-        && response.capabilities & caps::PLUGIN_AUTH != 0
-    {
+    if matches!(outcome, Err(LoginError::Invalid)) && clear_allowed && switchable {
         let switch = protocol::auth_switch("mysql_clear_password", &[]);
         packet::write(&mut client.stream, *seq, &switch).await?;
         let Some(reply) = client.packet().await? else {

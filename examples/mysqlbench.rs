@@ -1,0 +1,290 @@
+//! The MySQL wire endpoint benchmark (issue 8): sysbench's `oltp_point_select` and
+//! `oltp_read_only` run directly against MariaDB and through rectus as an admin
+//! (passthrough) and as a restricted user (guarded: a read permission with a row filter),
+//! in one run, with the text protocol and with prepared statements.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example mysqlbench -- [SECONDS] [THREADS] [ROWS]
+//! ```
+//!
+//! Needs MariaDB (or MySQL) on 127.0.0.1:3306 as `root` without a password and `sysbench`
+//! (Debian's package). Creates and drops its own database. Both rectus users log in with a
+//! static token (mysql_native_password), without TLS, so TLS is not what is measured.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+mod bench;
+use bench::{free_port, mysql, rectus_bin, serve};
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "bench-password";
+const ADMIN_TOKEN: &str = "bench-admin-token";
+const READER_TOKEN: &str = "bench-reader-token";
+
+struct Target {
+    name: &'static str,
+    port: u16,
+    user: &'static str,
+    password: &'static str,
+}
+
+/// Transactions and queries per second of one sysbench run; `None` when it failed.
+fn sysbench(
+    target: &Target,
+    database: &str,
+    test: &str,
+    ps_mode: &str,
+    seconds: u64,
+    threads: usize,
+    rows: usize,
+) -> Option<(f64, f64)> {
+    let out = Command::new("sysbench")
+        .arg(test)
+        .args([
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            "--mysql-ssl=off",
+            "--tables=1",
+        ])
+        .arg(format!("--mysql-port={}", target.port))
+        .arg(format!("--mysql-user={}", target.user))
+        .arg(format!("--mysql-password={}", target.password))
+        .arg(format!("--mysql-db={database}"))
+        .arg(format!("--table-size={rows}"))
+        .arg(format!("--db-ps-mode={ps_mode}"))
+        .arg(format!("--threads={threads}"))
+        .arg(format!("--time={seconds}"))
+        .arg("run")
+        .output()
+        .expect("sysbench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!(
+            "sysbench {} {test} {ps_mode}: {}{}",
+            target.name,
+            text.lines().rev().take(3).collect::<Vec<_>>().join(" / "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let rate = |label: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split('(').nth(1))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    Some((rate("transactions:")?, rate("queries:")?))
+}
+
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let response = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let json: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {json}");
+    json
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let rows: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bin = rectus_bin();
+    let database = format!("rectus_mysqlbench_{}", std::process::id());
+    mysql(&format!("CREATE DATABASE {database}"));
+    let outcome =
+        std::panic::catch_unwind(|| runtime.block_on(run(&bin, &database, seconds, threads, rows)));
+    mysql(&format!("DROP DATABASE {database}"));
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize, rows: usize) {
+    let prepare = Command::new("sysbench")
+        .args([
+            "oltp_read_only",
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            "--mysql-port=3306",
+            "--mysql-user=root",
+            "--tables=1",
+        ])
+        .arg(format!("--mysql-db={database}"))
+        .arg(format!("--table-size={rows}"))
+        .arg("prepare")
+        .output()
+        .expect("sysbench prepare");
+    assert!(
+        prepare.status.success(),
+        "sysbench prepare: {}",
+        String::from_utf8_lossy(&prepare.stderr)
+    );
+    let http_port = free_port();
+    let wire_port = free_port();
+    let env: Vec<(&str, String)> = vec![
+        ("DB_CLIENT", "mysql".into()),
+        ("DB_HOST", "127.0.0.1".into()),
+        ("DB_PORT", "3306".into()),
+        ("DB_DATABASE", database.into()),
+        ("DB_USER", "root".into()),
+        ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+        ("SECRET", "bench-secret".into()),
+        ("LOGIN_STALL_TIME", "0".into()),
+        ("LOG_LEVEL", "warn".into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", http_port.to_string()),
+        ("MYSQL_PROXY_HOST", "127.0.0.1".into()),
+        ("MYSQL_PROXY_PORT", wire_port.to_string()),
+        ("MYSQL_PROXY_POOL_SIZE", (threads + 4).to_string()),
+    ];
+    let mut server = serve(bin, &env);
+    let base = format!("http://127.0.0.1:{http_port}");
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let admin = login["data"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let c = &client;
+    let b = base.as_str();
+    call(
+        c,
+        b,
+        &admin,
+        "PATCH",
+        "/users/me",
+        json!({"token": ADMIN_TOKEN}),
+    )
+    .await;
+    let role =
+        call(c, b, &admin, "POST", "/roles", json!({"name": "Reader"})).await["data"]["id"].clone();
+    let policy = call(
+        c,
+        b,
+        &admin,
+        "POST",
+        "/policies",
+        json!({"name": "reader", "app_access": false, "admin_access": false}),
+    )
+    .await["data"]["id"]
+        .clone();
+    call(
+        c,
+        b,
+        &admin,
+        "POST",
+        "/access",
+        json!({"role": role, "policy": policy}),
+    )
+    .await;
+    // A row filter every row passes, so the guarded reads do the filter's work too.
+    call(
+        c,
+        b,
+        &admin,
+        "POST",
+        "/permissions",
+        json!({"policy": policy, "collection": "sbtest1", "action": "read", "fields": ["*"], "permissions": {"k": {"_gte": 0}}}),
+    )
+    .await;
+    call(
+        c,
+        b,
+        &admin,
+        "POST",
+        "/users",
+        json!({"email": "reader@example.com", "password": "reader-password", "role": role, "token": READER_TOKEN}),
+    )
+    .await;
+
+    println!(
+        "rectus MySQL endpoint vs direct MariaDB, sysbench, {seconds} s per run, {threads} threads, {rows} rows"
+    );
+    println!();
+    println!(
+        "| workload | protocol | direct tps | rectus admin tps | rectus restricted tps | admin ÷ direct | restricted ÷ direct |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let targets = [
+        Target {
+            name: "direct",
+            port: 3306,
+            user: "root",
+            password: "",
+        },
+        Target {
+            name: "rectus admin",
+            port: wire_port,
+            user: "admin",
+            password: ADMIN_TOKEN,
+        },
+        Target {
+            name: "rectus restricted",
+            port: wire_port,
+            user: "reader",
+            password: READER_TOKEN,
+        },
+    ];
+    // MYSQLBENCH_ONLY=<target name> runs one target (for profiling it).
+    let only = std::env::var("MYSQLBENCH_ONLY").ok();
+    for test in ["oltp_point_select", "oltp_read_only"] {
+        for (mode, ps_mode) in [("text", "disable"), ("prepared", "auto")] {
+            let tps: Vec<Option<(f64, f64)>> = targets
+                .iter()
+                .map(|t| {
+                    if only.as_deref().is_some_and(|o| o != t.name) {
+                        return None;
+                    }
+                    sysbench(t, database, test, ps_mode, seconds, threads, rows)
+                })
+                .collect();
+            let show =
+                |v: Option<(f64, f64)>| v.map_or("failed".to_string(), |v| format!("{:.0}", v.0));
+            let ratio = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
+                (Some(a), Some(b)) if b.0 > 0.0 => format!("{:.2}", a.0 / b.0),
+                _ => "-".into(),
+            };
+            println!(
+                "| {test} | {mode} | {} | {} | {} | {} | {} |",
+                show(tps[0]),
+                show(tps[1]),
+                show(tps[2]),
+                ratio(tps[1], tps[0]),
+                ratio(tps[2], tps[0]),
+            );
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
