@@ -267,18 +267,31 @@ impl Response {
         matches!(self.state, State::Done)
     }
 
-    /// Takes the next physical packet (header included). `Err` for a packet that cannot
+    /// Takes the next physical packet (header included). `Ok(Some(at))` when the packet
+    /// holds a warning count, at that offset of the payload. `Err` for a packet that cannot
     /// come here (`LOCAL INFILE` requests, which rectus never enables).
-    pub fn feed(&mut self, part: &[u8]) -> Result<(), &'static str> {
+    pub fn feed(&mut self, part: &[u8]) -> Result<Option<usize>, &'static str> {
         let len = part.len() - 4;
         let continued = self.continued;
         self.continued = len == MAX_PART;
         if continued {
-            return Ok(());
+            return Ok(None);
         }
         let payload = &part[4..];
         let first = payload.first().copied().unwrap_or(0);
         let eof = !self.deprecate_eof;
+        let warnings = match (self.state, first) {
+            (State::First, 0x00) if self.expect == Expect::Prepare => Some(10),
+            (State::First, 0x00) => ok_warnings(payload),
+            (State::First, 0xFE) if len < 9 => Some(1),
+            (State::ColumnsEof | State::ParamsEof { .. } | State::PrepareColumnsEof, 0xFE) => {
+                Some(1)
+            }
+            (State::Rows, 0xFE) if eof && len < 9 => Some(1),
+            (State::Rows, 0xFE) if !eof && len < MAX_PART => ok_warnings(payload),
+            _ => None,
+        }
+        .filter(|at| at + 2 <= payload.len());
         self.state = match self.state {
             State::First => match (self.expect, first) {
                 (_, 0xFF) => {
@@ -334,7 +347,7 @@ impl Response {
             State::PrepareColumns(_) | State::PrepareColumnsEof => State::Done,
             State::Done => return Err("more than the response"),
         };
-        Ok(())
+        Ok(warnings)
     }
 
     fn after_result(&mut self, status: u16) -> State {
@@ -345,6 +358,16 @@ impl Response {
             State::Done
         }
     }
+}
+
+/// Where an OK packet's warning count is: after the header, two length-encoded integers
+/// and the status flags.
+fn ok_warnings(payload: &[u8]) -> Option<usize> {
+    let mut p = BytesMut::from(&payload[1..]);
+    let before = p.len();
+    p.lenenc()?;
+    p.lenenc()?;
+    Some(1 + before - p.len() + 2)
 }
 
 fn prepare_columns(columns: u64) -> State {
@@ -403,6 +426,24 @@ mod tests {
         // An error in the middle of rows ends it.
         let done = run(Expect::Results, 0, &[&[1], col, EOF, &[0xFF, 1, 0]]);
         assert_eq!(done, [false, false, false, true]);
+    }
+
+    #[test]
+    fn warning_counts_are_found_in_oks_and_eofs() {
+        let mut r = Response::new(Expect::Results, 0);
+        let ok = [0, 0xFC, 0x10, 0x27, 5, 2, 0, 3, 0];
+        assert_eq!(r.feed(&part(&ok)).unwrap(), Some(7));
+        let mut r = Response::new(Expect::Results, 0);
+        let col: &[u8] = &[3, b'd', b'e', b'f'];
+        assert_eq!(r.feed(&part(&[1])).unwrap(), None);
+        assert_eq!(r.feed(&part(col)).unwrap(), None);
+        assert_eq!(r.feed(&part(EOF)).unwrap(), Some(1));
+        assert_eq!(r.feed(&part(&[1, b'x'])).unwrap(), None);
+        assert_eq!(r.feed(&part(EOF)).unwrap(), Some(1));
+        let mut r = Response::new(Expect::Results, caps::DEPRECATE_EOF);
+        r.feed(&part(&[1])).unwrap();
+        r.feed(&part(col)).unwrap();
+        assert_eq!(r.feed(&part(OK_EOF)).unwrap(), Some(5));
     }
 
     #[test]

@@ -242,6 +242,15 @@ select @@global.version
 --;
 select @@secure_file_priv
 --;
+# -- warnings: MySQL reports conversion warnings with the converted values
+show warnings
+--;
+show errors
+--;
+show count(*) warnings
+--;
+select @@warning_count
+--;
 # -- locking reads
 select * from orders for update
 --;

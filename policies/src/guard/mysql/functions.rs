@@ -339,8 +339,6 @@ const READABLE_VARIABLES: &[&str] = &[
     "lc_time_names",
     "max_execution_time",
     "max_statement_time",
-    "warning_count",
-    "error_count",
     "identity",
     "last_insert_id",
     "default_storage_engine",
