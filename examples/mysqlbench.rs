@@ -1,7 +1,8 @@
 //! The MySQL wire endpoint benchmark (issue 8): sysbench's `oltp_point_select` and
-//! `oltp_read_only` run directly against MariaDB and through rectus as an admin
-//! (passthrough) and as a restricted user (guarded: a read permission with a row filter),
-//! in one run, with the text protocol and with prepared statements.
+//! `oltp_read_only` run directly against MariaDB, through a plain TCP relay (what any hop
+//! costs on this machine), and through rectus as an admin (passthrough) and as a
+//! restricted user (guarded: a read permission with a row filter), in one run, with the
+//! text protocol and with prepared statements.
 //!
 //! ```text
 //! cargo build --release && cargo run --release --example mysqlbench -- [SECONDS] [THREADS] [ROWS]
@@ -99,6 +100,33 @@ async fn call(
     let json: Value = response.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{path}: {status} {json}");
     json
+}
+
+/// A plain TCP relay to `upstream` on a runtime of its own (as many workers as rectus
+/// has): bytes both ways, nothing read. Returns its port.
+fn relay(upstream: u16) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay port");
+    let port = listener.local_addr().expect("relay address").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("relay runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = client.set_nodelay(true);
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let _ = server.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+    });
+    port
 }
 
 fn main() {
@@ -233,13 +261,20 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize
     );
     println!();
     println!(
-        "| workload | protocol | direct tps | rectus admin tps | rectus restricted tps | admin ÷ direct | restricted ÷ direct |"
+        "| workload | protocol | direct tps | TCP relay tps | rectus admin tps | rectus restricted tps | relay ÷ direct | admin ÷ direct | restricted ÷ direct |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let relay_port = relay(3306);
     let targets = [
         Target {
             name: "direct",
             port: 3306,
+            user: "root",
+            password: "",
+        },
+        Target {
+            name: "TCP relay",
+            port: relay_port,
             user: "root",
             password: "",
         },
@@ -276,12 +311,14 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize
                 _ => "-".into(),
             };
             println!(
-                "| {test} | {mode} | {} | {} | {} | {} | {} |",
+                "| {test} | {mode} | {} | {} | {} | {} | {} | {} | {} |",
                 show(tps[0]),
                 show(tps[1]),
                 show(tps[2]),
+                show(tps[3]),
                 ratio(tps[1], tps[0]),
                 ratio(tps[2], tps[0]),
+                ratio(tps[3], tps[0]),
             );
         }
     }
