@@ -703,3 +703,38 @@ async fn a_full_pool_refuses_new_sessions() {
         vec![vec![Some("1".into())]]
     );
 }
+
+/// The guard's printed text reads back as what it checked: a sign before a negative value
+/// does not become a comment (which, with a newline in a later string, would let the rest
+/// of that string run unchecked), and string literals keep their meaning where the database
+/// sets standard_conforming_strings off.
+#[tokio::test(flavor = "multi_thread")]
+async fn printed_statements_read_as_checked() {
+    let (app, _, email) = start().await;
+    let direct = direct(&app).await;
+    direct
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
+            app.db.name
+        ))
+        .await
+        .unwrap();
+    let wire = connect(&app, &email, "pw").await.expect("user login");
+    let (_, rows) = simple(
+        &wire,
+        "SELECT - -1 AS a, 'x\nid, secret FROM orders --' AS b FROM orders WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some("1".into()),
+            Some("x\nid, secret FROM orders --".into())
+        ]]
+    );
+    let (_, rows) = simple(&wire, r"SELECT 'a\' AS v, id FROM orders WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![vec![Some(r"a\".into()), Some("1".into())]]);
+}

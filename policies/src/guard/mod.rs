@@ -11,6 +11,7 @@ mod columns;
 mod expr;
 mod functions;
 mod mysql;
+mod printed;
 mod read;
 mod relation;
 mod session;
@@ -244,6 +245,7 @@ fn guard_statement(
         session::guard(&statement, ctx)?
     };
     if let Some(done) = session {
+        printed::check(&done.sql, ctx.dialect)?;
         return Ok(done);
     }
     let prepared = match &statement {
@@ -261,6 +263,7 @@ fn guard_statement(
     if missed {
         (sql, kind, _) = rewrite(again()?, ctx, true)?;
     }
+    printed::check(&sql, ctx.dialect)?;
     Ok(Guarded {
         sql,
         kind,
@@ -276,6 +279,7 @@ fn rewrite(
 ) -> GuardResult<(String, StatementKind, bool)> {
     let mut walker = read::Walker::new(ctx, fence);
     let kind = data_statement(&mut statement, &mut walker)?;
+    printed::separate_signs(&mut statement);
     if ctx.mysql() {
         mysql::print::prepare(&mut statement);
     }

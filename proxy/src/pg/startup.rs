@@ -167,6 +167,13 @@ pub(super) async fn handshake<D: Directory>(
             return Ok(None);
         }
     };
+    // The guard prints string literals for standard_conforming_strings = on (a backslash is
+    // just a character): where the database or its role sets it off, a guarded session
+    // gets it on, or a printed '\' would end no string.
+    let conforming = |(k, v): &(String, String)| k != "standard_conforming_strings" || v == "on";
+    if !identity.admin && !leased.upstream.parameters.iter().all(conforming) {
+        settings.push("SET standard_conforming_strings = on".to_string());
+    }
     if !settings.is_empty()
         && let Err(e) = leased.upstream.run(&settings.join("; ")).await
     {
@@ -190,6 +197,7 @@ pub(super) async fn handshake<D: Directory>(
         let value = match name.as_str() {
             "session_authorization" => user.clone(),
             "is_superuser" => "off".to_string(),
+            "standard_conforming_strings" if !identity.admin => "on".to_string(),
             "application_name" => params.get("application_name").cloned().unwrap_or_default(),
             _ => value.clone(),
         };
