@@ -449,7 +449,7 @@ mod fuzz {
             let again = Parser::parse_sql(&PostgreSqlDialect {}, &statement)
                 .unwrap_or_else(|e| panic!("rewrite does not parse: {sql:?} -> {statement}: {e}"));
             let printed: Vec<String> = again.iter().map(|s| s.to_string()).collect();
-            assert_eq!(printed, [statement.clone()], "{sql:?}");
+            assert_eq!(printed, std::slice::from_ref(&statement), "{sql:?}");
             assert!(
                 !statement.contains("\"public\".\"notes\""),
                 "{sql:?} -> {statement}"
