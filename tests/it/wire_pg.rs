@@ -737,4 +737,13 @@ async fn printed_statements_read_as_checked() {
         .await
         .unwrap();
     assert_eq!(rows, vec![vec![Some(r"a\".into()), Some("1".into())]]);
+    // A quote after a backslash, and quotes in pairs, stay inside their string (sqlparser
+    // prints them once; the guard prints such strings as E'...').
+    let value = r"\' UNION SELECT secret FROM public.orders WHERE 'x'='x'' --";
+    let sql = format!(
+        "SELECT '{}' AS v FROM orders WHERE id = 1",
+        value.replace('\'', "''")
+    );
+    let (_, rows) = simple(&wire, &sql).await.unwrap();
+    assert_eq!(rows, vec![vec![Some(value.to_string())]]);
 }

@@ -426,7 +426,11 @@ fn value(ctx: &GuardContext, v: &Value) -> GuardResult<()> {
         // session); PostgreSQL never makes this value.
         Value::DoubleQuotedString(_) if ctx.dialect == crate::Dialect::MySql => Ok(()),
         // MySQL's only parameter is `?`; the parser reads `@`x`` as a placeholder too.
-        Value::Placeholder(p) if ctx.dialect == crate::Dialect::MySql && p != "?" => {
+        Value::Placeholder(p)
+            if ctx.dialect == crate::Dialect::MySql
+                && p != "?"
+                && !p.starts_with(super::template::MARKER) =>
+        {
             Err(GuardError::not_allowed("user variables (@name)"))
         }
         Value::Number(..)

@@ -15,10 +15,13 @@ mod printed;
 mod read;
 mod relation;
 mod session;
+pub mod template;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_mysql;
+#[cfg(test)]
+mod tests_template;
 mod write;
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
@@ -235,10 +238,11 @@ fn nth(ctx: &GuardContext, sql: &str, i: usize) -> GuardResult<Statement> {
 }
 
 fn guard_statement(
-    statement: Statement,
+    mut statement: Statement,
     ctx: &GuardContext,
     again: impl FnOnce() -> GuardResult<Statement>,
 ) -> GuardResult<Guarded> {
+    printed::quote_safely(&mut statement, ctx.dialect)?;
     let session = if ctx.mysql() {
         mysql::session::guard(&statement, ctx)?
     } else {
@@ -283,6 +287,7 @@ fn rewrite(
     if ctx.mysql() {
         mysql::print::prepare(&mut statement);
     }
+    printed::quote_safely(&mut statement, ctx.dialect)?;
     Ok((statement.to_string(), kind, !fence && walker.needs_fence))
 }
 

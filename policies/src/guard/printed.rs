@@ -1,13 +1,24 @@
-//! The last check on what the guard sends: its output is printed from the AST, so no
-//! comment can be in it. A comment there means the printer joined two tokens into a comment
-//! starter (`- -1` prints as `--1`) and the database would read something else than what
-//! was checked; such a statement is refused. The scan reads quotes the way the database
-//! reads the guard's output (PostgreSQL with standard_conforming_strings, MySQL with
-//! NO_BACKSLASH_ESCAPES and without ANSI_QUOTES).
+//! Printing the guard's output so the database reads exactly what was checked. The guard
+//! prints from the AST, and sqlparser's printer has habits that would change the meaning:
+//!
+//! - it writes a quote inside a quoted string or identifier once, not twice, when a
+//!   backslash comes before it or another quote after it (`\'` stays `\'`): for databases
+//!   where a backslash is just a character (PostgreSQL with standard_conforming_strings,
+//!   MySQL with NO_BACKSLASH_ESCAPES) that ends the string early and lets the rest of the
+//!   value run as SQL. Such strings are printed another way (PostgreSQL: `E'...'`, which
+//!   escapes every quote and backslash; MySQL: the other quote character), identifiers and
+//!   strings that cannot be are refused;
+//! - it writes a sign before a negative value as `--1`, a comment: signs are parenthesised.
+//!
+//! Last, every printed statement is scanned, reading quotes as the database reads them, and
+//! refused if it holds a comment: there is none in an AST.
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Statement, UnaryOperator, Value, visit_expressions_mut};
+use sqlparser::ast::{
+    Expr, Ident, Statement, UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut,
+    visit_expressions_mut,
+};
 
 use super::{GuardError, GuardResult};
 use crate::Dialect;
@@ -35,6 +46,95 @@ fn starts_with_minus(e: &Expr) -> bool {
         Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n.starts_with('-')),
         _ => false,
     }
+}
+
+/// Rewrites the quoted strings and identifiers of `statement` that sqlparser would print
+/// wrongly; refuses the statement when one cannot be printed right.
+pub fn quote_safely(statement: &mut Statement, dialect: Dialect) -> GuardResult<()> {
+    struct Quoting {
+        dialect: Dialect,
+        failed: bool,
+    }
+    impl VisitorMut for Quoting {
+        type Break = ();
+        fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+            match safe_value(&value.value, self.dialect) {
+                Some(Some(safe)) => value.value = safe,
+                Some(None) => {}
+                None => {
+                    self.failed = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_ident(&mut self, ident: &mut Ident) -> ControlFlow<()> {
+            if let Some(quote) = ident.quote_style
+                && !prints_right(&ident.value, quote)
+            {
+                self.failed = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut quoting = Quoting {
+        dialect,
+        failed: false,
+    };
+    let _ = statement.visit(&mut quoting);
+    if quoting.failed {
+        return Err(GuardError::not_allowed(
+            "this quoted text (rectus cannot print it so that the database reads it as checked)",
+        ));
+    }
+    Ok(())
+}
+
+/// How `value` must be printed: `Some(None)` as it is, `Some(Some(v))` as `v`, `None` not
+/// at all.
+pub fn safe_value(value: &Value, dialect: Dialect) -> Option<Option<Value>> {
+    let fine = Some(None);
+    match (value, dialect) {
+        (Value::SingleQuotedString(s) | Value::NationalStringLiteral(s), Dialect::Postgres)
+            if !prints_right(s, '\'') =>
+        {
+            Some(Some(Value::EscapedStringLiteral(s.clone())))
+        }
+        (Value::SingleQuotedString(s), Dialect::MySql) => {
+            if prints_right(s, '\'') {
+                fine
+            } else if prints_right(s, '"') {
+                Some(Some(Value::DoubleQuotedString(s.clone())))
+            } else {
+                None
+            }
+        }
+        (Value::DoubleQuotedString(s), Dialect::MySql) => {
+            if prints_right(s, '"') {
+                fine
+            } else if prints_right(s, '\'') {
+                Some(Some(Value::SingleQuotedString(s.clone())))
+            } else {
+                None
+            }
+        }
+        (Value::NationalStringLiteral(s), Dialect::MySql) => prints_right(s, '\'').then_some(None),
+        _ => fine,
+    }
+}
+
+/// Whether sqlparser prints `text` between `quote`s so that doubling is the only escape
+/// needed: it must hold no quote after a backslash and no two quotes in a row.
+fn prints_right(text: &str, quote: char) -> bool {
+    let mut previous = None;
+    for c in text.chars() {
+        if c == quote && (previous == Some('\\') || previous == Some(quote)) {
+            return false;
+        }
+        previous = Some(c);
+    }
+    true
 }
 
 /// Refuses `sql` when it holds a comment outside quotes.
@@ -164,5 +264,31 @@ mod tests {
         for sql in ["SELECT --1", "SELECT '#', \"-- \", `/*`", "SELECT 'a\\', 1"] {
             assert!(check(sql, Dialect::MySql).is_ok(), "{sql}");
         }
+    }
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::*;
+
+    #[test]
+    fn quotes_after_backslashes_and_in_pairs_are_printed_another_way() {
+        assert!(prints_right("it's", '\''));
+        assert!(!prints_right("\\'", '\''));
+        assert!(!prints_right("a''b", '\''));
+        let pg = |s: &str| safe_value(&Value::SingleQuotedString(s.into()), Dialect::Postgres);
+        assert_eq!(pg("plain"), Some(None));
+        assert_eq!(
+            pg("\\' UNION SELECT secret FROM orders --").map(|v| v.map(|v| v.to_string())),
+            Some(Some(
+                "E'\\\\\\' UNION SELECT secret FROM orders --'".to_string()
+            ))
+        );
+        let my = |s: &str| safe_value(&Value::SingleQuotedString(s.into()), Dialect::MySql);
+        assert_eq!(
+            my("\\' x").map(|v| v.map(|v| v.to_string())),
+            Some(Some("\"\\' x\"".to_string()))
+        );
+        assert_eq!(my("\\' and \\\""), None);
     }
 }

@@ -247,6 +247,7 @@ pub fn show(ctx: &GuardContext, statement: &Statement) -> GuardResult<String> {
     let query = relation::parse_query(ctx, &relation::print(ctx, &select))?;
     let mut statement = Statement::Query(query);
     super::print::prepare(&mut statement);
+    super::super::printed::quote_safely(&mut statement, ctx.dialect)?;
     Ok(statement.to_string())
 }
 
