@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rectus_policies::guard::{GuardContext, GuardError, Guarded, guard};
+use rectus_policies::guard::{GuardContext, GuardError, Guarded, StatementKind, guard, template};
 use rectus_policies::{Dialect, ReadAccess};
 
-use crate::{Access, Directory, GuardCache, Identity};
+use crate::{Access, Directory, GuardCache, Identity, TemplateCache};
 
 /// A session's copy of its user's permissions: asked for again when the server says they
 /// may have changed, and at least every second (rules can name `$NOW`, and changes made
@@ -57,14 +57,16 @@ impl SessionAccess {
 /// database) user tables live in, and the dialect.
 pub(crate) struct Guarding<'a> {
     pub cache: &'a GuardCache,
+    pub templates: &'a TemplateCache,
     pub schema_name: &'a str,
     pub dialect: Dialect,
 }
 
 impl Guarding<'_> {
     /// The guard's answer for `sql` under the user's current permissions. Prepared
-    /// statements are cached per text and permission set; simple queries mostly carry their
-    /// values as literals, so their texts rarely repeat and are not kept.
+    /// statements are cached per text and permission set. Texts sent as queries mostly carry
+    /// their values as literals, so their texts rarely repeat: reads are rewritten once per
+    /// shape (literals taken out) and permission set, and filled with each text's literals.
     pub(crate) async fn guard<D: Directory>(
         &self,
         directory: &D,
@@ -74,25 +76,35 @@ impl Guarding<'_> {
         prepared: bool,
     ) -> Result<Vec<Guarded>, GuardError> {
         let access = access.get(directory, identity).await?;
-        let run = || {
-            let ctx = GuardContext {
-                access: ReadAccess {
-                    schema: &access.schema,
-                    permissions: &access.permissions,
-                    variables: &access.variables,
-                },
-                schema_name: self.schema_name,
-                derived: Some(&access.derived),
-                dialect: self.dialect,
-            };
-            guard(sql, &ctx)
+        let ctx = GuardContext {
+            access: ReadAccess {
+                schema: &access.schema,
+                permissions: &access.permissions,
+                variables: &access.variables,
+            },
+            schema_name: self.schema_name,
+            derived: Some(&access.derived),
+            dialect: self.dialect,
         };
         if !prepared {
-            return run();
+            let Some(shape) = template::shape(sql, self.dialect) else {
+                return guard(sql, &ctx);
+            };
+            let kept = self.templates.get_with((access.id, shape.key.clone()), || {
+                Arc::new(template::template(&shape, &ctx))
+            });
+            return match kept.as_ref().as_ref().and_then(|t| shape.fill(t)) {
+                Some(sql) => Ok(vec![Guarded {
+                    sql,
+                    kind: StatementKind::Read,
+                    prepared: None,
+                }]),
+                None => guard(sql, &ctx),
+            };
         }
         let answer = self
             .cache
-            .get_with((access.id, sql.to_string()), || Arc::new(run()));
+            .get_with((access.id, sql.to_string()), || Arc::new(guard(sql, &ctx)));
         (*answer).clone()
     }
 }

@@ -106,3 +106,8 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 type GuardCache = moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, GuardError>>>;
+
+/// Rewrites of read shapes per permission set (`None`: the shape has none, the text is
+/// guarded as it is).
+type TemplateCache =
+    moka::sync::Cache<(u64, String), Arc<Option<rectus_policies::guard::template::Template>>>;

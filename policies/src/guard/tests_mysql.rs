@@ -348,11 +348,15 @@ mod fuzz {
         let Ok(out) = run(sql) else { return };
         for statement in out {
             // What goes out reads back as itself: printing made no token the database
-            // would read differently (a comment, a merged operator).
-            let again = Parser::parse_sql(&MySqlDialect {}, &statement)
-                .unwrap_or_else(|e| panic!("rewrite does not parse: {sql:?} -> {statement}: {e}"));
-            let printed: Vec<String> = again.iter().map(|s| s.to_string()).collect();
-            assert_eq!(printed, std::slice::from_ref(&statement), "{sql:?}");
+            // would read differently (a comment, a merged operator). The parser reads
+            // backslashes as escapes, the session does not: texts with one are left out.
+            if !statement.contains('\\') {
+                let again = Parser::parse_sql(&MySqlDialect {}, &statement).unwrap_or_else(|e| {
+                    panic!("rewrite does not parse: {sql:?} -> {statement}: {e}")
+                });
+                let printed: Vec<String> = again.iter().map(|s| s.to_string()).collect();
+                assert_eq!(printed, std::slice::from_ref(&statement), "{sql:?}");
+            }
             for forbidden in ["`mydb`.`notes`", "`__rectus`.`secret`", "mysql.user", "/*"] {
                 assert!(!statement.contains(forbidden), "{sql:?} -> {statement}");
             }

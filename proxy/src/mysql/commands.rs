@@ -228,6 +228,7 @@ impl<D: Directory> Session<'_, D> {
     ) -> Result<Vec<rectus_policies::guard::Guarded>, GuardError> {
         let guarding = Guarding {
             cache: &self.shared.guarded,
+            templates: &self.shared.templates,
             schema_name: &self.shared.config.upstream.database,
             dialect: rectus_policies::Dialect::MySql,
         };

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::net::TcpListener;
 
-use crate::{Directory, GuardCache, TlsError};
+use crate::{Directory, GuardCache, TemplateCache, TlsError};
 pub use upstream::UpstreamConfig;
 
 /// The endpoint's settings (`MYSQL_PROXY_*`).
@@ -42,6 +42,7 @@ struct Shared<D> {
     pool: upstream::Pool,
     directory: Arc<D>,
     guarded: GuardCache,
+    templates: TemplateCache,
     connections: AtomicU32,
 }
 
@@ -78,6 +79,7 @@ impl<D: Directory> MysqlProxy<D> {
                 pool,
                 directory,
                 guarded: moka::sync::Cache::new(10_000),
+                templates: moka::sync::Cache::new(10_000),
                 connections: AtomicU32::new(1),
             }),
         })

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use crate::tls::TlsError;
-use crate::{Directory, GuardCache};
+use crate::{Directory, GuardCache, TemplateCache};
 pub use upstream::UpstreamConfig;
 
 /// The endpoint's settings (`PG_PROXY_*`).
@@ -41,6 +41,7 @@ struct Shared<D> {
     directory: Arc<D>,
     cancel: cancel::Registry,
     guarded: GuardCache,
+    templates: TemplateCache,
 }
 
 /// The bound endpoint, ready to serve.
@@ -77,6 +78,7 @@ impl<D: Directory> PgProxy<D> {
                 directory,
                 cancel: cancel::Registry::default(),
                 guarded: moka::sync::Cache::new(10_000),
+                templates: moka::sync::Cache::new(10_000),
             }),
         })
     }

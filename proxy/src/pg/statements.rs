@@ -99,6 +99,7 @@ pub(super) async fn guarded<D: Directory>(
 ) -> Result<Vec<Guarded>, GuardError> {
     let guarding = crate::guarded::Guarding {
         cache: &shared.guarded,
+        templates: &shared.templates,
         schema_name: &shared.config.schema_name,
         dialect: rectus_policies::Dialect::Postgres,
     };
