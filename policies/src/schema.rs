@@ -140,6 +140,10 @@ pub struct Field {
     /// `directus_fields.required`: a value must be given.
     #[serde(default)]
     pub required: bool,
+    /// The column's place in its table (0 first); alias fields come after every column.
+    /// Not part of the data model's description, so never serialized.
+    #[serde(skip)]
+    pub position: u32,
 }
 
 impl Field {

@@ -137,6 +137,11 @@ async fn a_restricted_user_sees_what_the_api_shows() {
         .iter()
         .map(|c| c.name_str().into_owned())
         .collect();
+    assert_eq!(
+        columns,
+        ["id", "customer", "status", "amount"],
+        "the table's order"
+    );
     let (status, api) = app
         .call("GET", "/items/orders?sort=id&limit=-1", Some(&token), None)
         .await;

@@ -187,6 +187,11 @@ async fn a_restricted_user_sees_what_the_api_shows() {
     let (columns, rows) = simple(&wire, "SELECT * FROM orders ORDER BY id")
         .await
         .unwrap();
+    assert_eq!(
+        columns,
+        ["id", "customer", "status", "amount"],
+        "the table's order"
+    );
     let (status, api) = app
         .call("GET", "/items/orders?sort=id&limit=-1", Some(&token), None)
         .await;

@@ -28,6 +28,7 @@ pub(crate) fn field(name: &str, kind: FieldType) -> Field {
         searchable: true,
         required: false,
         validation: None,
+        position: 0,
     }
 }
 
@@ -44,7 +45,14 @@ pub(crate) fn collection(name: &str, fields: &[(&str, FieldType)]) -> Collection
         accountability: None,
         fields: fields
             .iter()
-            .map(|(n, k)| (n.to_string(), field(n, *k)))
+            .zip(0..)
+            .map(|((n, k), position)| {
+                let field = Field {
+                    position,
+                    ..field(n, *k)
+                };
+                (n.to_string(), field)
+            })
             .collect::<BTreeMap<_, _>>(),
     }
 }

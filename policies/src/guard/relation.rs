@@ -85,7 +85,10 @@ fn build(
         Alias::new(INNER),
     );
     let mut any = false;
-    for field in collection.fields.values() {
+    // In the table's own column order, so `SELECT *` lists them as the table does.
+    let mut fields: Vec<&crate::Field> = collection.fields.values().collect();
+    fields.sort_by_key(|f| f.position);
+    for field in fields {
         if field.is_alias() || !rules.field_allowed(&field.field) {
             continue;
         }

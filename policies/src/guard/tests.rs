@@ -114,7 +114,7 @@ fn one(sql: &str) -> String {
 fn a_table_becomes_its_guarded_derived_table() {
     assert_eq!(
         one("select * from orders where id = $1"),
-        "SELECT * FROM (SELECT \"__rectus\".\"amount\" AS \"amount\", \"__rectus\".\"customer\" AS \"customer\", \"__rectus\".\"id\" AS \"id\", \"__rectus\".\"status\" AS \"status\" FROM \"public\".\"orders\" AS \"__rectus\" WHERE \"__rectus\".\"status\" = 'published') AS \"orders\" WHERE id = $1"
+        "SELECT * FROM (SELECT \"__rectus\".\"id\" AS \"id\", \"__rectus\".\"customer\" AS \"customer\", \"__rectus\".\"status\" AS \"status\", \"__rectus\".\"amount\" AS \"amount\" FROM \"public\".\"orders\" AS \"__rectus\" WHERE \"__rectus\".\"status\" = 'published') AS \"orders\" WHERE id = $1"
     );
 }
 

@@ -41,7 +41,7 @@ fn refused(sql: &str) -> GuardError {
 fn a_table_becomes_its_guarded_derived_table() {
     assert_eq!(
         one("select * from orders where id = ?"),
-        "SELECT * FROM (SELECT `__rectus`.`amount` AS `amount`, `__rectus`.`customer` AS `customer`, `__rectus`.`id` AS `id`, `__rectus`.`status` AS `status` FROM `mydb`.`orders` AS `__rectus` WHERE `__rectus`.`status` = 'published') AS `orders` WHERE id = ?"
+        "SELECT * FROM (SELECT `__rectus`.`id` AS `id`, `__rectus`.`customer` AS `customer`, `__rectus`.`status` AS `status`, `__rectus`.`amount` AS `amount` FROM `mydb`.`orders` AS `__rectus` WHERE `__rectus`.`status` = 'published') AS `orders` WHERE id = ?"
     );
     // Database-qualified and differently cased names resolve to the same table, printed in
     // the schema's own spelling.

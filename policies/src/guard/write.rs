@@ -409,7 +409,9 @@ fn returning_items(
     for item in items.drain(..) {
         match item {
             SelectItem::Wildcard(_) => {
-                for field in collection.fields.values() {
+                let mut fields: Vec<&crate::Field> = collection.fields.values().collect();
+                fields.sort_by_key(|f| f.position);
+                for field in fields {
                     if !field.is_alias() && read.field_allowed(&field.field) {
                         expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(
                             w.ctx.quoted(&field.field),

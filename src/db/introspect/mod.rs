@@ -157,7 +157,7 @@ fn build_collection(
     let system = table.name.starts_with("directus_");
     let system_spec = system_table(&table.name);
     let mut fields = BTreeMap::new();
-    for column in columns {
+    for (position, column) in columns.into_iter().enumerate() {
         let field_meta = meta.field(&table.name, &column.name);
         let mut special = field_meta.map(|m| m.special.clone()).unwrap_or_default();
         let spec = system_spec.and_then(|t| t.column(&column.name));
@@ -206,6 +206,7 @@ fn build_collection(
                 searchable: field_meta.is_none_or(|m| m.searchable),
                 validation: field_meta.and_then(|m| m.validation.clone()),
                 required: field_meta.is_some_and(|m| m.required),
+                position: u32::try_from(position).unwrap_or(u32::MAX),
             },
         );
     }
@@ -233,6 +234,7 @@ fn build_collection(
                 searchable: alias.searchable,
                 validation: alias.validation.clone(),
                 required: alias.required,
+                position: u32::MAX,
             },
         );
     }
