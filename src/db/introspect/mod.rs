@@ -157,7 +157,7 @@ fn build_collection(
     let system = table.name.starts_with("directus_");
     let system_spec = system_table(&table.name);
     let mut fields = BTreeMap::new();
-    for (position, column) in columns.into_iter().enumerate() {
+    for (position, column) in columns.iter().enumerate() {
         let field_meta = meta.field(&table.name, &column.name);
         let mut special = field_meta.map(|m| m.special.clone()).unwrap_or_default();
         let spec = system_spec.and_then(|t| t.column(&column.name));
