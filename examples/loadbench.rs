@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod bench;
-use bench::{free_port, psql, rectus_bin, serve};
+use bench::{call, free_port, login, psql, rectus_bin, serve};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -315,43 +315,6 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
         cpu_ms: None,
         rss_mb: None,
     }
-}
-
-async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> Value {
-    let mut r = client
-        .request(method.parse().expect("method"), format!("{base}{path}"))
-        .json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let response = r.send().await.expect("request");
-    let status = response.status();
-    let json: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{method} {path}: {status} {json}");
-    json
-}
-
-async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let body = call(
-        client,
-        base,
-        None,
-        "POST",
-        "/auth/login",
-        json!({"email": email, "password": password}),
-    )
-    .await;
-    body["data"]["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
 }
 
 fn main() {

@@ -14,10 +14,10 @@
 
 use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod bench;
-use bench::{free_port, mysql, rectus_bin, serve};
+use bench::{call, free_port, login, mysql, reader, rectus_bin, rectus_env, serve};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -78,28 +78,6 @@ fn sysbench(
             .and_then(|n| n.parse::<f64>().ok())
     };
     Some((rate("transactions:")?, rate("queries:")?))
-}
-
-async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> Value {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let response = client
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let json: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {json}");
-    json
 }
 
 /// A plain TCP relay to `upstream` on a runtime of its own (as many workers as rectus
@@ -171,90 +149,29 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize
     );
     let http_port = free_port();
     let wire_port = free_port();
-    let env: Vec<(&str, String)> = vec![
-        ("DB_CLIENT", "mysql".into()),
-        ("DB_HOST", "127.0.0.1".into()),
-        ("DB_PORT", "3306".into()),
-        ("DB_DATABASE", database.into()),
-        ("DB_USER", "root".into()),
-        ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("SECRET", "bench-secret".into()),
-        ("LOGIN_STALL_TIME", "0".into()),
-        ("LOG_LEVEL", "warn".into()),
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", http_port.to_string()),
+    let mut env = rectus_env(
+        "mysql",
+        3306,
+        database,
+        "root",
+        (ADMIN_EMAIL, ADMIN_PASSWORD),
+        http_port,
+    );
+    env.extend([
         ("MYSQL_PROXY_HOST", "127.0.0.1".into()),
         ("MYSQL_PROXY_PORT", wire_port.to_string()),
         ("MYSQL_PROXY_POOL_SIZE", (threads + 4).to_string()),
-    ];
+    ]);
     let mut server = serve(bin, &env);
     let base = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    let admin = login["data"]["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let c = &client;
-    let b = base.as_str();
-    call(
-        c,
-        b,
-        &admin,
-        "PATCH",
-        "/users/me",
-        json!({"token": ADMIN_TOKEN}),
-    )
-    .await;
-    let role =
-        call(c, b, &admin, "POST", "/roles", json!({"name": "Reader"})).await["data"]["id"].clone();
-    let policy = call(
-        c,
-        b,
-        &admin,
-        "POST",
-        "/policies",
-        json!({"name": "reader", "app_access": false, "admin_access": false}),
-    )
-    .await["data"]["id"]
-        .clone();
-    call(
-        c,
-        b,
-        &admin,
-        "POST",
-        "/access",
-        json!({"role": role, "policy": policy}),
-    )
-    .await;
+    let admin = login(&client, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let token = json!({"token": ADMIN_TOKEN});
+    call(&client, &base, Some(&admin), "PATCH", "/users/me", token).await;
     // A row filter every row passes, so the guarded reads do the filter's work too.
-    call(
-        c,
-        b,
-        &admin,
-        "POST",
-        "/permissions",
-        json!({"policy": policy, "collection": "sbtest1", "action": "read", "fields": ["*"], "permissions": {"k": {"_gte": 0}}}),
-    )
-    .await;
-    call(
-        c,
-        b,
-        &admin,
-        "POST",
-        "/users",
-        json!({"email": "reader@example.com", "password": "reader-password", "role": role, "token": READER_TOKEN}),
-    )
-    .await;
+    let tables = [("sbtest1", json!({"k": {"_gte": 0}}))];
+    let user = json!({"email": "reader@example.com", "password": "reader-password", "token": READER_TOKEN});
+    reader(&client, &base, &admin, &tables, user).await;
 
     println!(
         "rectus MySQL endpoint vs direct MariaDB, sysbench, {seconds} s per run, {threads} threads, {rows} rows"

@@ -13,10 +13,10 @@
 
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod bench;
-use bench::{free_port, psql, rectus_bin, serve};
+use bench::{free_port, login, psql, reader, rectus_bin, rectus_env, serve};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -119,20 +119,6 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
-async fn call(client: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
-    let response = client
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let json: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {json}");
-    json
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
@@ -167,76 +153,32 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
     assert!(init.status.success(), "pgbench -i failed");
     let http_port = free_port();
     let wire_port = free_port();
-    let env: Vec<(&str, String)> = vec![
-        ("DB_CLIENT", "pg".into()),
-        ("DB_HOST", "127.0.0.1".into()),
-        ("DB_PORT", "5432".into()),
-        ("DB_DATABASE", database.into()),
-        ("DB_USER", "postgres".into()),
-        ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
-        ("SECRET", "bench-secret".into()),
-        ("LOGIN_STALL_TIME", "0".into()),
-        ("LOG_LEVEL", "warn".into()),
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", http_port.to_string()),
+    let mut env = rectus_env(
+        "pg",
+        5432,
+        database,
+        "postgres",
+        (ADMIN_EMAIL, ADMIN_PASSWORD),
+        http_port,
+    );
+    env.extend([
         ("PG_PROXY_HOST", "127.0.0.1".into()),
         ("PG_PROXY_PORT", wire_port.to_string()),
         ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true".into()),
         ("PG_PROXY_POOL_SIZE", (clients + 4).to_string()),
-    ];
+    ]);
     let mut server = serve(bin, &env);
     let base = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    let admin = login["data"]["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let role =
-        call(&client, &base, &admin, "/roles", json!({"name": "Reader"})).await["data"]["id"]
-            .clone();
-    let policy = call(
-        &client,
-        &base,
-        &admin,
-        "/policies",
-        json!({"name": "reader", "app_access": false, "admin_access": false}),
-    )
-    .await["data"]["id"]
-        .clone();
-    call(
-        &client,
-        &base,
-        &admin,
-        "/access",
-        json!({"role": role, "policy": policy}),
-    )
-    .await;
-    for (table, rule) in [
+    let admin = login(&client, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let tables = [
         ("pgbench_accounts", json!({"bid": {"_gte": 1}})),
         ("pgbench_branches", json!({})),
         ("pgbench_tellers", json!({})),
         ("pgbench_history", json!({})),
-    ] {
-        call(&client, &base, &admin, "/permissions", json!({"policy": policy, "collection": table, "action": "read", "fields": ["*"], "permissions": rule})).await;
-    }
-    call(
-        &client,
-        &base,
-        &admin,
-        "/users",
-        json!({"email": READER_EMAIL, "password": READER_PASSWORD, "role": role}),
-    )
-    .await;
+    ];
+    let user = json!({"email": READER_EMAIL, "password": READER_PASSWORD});
+    reader(&client, &base, &admin, &tables, user).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let _ = Command::new("chmod").args(["755"]).arg(dir.path()).status();

@@ -7,6 +7,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use serde_json::{Value, json};
+
 /// `target/release/rectus`, next to the example's own binary.
 pub fn rectus_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("exe");
@@ -66,6 +68,32 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The settings every benchmark starts rectus with: `client` (`pg`, `mysql`) on the local
+/// server as `user`, the admin, quiet logs, HTTP on `http_port`.
+pub fn rectus_env(
+    client: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+    admin: (&str, &str),
+    http_port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DB_CLIENT", client.into()),
+        ("DB_HOST", "127.0.0.1".into()),
+        ("DB_PORT", port.to_string()),
+        ("DB_DATABASE", database.into()),
+        ("DB_USER", user.into()),
+        ("ADMIN_EMAIL", admin.0.into()),
+        ("ADMIN_PASSWORD", admin.1.into()),
+        ("SECRET", "bench-secret".into()),
+        ("LOGIN_STALL_TIME", "0".into()),
+        ("LOG_LEVEL", "warn".into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", http_port.to_string()),
+    ]
+}
+
 /// Starts `rectus ARGS` with only `env` (and PATH, and TOKIO_WORKER_THREADS when set, so a
 /// run can compare runtime sizes); stdout is piped.
 pub fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> Child {
@@ -100,4 +128,75 @@ pub fn serve(bin: &std::path::Path, env: &[(&str, String)]) -> Child {
     }
     std::thread::spawn(move || for _ in lines {});
     server
+}
+
+/// One HTTP call to rectus that must succeed; its JSON answer.
+pub async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let mut r = client
+        .request(method.parse().expect("method"), format!("{base}{path}"))
+        .json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let response = r.send().await.expect("request");
+    let status = response.status();
+    let json: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {json}");
+    json
+}
+
+/// An access token for `email`.
+pub async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let body = call(
+        client,
+        base,
+        None,
+        "POST",
+        "/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    body["data"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+/// A role `Reader` whose one policy reads each of `tables` (all fields) under its rule,
+/// and the user `user` (the body of `POST /users`) in it.
+pub async fn reader(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    tables: &[(&str, Value)],
+    mut user: Value,
+) {
+    let admin = Some(admin);
+    let role = call(
+        client,
+        base,
+        admin,
+        "POST",
+        "/roles",
+        json!({"name": "Reader"}),
+    )
+    .await["data"]["id"]
+        .clone();
+    let policy = json!({"name": "reader", "app_access": false, "admin_access": false});
+    let policy = call(client, base, admin, "POST", "/policies", policy).await["data"]["id"].clone();
+    let access = json!({"role": role, "policy": policy});
+    call(client, base, admin, "POST", "/access", access).await;
+    for (table, rule) in tables {
+        let permission = json!({"policy": policy, "collection": table, "action": "read", "fields": ["*"], "permissions": rule});
+        call(client, base, admin, "POST", "/permissions", permission).await;
+    }
+    user["role"] = role;
+    call(client, base, admin, "POST", "/users", user).await;
 }

@@ -2,6 +2,7 @@
 //! and rewritten by the SQL guard in `rectus-policies` before it reaches the database; admin
 //! sessions are forwarded as they are.
 
+mod endpoint;
 mod guarded;
 pub mod mysql;
 pub mod pg;
@@ -14,6 +15,7 @@ use rectus_policies::filter::Variables;
 use rectus_policies::guard::{DerivedCache, GuardError, Guarded};
 use rectus_policies::{EffectivePermissions, SchemaOverview};
 
+pub use endpoint::{ProxyError, UpstreamConfig, UpstreamError};
 pub use rectus_policies as policies;
 pub use tls::TlsError;
 

@@ -126,7 +126,7 @@ impl Directory for WireDirectory {
 /// The upstream the endpoint connects to: the configured PostgreSQL database and user.
 pub fn upstream(
     db: &crate::config::NetworkDatabase,
-) -> Result<rectus_proxy::pg::UpstreamConfig, String> {
+) -> Result<rectus_proxy::UpstreamConfig, String> {
     if let Some(url) = &db.connection_string {
         let parsed: tokio_postgres::Config = url
             .parse()
@@ -140,7 +140,7 @@ pub fn upstream(
                 _ => None,
             })
             .unwrap_or_else(|| "127.0.0.1".into());
-        return Ok(rectus_proxy::pg::UpstreamConfig {
+        return Ok(rectus_proxy::UpstreamConfig {
             host,
             port: parsed.get_ports().first().copied().unwrap_or(5432),
             user: parsed.get_user().unwrap_or("postgres").to_string(),
@@ -150,7 +150,7 @@ pub fn upstream(
             database: parsed.get_dbname().unwrap_or("postgres").to_string(),
         });
     }
-    Ok(rectus_proxy::pg::UpstreamConfig {
+    Ok(rectus_proxy::UpstreamConfig {
         host: db.host.clone(),
         port: db.port,
         user: db.user.clone().unwrap_or_else(|| "postgres".into()),
@@ -174,11 +174,11 @@ pub async fn current_schema(db: &crate::db::Database) -> Result<String, crate::d
 /// and user.
 pub fn mysql_upstream(
     db: &crate::config::NetworkDatabase,
-) -> Result<rectus_proxy::mysql::UpstreamConfig, String> {
+) -> Result<rectus_proxy::UpstreamConfig, String> {
     if let Some(url) = &db.connection_string {
         let opts = mysql_async::Opts::from_url(url)
             .map_err(|_| "DB_CONNECTION_STRING cannot be read as a MySQL URL".to_string())?;
-        return Ok(rectus_proxy::mysql::UpstreamConfig {
+        return Ok(rectus_proxy::UpstreamConfig {
             host: opts.ip_or_hostname().to_string(),
             port: opts.tcp_port(),
             user: opts.user().unwrap_or("root").to_string(),
@@ -189,7 +189,7 @@ pub fn mysql_upstream(
                 .to_string(),
         });
     }
-    Ok(rectus_proxy::mysql::UpstreamConfig {
+    Ok(rectus_proxy::UpstreamConfig {
         host: db.host.clone(),
         port: db.port,
         user: db.user.clone().unwrap_or_else(|| "root".into()),

@@ -97,6 +97,56 @@ pub fn clerk_permissions() -> Vec<Value> {
     ]
 }
 
+/// Asserts that `rows` (text values under `columns`, ordered by key) are exactly what
+/// `GET /items/<collection>` gives the holder of `token`: the same fields and values.
+pub async fn same_as_api(
+    app: &App,
+    token: &str,
+    collection: &str,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) {
+    let path = format!("/items/{collection}?sort=id&limit=-1");
+    let (status, api) = app.call("GET", &path, Some(token), None).await;
+    assert_eq!(status, 200);
+    let api = api["data"].as_array().unwrap().clone();
+    let mut api_fields: Vec<String> = api[0].as_object().unwrap().keys().cloned().collect();
+    api_fields.sort();
+    let mut wire_fields = columns.to_vec();
+    wire_fields.sort();
+    assert_eq!(wire_fields, api_fields);
+    assert_eq!(rows.len(), api.len());
+    for (row, item) in rows.iter().zip(&api) {
+        for (column, value) in columns.iter().zip(row) {
+            let expected = match &item[column] {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            };
+            assert_eq!(value, &expected, "{column}");
+        }
+    }
+}
+
+/// Widens the Clerk's read rule on orders to drafts too (a permission change while
+/// sessions are open).
+pub async fn clerk_reads_drafts(app: &App) {
+    let permissions = app
+        .admin_call(
+            "GET",
+            "/permissions?filter[collection][_eq]=orders&filter[action][_eq]=read",
+            None,
+        )
+        .await;
+    let id = permissions["data"][0]["id"].clone();
+    app.admin_call(
+        "PATCH",
+        &format!("/permissions/{id}"),
+        Some(json!({"permissions": {"status": {"_in": ["published", "draft"]}}})),
+    )
+    .await;
+}
+
 pub async fn role_with_user(
     app: &App,
     name: &str,

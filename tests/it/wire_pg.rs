@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::rbac::{clerk_permissions, restricted_app};
+use crate::rbac::{clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 
 const SETUP: &str = "
@@ -192,27 +192,7 @@ async fn a_restricted_user_sees_what_the_api_shows() {
         ["id", "customer", "status", "amount"],
         "the table's order"
     );
-    let (status, api) = app
-        .call("GET", "/items/orders?sort=id&limit=-1", Some(&token), None)
-        .await;
-    assert_eq!(status, 200);
-    let api = api["data"].as_array().unwrap().clone();
-    let mut api_fields: Vec<String> = api[0].as_object().unwrap().keys().cloned().collect();
-    api_fields.sort();
-    let mut wire_fields = columns.clone();
-    wire_fields.sort();
-    assert_eq!(wire_fields, api_fields);
-    assert_eq!(rows.len(), api.len());
-    for (row, item) in rows.iter().zip(&api) {
-        for (column, value) in columns.iter().zip(row) {
-            let expected = match &item[column] {
-                Value::Null => None,
-                Value::String(s) => Some(s.clone()),
-                other => Some(other.to_string()),
-            };
-            assert_eq!(value, &expected, "{column}");
-        }
-    }
+    same_as_api(&app, &token, "orders", &columns, &rows).await;
     // Whole-row references carry only the readable columns.
     let (_, json) = simple(&wire, "SELECT row_to_json(o) FROM orders o WHERE id = 1")
         .await
@@ -337,20 +317,7 @@ async fn permission_changes_reach_open_sessions_and_prepared_statements() {
     wire.batch_execute("PREPARE mine AS SELECT id FROM orders")
         .await
         .unwrap();
-    let permissions = app
-        .admin_call(
-            "GET",
-            "/permissions?filter[collection][_eq]=orders&filter[action][_eq]=read",
-            None,
-        )
-        .await;
-    let id = permissions["data"][0]["id"].clone();
-    app.admin_call(
-        "PATCH",
-        &format!("/permissions/{id}"),
-        Some(json!({"permissions": {"status": {"_in": ["published", "draft"]}}})),
-    )
-    .await;
+    clerk_reads_drafts(&app).await;
     // New statements see the new rule at once.
     let (_, rows) = simple(&wire, "SELECT id FROM orders").await.unwrap();
     assert_eq!(rows.len(), 4);

@@ -86,7 +86,9 @@ pub(super) fn permissions() -> EffectivePermissions {
     EffectivePermissions::for_accountability(&who, &all)
 }
 
-fn run(sql: &str) -> GuardResult<Vec<String>> {
+/// Runs `f` with a context on the test schema and permissions: schema `public` on
+/// PostgreSQL, database `mydb` on MySQL.
+pub(super) fn with_context<T>(dialect: crate::Dialect, f: impl FnOnce(&GuardContext) -> T) -> T {
     let schema = schema();
     let permissions = permissions();
     let variables = Variables::default();
@@ -96,11 +98,19 @@ fn run(sql: &str) -> GuardResult<Vec<String>> {
             permissions: &permissions,
             variables: &variables,
         },
-        schema_name: "public",
+        schema_name: match dialect {
+            crate::Dialect::MySql => "mydb",
+            _ => "public",
+        },
         derived: None,
-        dialect: crate::Dialect::Postgres,
+        dialect,
     };
-    guard_pg(sql, &ctx).map(|g| g.into_iter().map(|g| g.sql).collect())
+    f(&ctx)
+}
+
+fn run(sql: &str) -> GuardResult<Vec<String>> {
+    with_context(crate::Dialect::Postgres, |ctx| guard_pg(sql, ctx))
+        .map(|g| g.into_iter().map(|g| g.sql).collect())
 }
 
 fn one(sql: &str) -> String {
@@ -413,30 +423,20 @@ mod fuzz {
         let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
             return;
         };
-        let schema = super::schema();
-        let permissions = super::permissions();
-        let variables = crate::filter::Variables::default();
-        let ctx = super::GuardContext {
-            access: crate::ReadAccess {
-                schema: &schema,
-                permissions: &permissions,
-                variables: &variables,
-            },
-            schema_name: "public",
-            derived: None,
-            dialect: crate::Dialect::Postgres,
-        };
-        for statement in statements {
-            let mut walked = statement.clone();
-            let mut walker = super::super::read::Walker::new(&ctx, false);
-            if super::super::data_statement(&mut walked, &mut walker).is_ok() && walker.needs_fence
-            {
-                assert!(
-                    super::super::expr::needs_fence(&statement),
-                    "the look-ahead missed a condition: {sql}"
-                );
+        super::with_context(crate::Dialect::Postgres, |ctx| {
+            for statement in statements {
+                let mut walked = statement.clone();
+                let mut walker = super::super::read::Walker::new(ctx, false);
+                if super::super::data_statement(&mut walked, &mut walker).is_ok()
+                    && walker.needs_fence
+                {
+                    assert!(
+                        super::super::expr::needs_fence(&statement),
+                        "the look-ahead missed a condition: {sql}"
+                    );
+                }
             }
-        }
+        });
     }
 
     /// Rewrites must parse and must not name what the caller may not read.

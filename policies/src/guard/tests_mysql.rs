@@ -2,25 +2,12 @@
 //! expected, the MySQL attack file (`tests/data/guard/mysql_refused.sql`) and the
 //! PostgreSQL one refused, and a fuzz of MySQL fragments.
 
-use super::tests::{permissions, schema};
+use super::tests::with_context;
 use super::*;
-use crate::filter::Variables;
 
 fn run(sql: &str) -> GuardResult<Vec<String>> {
-    let schema = schema();
-    let permissions = permissions();
-    let variables = Variables::default();
-    let ctx = GuardContext {
-        access: ReadAccess {
-            schema: &schema,
-            permissions: &permissions,
-            variables: &variables,
-        },
-        schema_name: "mydb",
-        derived: None,
-        dialect: crate::Dialect::MySql,
-    };
-    guard(sql, &ctx).map(|g| g.into_iter().map(|g| g.sql).collect())
+    with_context(crate::Dialect::MySql, |ctx| guard(sql, ctx))
+        .map(|g| g.into_iter().map(|g| g.sql).collect())
 }
 
 fn one(sql: &str) -> String {

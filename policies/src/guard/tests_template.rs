@@ -3,39 +3,23 @@
 
 use proptest::prelude::*;
 
-use super::tests::{permissions, schema};
+use super::tests::with_context;
 use super::*;
-use crate::filter::Variables;
 
 fn check(sql: &str, dialect: Dialect) -> Option<String> {
-    let schema = schema();
-    let permissions = permissions();
-    let variables = Variables::default();
-    let ctx = GuardContext {
-        access: ReadAccess {
-            schema: &schema,
-            permissions: &permissions,
-            variables: &variables,
-        },
-        schema_name: if dialect == Dialect::MySql {
-            "mydb"
-        } else {
-            "public"
-        },
-        derived: None,
-        dialect,
-    };
-    let direct = guard(sql, &ctx);
-    let shaped = template::shape(sql, dialect)?;
-    let filled = template::template(&shaped, &ctx).and_then(|t| shaped.fill(&t));
-    if let Some(filled) = &filled {
-        match &direct {
-            Ok(list) => assert_eq!(list.len(), 1, "{sql}"),
-            Err(e) => panic!("{sql}: templated but refused directly ({e})"),
+    with_context(dialect, |ctx| {
+        let direct = guard(sql, ctx);
+        let shaped = template::shape(sql, dialect)?;
+        let filled = template::template(&shaped, ctx).and_then(|t| shaped.fill(&t));
+        if let Some(filled) = &filled {
+            match &direct {
+                Ok(list) => assert_eq!(list.len(), 1, "{sql}"),
+                Err(e) => panic!("{sql}: templated but refused directly ({e})"),
+            }
+            assert_eq!(filled, &direct.as_ref().unwrap()[0].sql, "{sql}");
         }
-        assert_eq!(filled, &direct.as_ref().unwrap()[0].sql, "{sql}");
-    }
-    filled
+        filled
+    })
 }
 
 #[test]

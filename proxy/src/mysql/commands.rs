@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
 use rectus_policies::guard::GuardError;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use super::packet::{self, Packet};
@@ -101,7 +101,7 @@ impl<D: Directory> Session<'_, D> {
                 out.put_u8(command::QUERY);
                 out.extend_from_slice(statements.join(";\n").as_bytes());
                 upstream.send(&out).await?;
-                relay(client, leased, Expect::Results, seq)
+                relay(&mut client.stream, leased, Expect::Results, seq)
                     .await
                     .map(|_| ())
             }
@@ -129,7 +129,7 @@ impl<D: Directory> Session<'_, D> {
                 out.put_u8(command::STMT_PREPARE);
                 out.extend_from_slice(rewrite.as_bytes());
                 upstream.send(&out).await?;
-                let response = relay(client, leased, Expect::Prepare, seq).await?;
+                let response = relay(&mut client.stream, leased, Expect::Prepare, seq).await?;
                 if let (Some(id), Some(generation)) = (response.statement, self.access.generation())
                 {
                     self.prepared.0.insert(id, (sql, rewrite, generation));
@@ -152,12 +152,14 @@ impl<D: Directory> Session<'_, D> {
                 }
                 upstream.send(&payload).await?;
                 match code {
-                    command::STMT_EXECUTE => relay(client, leased, Expect::Results, seq)
+                    command::STMT_EXECUTE => {
+                        relay(&mut client.stream, leased, Expect::Results, seq)
+                            .await
+                            .map(|_| ())
+                    }
+                    command::STMT_RESET => relay(&mut client.stream, leased, Expect::One, seq)
                         .await
                         .map(|_| ()),
-                    command::STMT_RESET => {
-                        relay(client, leased, Expect::One, seq).await.map(|_| ())
-                    }
                     _ => Ok(()),
                 }
             }
@@ -183,31 +185,24 @@ impl<D: Directory> Session<'_, D> {
                 out.put_u8(command::INIT_DB);
                 out.extend_from_slice(database.as_bytes());
                 upstream.send(&out).await?;
-                relay(client, leased, Expect::One, seq).await.map(|_| ())
+                relay(&mut client.stream, leased, Expect::One, seq)
+                    .await
+                    .map(|_| ())
             }
             command::PING | command::SET_OPTION => {
                 upstream.send(&payload).await?;
-                relay(client, leased, Expect::One, seq).await.map(|_| ())
+                relay(&mut client.stream, leased, Expect::One, seq)
+                    .await
+                    .map(|_| ())
             }
             command::RESET_CONNECTION => {
                 upstream.send(&payload).await?;
                 // The reset also resets the session's sql_mode, which the guard's output
                 // relies on: set it again before the client hears back.
-                let mut response = Response::new(Expect::One, upstream.capabilities);
-                let mut answer = BytesMut::new();
-                while !response.done() {
-                    let Some(mut part) = upstream.reader.part().await? else {
-                        return Err(packet::invalid("the database closed the connection"));
-                    };
-                    if let Some(at) = response.feed(&part).map_err(packet::invalid)? {
-                        part[4 + at] = 0;
-                        part[5 + at] = 0;
-                    }
-                    part[3] = seq;
-                    answer.extend_from_slice(&part);
-                }
+                let mut answer = Vec::new();
+                relay(&mut answer, leased, Expect::One, seq).await?;
                 self.prepared.0.clear();
-                if let Err(e) = upstream.guard_session(self.info).await {
+                if let Err(e) = leased.upstream.guard_session(self.info).await {
                     tracing::warn!(error = ?e, "MySQL wire session: cannot set the session up again");
                     return Err(packet::invalid("the session could not be set up again"));
                 }
@@ -286,16 +281,16 @@ fn not_utf8() -> GuardError {
     }
 }
 
-/// Relays the database's answer to the client, renumbered from `seq`.
-async fn relay(
-    client: &mut Client,
+/// Relays the database's answer to `out` (the client), renumbered from `seq`.
+async fn relay<W: AsyncWrite + Unpin>(
+    out: &mut W,
     leased: &mut Leased,
     expect: Expect,
     mut seq: u8,
 ) -> std::io::Result<Response> {
     let upstream = &mut leased.upstream;
     let mut response = Response::new(expect, upstream.capabilities);
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
     while !response.done() {
         let Some(mut part) = upstream.reader.part().await? else {
             return Err(packet::invalid("the database closed the connection"));
@@ -308,13 +303,13 @@ async fn relay(
         }
         part[3] = seq;
         seq = seq.wrapping_add(1);
-        out.extend_from_slice(&part);
-        if response.done() || upstream.reader.buffered() == 0 || out.len() >= 64 * 1024 {
-            client.stream.write_all(&out).await?;
-            out.clear();
+        buf.extend_from_slice(&part);
+        if response.done() || upstream.reader.buffered() == 0 || buf.len() >= 64 * 1024 {
+            out.write_all(&buf).await?;
+            buf.clear();
         }
     }
-    client.stream.flush().await?;
+    out.flush().await?;
     Ok(response)
 }
 

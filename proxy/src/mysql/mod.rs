@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::net::TcpListener;
 
-use crate::{Directory, GuardCache, TemplateCache, TlsError};
-pub use upstream::UpstreamConfig;
+use crate::{Directory, GuardCache, TemplateCache};
+pub use crate::{ProxyError, UpstreamConfig};
 
 /// The endpoint's settings (`MYSQL_PROXY_*`).
 #[derive(Debug, Clone)]
@@ -58,14 +58,13 @@ impl<D: Directory> MysqlProxy<D> {
         config: MysqlProxyConfig,
         directory: Arc<D>,
     ) -> Result<Self, ProxyError> {
-        let tls = crate::tls::acceptor(
+        let (listener, tls) = crate::endpoint::bind(
+            addr,
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),
             "MYSQL_PROXY",
-        )?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ProxyError::Listen { addr, source })?;
+        )
+        .await?;
         let pool = upstream::Pool::new(
             config.upstream.clone(),
             config.pool_size,
@@ -91,33 +90,11 @@ impl<D: Directory> MysqlProxy<D> {
 
     /// Accepts connections until the task is dropped.
     pub async fn serve(self) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, peer)) => {
-                    let shared = self.shared.clone();
-                    let id = shared.connections.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(async move {
-                        if let Err(e) = session::run(stream, peer, id, shared).await {
-                            tracing::debug!(%peer, error = %e, "MySQL wire session ended");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot accept a MySQL wire connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
+        let shared = self.shared;
+        crate::endpoint::accept(self.listener, "MySQL", move |stream, peer| {
+            let id = shared.connections.fetch_add(1, Ordering::Relaxed);
+            session::run(stream, peer, id, shared.clone())
+        })
+        .await
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Tls(#[from] TlsError),
 }

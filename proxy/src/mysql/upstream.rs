@@ -14,41 +14,7 @@ use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 use super::auth;
 use super::packet::{self, PacketReader, Read41};
 use super::protocol::{Expect, Response, UTF8MB4, caps, command, err_message};
-
-/// Where and as whom the proxy connects.
-#[derive(Clone)]
-pub struct UpstreamConfig {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: Option<String>,
-    pub database: String,
-}
-
-impl std::fmt::Debug for UpstreamConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("database", &self.database)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("cannot reach the database: {0}")]
-    Io(#[from] std::io::Error),
-    /// The database refused the proxy's login or a setup statement; the detail goes to the
-    /// log only.
-    #[error("the database refused the proxy's connection")]
-    Refused(String),
-    #[error("the database asked for an authentication method the proxy does not support")]
-    Unsupported,
-    #[error("too many connections")]
-    Full,
-}
+pub use crate::{UpstreamConfig, UpstreamError};
 
 /// What every connection to the database shares: its version, capabilities, and the
 /// `sql_mode` guarded sessions run under.

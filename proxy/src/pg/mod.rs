@@ -15,9 +15,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-pub use crate::tls::TlsError;
 use crate::{Directory, GuardCache, TemplateCache};
-pub use upstream::UpstreamConfig;
+pub use crate::{ProxyError, TlsError, UpstreamConfig};
 
 /// The endpoint's settings (`PG_PROXY_*`).
 #[derive(Debug, Clone)]
@@ -56,14 +55,13 @@ impl<D: Directory> PgProxy<D> {
         config: PgProxyConfig,
         directory: Arc<D>,
     ) -> Result<Self, ProxyError> {
-        let tls = crate::tls::acceptor(
+        let (listener, tls) = crate::endpoint::bind(
+            addr,
             config.tls_cert.as_deref(),
             config.tls_key.as_deref(),
             "PG_PROXY",
-        )?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ProxyError::Listen { addr, source })?;
+        )
+        .await?;
         let pool = upstream::Pool::new(
             config.upstream.clone(),
             config.pool_size,
@@ -89,32 +87,10 @@ impl<D: Directory> PgProxy<D> {
 
     /// Accepts connections until the task is dropped.
     pub async fn serve(self) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, peer)) => {
-                    let shared = self.shared.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = session::run(stream, shared).await {
-                            tracing::debug!(%peer, error = %e, "wire session ended");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot accept a wire connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
+        let shared = self.shared;
+        crate::endpoint::accept(self.listener, "PostgreSQL", move |stream, _| {
+            session::run(stream, shared.clone())
+        })
+        .await
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Tls(#[from] TlsError),
 }

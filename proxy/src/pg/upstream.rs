@@ -11,40 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::frame::{FrameReader, cstr, typed};
 use super::scram;
-
-/// Where and as whom the proxy connects.
-#[derive(Clone)]
-pub struct UpstreamConfig {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: Option<String>,
-    pub database: String,
-}
-
-impl std::fmt::Debug for UpstreamConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("database", &self.database)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("cannot reach the database: {0}")]
-    Io(#[from] std::io::Error),
-    /// The database refused the proxy's login; the detail goes to the log only.
-    #[error("the database refused the proxy's connection")]
-    Refused(String),
-    #[error("the database asked for an authentication method the proxy does not support")]
-    Unsupported,
-    #[error("sorry, too many clients already")]
-    Full,
-}
+pub use crate::{UpstreamConfig, UpstreamError};
 
 /// One upstream connection after its startup.
 pub struct Upstream {

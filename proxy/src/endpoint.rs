@@ -1,0 +1,96 @@
+//! What both wire endpoints share around their protocols: the upstream database they
+//! connect to, its errors, binding a listener with TLS, and the accept loop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::TlsError;
+
+/// Where and as whom an endpoint connects to the database.
+#[derive(Clone)]
+pub struct UpstreamConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach the database: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database refused the proxy's login or a setup statement; the detail goes to the
+    /// log only.
+    #[error("the database refused the proxy's connection")]
+    Refused(String),
+    #[error("the database asked for an authentication method the proxy does not support")]
+    Unsupported,
+    /// Every pooled connection is in use.
+    #[error("no free database connection")]
+    Full,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// The listener and TLS acceptor of an endpoint whose settings start with `prefix`.
+pub(crate) async fn bind(
+    addr: SocketAddr,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    prefix: &str,
+) -> Result<(TcpListener, tokio_rustls::TlsAcceptor), ProxyError> {
+    let tls = crate::tls::acceptor(cert, key, prefix)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Listen { addr, source })?;
+    Ok((listener, tls))
+}
+
+/// Accepts connections until the task is dropped, each served by `session` on a task of
+/// its own.
+pub(crate) async fn accept<F, Fut>(listener: TcpListener, protocol: &'static str, session: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let served = session(stream, peer);
+                tokio::spawn(async move {
+                    if let Err(e) = served.await {
+                        tracing::debug!(%peer, protocol, error = %e, "wire session ended");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(protocol, error = %e, "cannot accept a wire connection");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
