@@ -410,6 +410,26 @@ async fn the_mysql_client_over_tls_sees_only_what_the_user_may_read() {
         stdout.contains(&format!("Database\n{}\n", app.db.name)),
         "{stdout}"
     );
+    let out = run_mysql(
+        &app,
+        "clerk@example.com",
+        "pw",
+        true,
+        "SHOW CREATE TABLE orders\\G",
+    );
+    let create = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        create.contains(
+            "Create Table: CREATE TABLE `orders` (\n  `id` int(11) NOT NULL auto_increment,\n"
+        ),
+        "{create}"
+    );
+    assert!(
+        create.contains("  `status` varchar(20) DEFAULT NULL,\n"),
+        "{create}"
+    );
+    assert!(create.contains("  PRIMARY KEY (`id`)\n)"), "{create}");
+    assert!(!create.contains("secret"), "{create}");
     // Without TLS a password is not sent; the admin's neither.
     for (user, password) in [("clerk@example.com", "pw"), (ADMIN_EMAIL, ADMIN_PASSWORD)] {
         let out = run_mysql(&app, user, password, false, "SELECT 1");

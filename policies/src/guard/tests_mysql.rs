@@ -122,7 +122,8 @@ fn session_statements() {
         "show variables",
         "show processlist",
         "show grants",
-        "show create table orders",
+        "show create table notes",
+        "show create view orders",
         "show warnings",
         "show errors",
         "select @@warning_count",
@@ -149,6 +150,9 @@ fn catalog_statements_show_only_what_the_user_may_read() {
         assert!(columns.contains("'status'"), "{columns}");
         assert!(!columns.contains("secret"), "{columns}");
     }
+    let create = one("show create table orders");
+    assert!(create.contains("'CREATE TABLE '"), "{create}");
+    assert!(!create.contains("secret"), "{create}");
     one("show databases");
     one("show tables like 'ord%'");
     refused("describe notes");

@@ -220,8 +220,6 @@ show status
 --;
 show engine innodb status
 --;
-show create table orders
---;
 show create table notes
 --;
 show columns from notes

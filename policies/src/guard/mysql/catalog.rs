@@ -5,7 +5,7 @@
 //! queries over those rows. Any other system table is refused.
 
 use sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query as SeaQuery, SelectStatement};
-use sqlparser::ast::{ObjectName, Statement};
+use sqlparser::ast::{ObjectName, ShowCreateObject, Statement};
 use sqlparser::ast::{ShowStatementFilter, ShowStatementFilterPosition, ShowStatementOptions};
 
 use super::super::relation;
@@ -227,6 +227,14 @@ pub fn show(ctx: &GuardContext, statement: &Statement) -> GuardResult<String> {
             like(&mut select, "COLUMN_NAME", show_options)?;
             (columns(ctx, Some(collection)), show_options)
         }
+        Statement::ShowCreate {
+            obj_type: ShowCreateObject::Table,
+            obj_name,
+        } => {
+            let collection = table(ctx, obj_name)?;
+            create_table(&mut select, &collection.collection);
+            (columns(ctx, Some(collection)), &NO_OPTIONS)
+        }
         Statement::ExplainTable {
             hive_format: None,
             table_name,
@@ -249,6 +257,29 @@ pub fn show(ctx: &GuardContext, statement: &Statement) -> GuardResult<String> {
     super::print::prepare(&mut statement);
     super::super::printed::quote_safely(&mut statement, ctx.dialect)?;
     Ok(statement.to_string())
+}
+
+/// `SHOW CREATE TABLE`: the table's definition as far as the user may read it, written
+/// from its readable columns (types, nullability, defaults, extras) and primary key.
+fn create_table(select: &mut SelectStatement, table: &str) {
+    let quoted = format!("`{}`", table.replace('`', "``"));
+    select.expr_as(Expr::val(table), Alias::new("Table"));
+    select.expr_as(
+        Expr::cust_with_values(
+            "CONCAT('CREATE TABLE ', ?, ' (\\n', \
+             GROUP_CONCAT(CONCAT('  `', REPLACE(COLUMN_NAME, '`', '``'), '` ', COLUMN_TYPE, \
+               IF(IS_NULLABLE = 'NO', ' NOT NULL', ''), \
+               IF(COLUMN_DEFAULT IS NULL, '', CONCAT(' DEFAULT ', COLUMN_DEFAULT)), \
+               IF(EXTRA = '', '', CONCAT(' ', EXTRA))) \
+             ORDER BY ORDINAL_POSITION SEPARATOR ',\\n'), \
+             IFNULL(CONCAT(',\\n  PRIMARY KEY (', GROUP_CONCAT(IF(COLUMN_KEY = 'PRI', \
+               CONCAT('`', REPLACE(COLUMN_NAME, '`', '``'), '`'), NULL) \
+               ORDER BY ORDINAL_POSITION SEPARATOR ', '), ')'), ''), \
+             '\\n)')",
+            [quoted],
+        ),
+        Alias::new("Create Table"),
+    );
 }
 
 fn describe(select: &mut SelectStatement, full: bool) {

@@ -83,6 +83,7 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
         | Statement::ShowColumns { .. }
         | Statement::ShowDatabases { .. }
         | Statement::ShowSchemas { .. }
+        | Statement::ShowCreate { .. }
         | Statement::ExplainTable { .. } => {
             done(catalog::show(ctx, statement)?, StatementKind::Read)
         }
