@@ -278,7 +278,9 @@ impl Response {
             return Ok(None);
         }
         let payload = &part[4..];
-        let first = payload.first().copied().unwrap_or(0);
+        let Some(&first) = payload.first() else {
+            return Err("an empty packet");
+        };
         let eof = !self.deprecate_eof;
         let warnings = match (self.state, first) {
             (State::First, 0x00) if self.expect == Expect::Prepare => Some(10),
@@ -429,6 +431,20 @@ mod tests {
     }
 
     #[test]
+    fn empty_or_unexpected_packets_are_errors() {
+        let mut r = Response::new(Expect::Results, 0);
+        assert!(r.feed(&[0, 0, 0, 1]).is_err());
+        let mut r = Response::new(Expect::Results, 0);
+        assert!(r.feed(&part(&[0xFB, b'/', b'x'])).is_err(), "LOCAL INFILE");
+        let mut r = Response::new(Expect::One, 0);
+        r.feed(&part(&[0, 0, 0, 2, 0, 0, 0])).unwrap();
+        assert!(
+            r.feed(&part(&[0, 0, 0, 2, 0, 0, 0])).is_err(),
+            "more than the answer"
+        );
+    }
+
+    #[test]
     fn warning_counts_are_found_in_oks_and_eofs() {
         let mut r = Response::new(Expect::Results, 0);
         let ok = [0, 0xFC, 0x10, 0x27, 5, 2, 0, 3, 0];
@@ -462,5 +478,40 @@ mod tests {
         let done = run(Expect::Prepare, caps::DEPRECATE_EOF, &[&ok(1, 1), col, col]);
         assert_eq!(done, [false, false, true]);
         assert_eq!(run(Expect::Prepare, 0, &[&ok(0, 0)]), [true]);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Whatever a client or the database sends, reading it never panics.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn handshake_responses(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = handshake_response(BytesMut::from(&bytes[..]));
+            let _ = is_ssl_request(&bytes);
+            let _ = err_message(&bytes);
+        }
+
+        #[test]
+        fn answers(
+            parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..12),
+            expect in 0usize..3,
+            capabilities in any::<u32>(),
+        ) {
+            let expect = [Expect::Results, Expect::Prepare, Expect::One][expect];
+            let mut r = Response::new(expect, capabilities);
+            for payload in parts {
+                let mut part = BytesMut::new();
+                super::super::packet::frame(&mut part, 1, &payload);
+                if let Ok(Some(at)) = r.feed(&part) {
+                    prop_assert!(at + 2 <= payload.len());
+                }
+            }
+        }
     }
 }
