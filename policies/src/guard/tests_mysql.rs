@@ -363,3 +363,28 @@ mod fuzz {
         }
     }
 }
+
+/// What ORMs and drivers send passes.
+#[test]
+fn common_client_statements() {
+    for sql in [
+        "select `orders`.* from `orders` where `orders`.`status` = ? limit 1",
+        "select count(*) as aggregate from `orders` where `customer` in (?, ?)",
+        "SELECT `o`.`id`, `c`.`name` FROM `orders` AS `o` INNER JOIN `customers` AS `c` ON `c`.`id` = `o`.`customer` ORDER BY `o`.`id` DESC LIMIT 20 OFFSET 40",
+        "insert into `orders` (`customer`, `amount`) values (1, 2.5)",
+        "update `customers` set `name` = ? where `id` = ?",
+        "SELECT @@max_allowed_packet, @@wait_timeout",
+        "SET autocommit=1",
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "SELECT DATABASE()",
+        "select 1 from dual",
+        "SELECT id, IF(amount > 10, 'big', 'small') AS size, DATE_FORMAT(NOW(), '%Y') FROM orders",
+        "SELECT status, COUNT(*) FROM orders GROUP BY status HAVING COUNT(*) > 1",
+        "SELECT * FROM orders WHERE status REGEXP '^pub'",
+        "SELECT id FROM orders WHERE id IN (SELECT MAX(id) FROM orders GROUP BY customer)",
+        "WITH recent AS (SELECT id FROM orders ORDER BY id DESC LIMIT 5) SELECT * FROM recent",
+    ] {
+        let out = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(out.len(), 1, "{sql}");
+    }
+}
