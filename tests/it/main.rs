@@ -4,6 +4,7 @@
 mod aggregate;
 mod auth;
 mod bootstrap;
+mod clerk;
 mod config_errors;
 mod datamodel;
 mod filter_differential;
@@ -16,5 +17,6 @@ mod rbac;
 mod server;
 mod support;
 mod wire_mysql;
+mod wire_mysql_protocol;
 mod wire_pg;
 mod write_errors;

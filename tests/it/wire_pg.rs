@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::rbac::{clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api};
+use crate::clerk::{clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 
 const SETUP: &str = "

@@ -9,6 +9,7 @@
 mod catalog;
 mod columns;
 mod expr;
+mod fence;
 mod functions;
 mod mysql;
 mod printed;
@@ -262,7 +263,7 @@ fn guard_statement(
     // Whether the row filters need the fence is known before the walk, so the statement is
     // rewritten once; should the walk meet a predicate the look-ahead missed, it is parsed
     // again and rewritten with the fence.
-    let fence = expr::needs_fence(&statement);
+    let fence = fence::needs_fence(&statement);
     let (mut sql, mut kind, missed) = rewrite(statement, ctx, fence)?;
     if missed {
         (sql, kind, _) = rewrite(again()?, ctx, true)?;

@@ -257,7 +257,7 @@ impl<'c, 'a> Walker<'c, 'a> {
     /// A WHERE, ON or HAVING condition: besides the usual checks, one that could fail or
     /// have effects on rows it should not see asks for the fence.
     pub(super) fn predicate(&mut self, e: &mut sqlparser::ast::Expr) -> GuardResult<()> {
-        if !super::expr::leakproof(e) {
+        if !super::fence::leakproof(e) {
             self.needs_fence = true;
         }
         self.expr(e)

@@ -431,7 +431,7 @@ mod fuzz {
                     && walker.needs_fence
                 {
                     assert!(
-                        super::super::expr::needs_fence(&statement),
+                        super::super::fence::needs_fence(&statement),
                         "the look-ahead missed a condition: {sql}"
                     );
                 }
