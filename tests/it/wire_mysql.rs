@@ -179,6 +179,16 @@ async fn a_restricted_user_sees_what_the_api_shows() {
     let second: Vec<i32> = result.collect().await.unwrap();
     drop(result);
     assert_eq!((first, second), (vec![1], vec![1, 3]));
+    // mysql_async by default reads @@socket to move to the server's own socket: it is
+    // answered as NULL, so the connection stays with rectus.
+    let mut default = Conn::new(opts(&app, "clerk@example.com", "pw").prefer_socket(true))
+        .await
+        .expect("login with mysql_async's defaults");
+    let ids: Vec<i32> = default
+        .query("SELECT id FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(ids, [1, 3]);
     // A static token logs in with mysql_native_password, without sending it in clear.
     let mut service =
         Conn::new(opts(&app, "any-name", "clerk-token").enable_cleartext_plugin(false))

@@ -37,6 +37,12 @@ pub fn check_function_name(ctx: &GuardContext, parts: &[String]) -> GuardResult<
 impl Walker<'_, '_> {
     pub fn expr(&mut self, e: &mut Expr) -> GuardResult<()> {
         match e {
+            Expr::Identifier(ident)
+                if self.mysql() && super::mysql::functions::answered_as_null(ident) =>
+            {
+                *e = Expr::Value(Value::Null.into());
+                Ok(())
+            }
             Expr::Identifier(ident) => self.identifier(ident),
             Expr::CompoundIdentifier(parts)
                 if self.mysql()

@@ -235,6 +235,16 @@ impl<'c, 'a> Walker<'c, 'a> {
     }
 
     pub(super) fn select_item(&mut self, item: &mut SelectItem) -> GuardResult<()> {
+        // A variable answered as NULL keeps its name as the column's.
+        if let SelectItem::UnnamedExpr(sqlparser::ast::Expr::Identifier(ident)) = item
+            && self.ctx.dialect == crate::Dialect::MySql
+            && super::mysql::functions::answered_as_null(ident)
+        {
+            *item = SelectItem::ExprWithAlias {
+                expr: sqlparser::ast::Expr::Identifier(ident.clone()),
+                alias: self.ctx.quoted(&ident.value),
+            };
+        }
         match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => self.expr(e),
             SelectItem::Wildcard(options) => plain_wildcard(options),

@@ -70,6 +70,10 @@ fn hidden_columns_are_refused_whatever_their_case() {
 fn variables() {
     one("select @@version, @@session.autocommit, @@max_allowed_packet, @@wait_timeout");
     one("select @@version_comment limit 1");
+    assert_eq!(
+        one("SELECT @@max_allowed_packet,@@wait_timeout,@@socket"),
+        "SELECT @@max_allowed_packet, @@wait_timeout, NULL AS `@@socket`"
+    );
     assert_eq!(one("select 1 from dual"), "SELECT 1 FROM dual");
     for sql in [
         "select @x",

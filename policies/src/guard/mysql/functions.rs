@@ -349,6 +349,16 @@ const READABLE_VARIABLES: &[&str] = &[
     "query_cache_type",
 ];
 
+/// Variables drivers read at connect that name the database server's host: answered as
+/// NULL (`@@socket`: mysql_async would reconnect through the database's own socket).
+pub fn answered_as_null(ident: &Ident) -> bool {
+    ident.quote_style.is_none()
+        && matches!(
+            ident.value.to_lowercase().as_str(),
+            "@@socket" | "@@global.socket"
+        )
+}
+
 /// The variable a `@@name` or `@@scope.name` reference reads, if it is readable; `None` for
 /// references that are no system variable.
 pub fn system_variable(parts: &[&str]) -> Option<GuardResult<()>> {
