@@ -349,13 +349,14 @@ const READABLE_VARIABLES: &[&str] = &[
     "query_cache_type",
 ];
 
-/// Variables drivers read at connect that name the database server's host: answered as
-/// NULL (`@@socket`: mysql_async would reconnect through the database's own socket).
+/// Variables drivers read at connect that tell about the database server itself: answered
+/// as NULL (`@@socket`: mysql_async would reconnect through the database's own socket;
+/// `@@init_connect`: Connector/J reads it, and it holds the server's own SQL).
 pub fn answered_as_null(ident: &Ident) -> bool {
     ident.quote_style.is_none()
         && matches!(
             ident.value.to_lowercase().as_str(),
-            "@@socket" | "@@global.socket"
+            "@@socket" | "@@init_connect"
         )
 }
 
