@@ -113,3 +113,34 @@ type GuardCache = moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, Guar
 /// guarded as it is).
 type TemplateCache =
     moka::sync::Cache<(u64, String), Arc<Option<rectus_policies::guard::template::Template>>>;
+
+/// How many bytes of statement text each cache of an endpoint keeps at most.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+fn weight(key: &(u64, String), text: usize) -> u32 {
+    u32::try_from(key.1.len() + text).unwrap_or(u32::MAX)
+}
+
+fn guard_cache() -> GuardCache {
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_BYTES)
+        .weigher(|key, answer: &Arc<Result<Vec<Guarded>, GuardError>>| {
+            let text = match answer.as_ref() {
+                Ok(list) => list.iter().map(|g| g.sql.len()).sum(),
+                Err(e) => e.message.len(),
+            };
+            weight(key, text)
+        })
+        .build()
+}
+
+fn template_cache() -> TemplateCache {
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_BYTES)
+        .weigher(
+            |key, template: &Arc<Option<rectus_policies::guard::template::Template>>| {
+                weight(key, template.as_ref().as_ref().map_or(0, |t| t.len()))
+            },
+        )
+        .build()
+}

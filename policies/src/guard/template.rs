@@ -148,6 +148,17 @@ fn split(sql: &str, count: usize) -> Option<Template> {
     seen.iter().all(|s| *s).then_some(Template { parts, order })
 }
 
+impl Template {
+    /// The length of its text.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(String::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Shape {
     /// The text's own rewrite: `template` with its literals in place, checked as every
     /// printed statement is.

@@ -77,8 +77,8 @@ impl<D: Directory> MysqlProxy<D> {
                 tls,
                 pool,
                 directory,
-                guarded: moka::sync::Cache::new(10_000),
-                templates: moka::sync::Cache::new(10_000),
+                guarded: crate::guard_cache(),
+                templates: crate::template_cache(),
                 connections: AtomicU32::new(1),
             }),
         })

@@ -75,8 +75,8 @@ impl<D: Directory> PgProxy<D> {
                 pool,
                 directory,
                 cancel: cancel::Registry::default(),
-                guarded: moka::sync::Cache::new(10_000),
-                templates: moka::sync::Cache::new(10_000),
+                guarded: crate::guard_cache(),
+                templates: crate::template_cache(),
             }),
         })
     }
