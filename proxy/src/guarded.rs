@@ -47,6 +47,19 @@ impl SessionAccess {
         }
     }
 
+    /// Whether the user of an admin session still is an active admin (checked as often as
+    /// permissions are loaded): a suspended or demoted admin's passthrough session ends.
+    pub(crate) async fn still_admin<D: Directory>(
+        &mut self,
+        directory: &D,
+        identity: &Identity,
+    ) -> bool {
+        match self.get(directory, identity).await {
+            Ok(access) => access.permissions.is_admin(),
+            Err(_) => false,
+        }
+    }
+
     /// The server's generation of the permissions last used.
     pub(crate) fn generation(&self) -> Option<u64> {
         self.held.as_ref().map(|(g, _, _)| *g)

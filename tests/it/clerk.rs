@@ -104,3 +104,25 @@ pub async fn clerk_reads_drafts(app: &App) {
     )
     .await;
 }
+
+/// Suspends the user with `email`.
+pub async fn suspend(app: &App, email: &str) {
+    let path = format!("/users?filter[email][_eq]={email}");
+    let user = app.admin_call("GET", &path, None).await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.admin_call(
+        "PATCH",
+        &format!("/users/{user}"),
+        Some(json!({"status": "suspended"})),
+    )
+    .await;
+}
+
+/// A second admin, `boss@example.com` (password `pw`), who can be suspended.
+pub async fn second_admin(app: &App) -> &'static str {
+    let policy = json!({"name": "boss", "app_access": true, "admin_access": true});
+    role_with_user(app, "Boss", &[policy]).await;
+    "boss@example.com"
+}

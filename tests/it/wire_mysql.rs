@@ -8,7 +8,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, Value as My};
 use serde_json::json;
 
-use crate::clerk::{clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api};
+use crate::clerk::{
+    clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api, second_admin, suspend,
+};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind, mysql_conn};
 
 const SETUP: &str = "
@@ -318,18 +320,7 @@ async fn logins() {
     assert_eq!(code, 1044);
     // A user suspended while connected reads nothing more.
     let mut wire = connect(&app, "clerk@example.com", "pw").await.unwrap();
-    let user = app
-        .admin_call("GET", "/users?filter[email][_eq]=clerk@example.com", None)
-        .await["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.admin_call(
-        "PATCH",
-        &format!("/users/{user}"),
-        Some(json!({"status": "suspended"})),
-    )
-    .await;
+    suspend(&app, "clerk@example.com").await;
     let (code, message) = server_error(wire.query_drop("SELECT id FROM orders").await.unwrap_err());
     assert_eq!(code, 1142);
     assert!(message.contains("no longer active"), "{message}");
@@ -593,4 +584,17 @@ async fn session_protocol_details() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An admin's passthrough session ends when the admin is suspended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_admin_loses_the_passthrough_session() {
+    let (app, _) = start().await;
+    let boss = second_admin(&app).await;
+    let mut wire = connect(&app, boss, "pw").await.expect("admin login");
+    let secrets: Vec<String> = wire.query("SELECT secret FROM orders").await.unwrap();
+    assert_eq!(secrets.len(), 4);
+    suspend(&app, boss).await;
+    assert!(wire.query_drop("SELECT secret FROM orders").await.is_err());
+    assert!(connect(&app, boss, "pw").await.is_err());
 }

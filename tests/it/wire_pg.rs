@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::clerk::{clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api};
+use crate::clerk::{
+    clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api, second_admin, suspend,
+};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 
 const SETUP: &str = "
@@ -337,18 +339,7 @@ async fn permission_changes_reach_open_sessions_and_prepared_statements() {
         .unwrap();
     assert_eq!(wire.query(&statement, &[]).await.unwrap().len(), 4);
     // A suspended user's open session reads nothing more.
-    let user = app
-        .admin_call("GET", "/users?filter[email][_eq]=clerk@example.com", None)
-        .await["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.admin_call(
-        "PATCH",
-        &format!("/users/{user}"),
-        Some(json!({"status": "suspended"})),
-    )
-    .await;
+    suspend(&app, "clerk@example.com").await;
     let (code, message) = sqlstate(
         &wire
             .simple_query("SELECT id FROM orders")
@@ -718,4 +709,21 @@ async fn printed_statements_read_as_checked() {
     );
     let (_, rows) = simple(&wire, &sql).await.unwrap();
     assert_eq!(rows, vec![vec![Some(value.to_string())]]);
+}
+
+/// An admin's passthrough session ends when the admin is suspended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_admin_loses_the_passthrough_session() {
+    let (app, _, _) = start().await;
+    let boss = second_admin(&app).await;
+    let wire = connect(&app, boss, "pw").await.expect("admin login");
+    let (_, secrets) = simple(&wire, "SELECT secret FROM orders").await.unwrap();
+    assert_eq!(secrets.len(), 4);
+    suspend(&app, boss).await;
+    assert!(
+        wire.simple_query("SELECT secret FROM orders")
+            .await
+            .is_err()
+    );
+    assert!(connect(&app, boss, "pw").await.is_err());
 }

@@ -128,7 +128,7 @@ pub(super) async fn run<D: Directory>(
     )
     .await?;
     if identity.admin {
-        passthrough(client, leased).await
+        passthrough(client, leased, &shared, &identity).await
     } else {
         let clean =
             super::commands::serve(&mut client, &mut leased, &shared, &identity, &hello, &info)
@@ -225,9 +225,16 @@ async fn login<D: Directory>(
 }
 
 /// Admins: client and database talk directly, bytes as they are, except that the client
-/// may not change the upstream user (`COM_CHANGE_USER`). The connection is closed after,
-/// not pooled: an admin may leave any session state behind.
-async fn passthrough(client: Client, leased: Leased) -> std::io::Result<()> {
+/// may not change the upstream user (`COM_CHANGE_USER`), and the session ends when its
+/// user is no longer an active admin. The connection is closed after, not pooled: an admin
+/// may leave any session state behind.
+async fn passthrough<D: Directory>(
+    client: Client,
+    leased: Leased,
+    shared: &Shared<D>,
+    identity: &Identity,
+) -> std::io::Result<()> {
+    let mut access = crate::guarded::SessionAccess::default();
     let Leased { upstream, .. } = leased;
     let mut up_reader = upstream.reader;
     let mut up_writer = upstream.writer;
@@ -244,6 +251,9 @@ async fn passthrough(client: Client, leased: Leased) -> std::io::Result<()> {
             continued = part.len() - 4 == MAX_PART;
             if starts_command && part.get(4) == Some(&command::CHANGE_USER) {
                 return Err(packet::invalid("COM_CHANGE_USER through rectus"));
+            }
+            if starts_command && !access.still_admin(&*shared.directory, identity).await {
+                return Err(packet::invalid("the user is no longer an active admin"));
             }
             out.extend_from_slice(&part);
             if client_reader.buffered() == 0 {

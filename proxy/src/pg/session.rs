@@ -166,6 +166,9 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
         let mut frames = Vec::new();
         frame::each_frame(&run, |kind, bytes| frames.push((kind, bytes.len())));
         if identity.admin {
+            if !access.still_admin(&*shared.directory, identity).await {
+                return Err(frame::invalid("the user is no longer an active admin"));
+            }
             // Passthrough: the bytes as they came, up to a Terminate.
             let mut end = 0;
             let mut terminate = false;
