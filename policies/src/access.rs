@@ -11,6 +11,7 @@ use crate::filter::{
 use crate::{Action, EffectivePermissions, SchemaOverview, Visibility};
 
 /// What one caller may read: their permissions and the values of their dynamic variables.
+#[derive(Clone, Copy)]
 pub struct ReadAccess<'a> {
     pub schema: &'a SchemaOverview,
     pub permissions: &'a EffectivePermissions,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rectus_policies::guard::{GuardContext, GuardError, Guarded, StatementKind, guard, template};
+use rectus_policies::guard::{
+    Deferred, GuardContext, GuardError, Guarded, StatementKind, check_deferred, guard, template,
+};
 use rectus_policies::{Dialect, ReadAccess};
 
 use crate::{Access, Directory, GuardCache, Identity, TemplateCache};
@@ -98,6 +100,7 @@ impl Guarding<'_> {
             schema_name: self.schema_name,
             derived: Some(&access.derived),
             dialect: self.dialect,
+            deferred_checks: prepared && self.dialect == Dialect::MySql,
         };
         if !prepared {
             let Some(shape) = template::shape(sql, self.dialect) else {
@@ -111,6 +114,7 @@ impl Guarding<'_> {
                     sql,
                     kind: StatementKind::Read,
                     prepared: None,
+                    deferred: None,
                 }]),
                 None => guard(sql, &ctx),
             };
@@ -119,5 +123,30 @@ impl Guarding<'_> {
             .cache
             .get_with((access.id, sql.to_string()), || Arc::new(guard(sql, &ctx)));
         (*answer).clone()
+    }
+
+    /// Checks what a prepared write left to its parameters, with their values, under the
+    /// user's current permissions.
+    pub(crate) async fn check<D: Directory>(
+        &self,
+        directory: &D,
+        access: &mut SessionAccess,
+        identity: &Identity,
+        deferred: &Deferred,
+        parameters: &[serde_json::Value],
+    ) -> Result<(), GuardError> {
+        let access = access.get(directory, identity).await?;
+        let ctx = GuardContext {
+            access: ReadAccess {
+                schema: &access.schema,
+                permissions: &access.permissions,
+                variables: &access.variables,
+            },
+            schema_name: self.schema_name,
+            derived: Some(&access.derived),
+            dialect: self.dialect,
+            deferred_checks: true,
+        };
+        check_deferred(deferred, parameters, &ctx)
     }
 }

@@ -272,6 +272,27 @@ async fn refusals_and_writes_follow_the_rules() {
             .unwrap_err(),
     );
     assert_eq!(code, 1142);
+    // Prepared, with parameters: the validation is checked with their values each time
+    // the statement runs.
+    let insert = wire
+        .prep("INSERT INTO orders (customer, amount) VALUES (?, ?)")
+        .await
+        .unwrap();
+    wire.exec_drop(&insert, (2, 7.5)).await.unwrap();
+    wire.exec_drop(&insert, (2, "8")).await.unwrap();
+    let (code, _) = server_error(wire.exec_drop(&insert, (2, -1)).await.unwrap_err());
+    assert_eq!(code, 4025);
+    let prepared: Vec<(String, String)> = db
+        .query("SELECT status, CAST(amount AS CHAR) FROM orders WHERE customer = 2 AND secret IS NULL ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(
+        prepared,
+        [
+            ("draft".to_string(), "7.50".to_string()),
+            ("draft".to_string(), "8.00".to_string())
+        ]
+    );
     // Updates and deletes reach rows the user may read and the rule admits: the drafts
     // are not readable, the published orders are not drafts, so nothing changes.
     wire.query_drop("UPDATE orders SET amount = amount + 100")
@@ -286,7 +307,7 @@ async fn refusals_and_writes_follow_the_rules() {
         .query("SELECT id, CAST(amount AS CHAR) FROM orders ORDER BY id")
         .await
         .unwrap();
-    assert_eq!(left.len(), 5);
+    assert_eq!(left.len(), 7);
     assert_eq!(left[0], (1, "10.50".to_string()));
     // A column the update rule looks at cannot be set over the wire.
     let (code, _) = server_error(

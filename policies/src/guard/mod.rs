@@ -31,6 +31,7 @@ use sqlparser::parser::Parser;
 
 use crate::access::ReadAccess;
 use crate::{Collection, Dialect, Field};
+pub use write::{Deferred, check_deferred};
 
 /// SQLSTATE codes the guard answers with.
 pub mod sqlstate {
@@ -75,6 +76,7 @@ pub type GuardResult<T> = Result<T, GuardError>;
 /// What the guard checks against: the caller's read access (schema, permissions,
 /// variables), the schema (PostgreSQL) or database (MySQL) user tables live in, and the
 /// SQL dialect of the wire endpoint.
+#[derive(Clone, Copy)]
 pub struct GuardContext<'a> {
     pub access: ReadAccess<'a>,
     /// The upstream schema (`public`) or database: every table reference is qualified
@@ -84,6 +86,9 @@ pub struct GuardContext<'a> {
     pub derived: Option<&'a DerivedCache>,
     /// `Postgres` or `MySql` (MySQL and MariaDB); SQLite has no wire endpoint.
     pub dialect: Dialect,
+    /// Whether a write whose rules check values may take them from parameters, checked
+    /// when the statement runs ([`Guarded::deferred`]); only for callers that check them.
+    pub deferred_checks: bool,
 }
 
 impl<'a> GuardContext<'a> {
@@ -200,6 +205,9 @@ pub struct Guarded {
     /// The SQL-level prepared statement this statement defines or runs, so a session can
     /// tell when one was guarded under permissions that have changed since.
     pub prepared: Option<PreparedName>,
+    /// Values the rules must check that only the statement's parameters will give: the
+    /// caller checks them ([`check_deferred`]) every time the statement runs.
+    pub deferred: Option<Deferred>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,15 +272,14 @@ fn guard_statement(
     // rewritten once; should the walk meet a predicate the look-ahead missed, it is parsed
     // again and rewritten with the fence.
     let fence = fence::needs_fence(&statement);
-    let (mut sql, mut kind, missed) = rewrite(statement, ctx, fence)?;
+    let (mut rewritten, missed) = rewrite(statement, ctx, fence)?;
     if missed {
-        (sql, kind, _) = rewrite(again()?, ctx, true)?;
+        (rewritten, _) = rewrite(again()?, ctx, true)?;
     }
-    printed::check(&sql, ctx.dialect)?;
+    printed::check(&rewritten.sql, ctx.dialect)?;
     Ok(Guarded {
-        sql,
-        kind,
         prepared,
+        ..rewritten
     })
 }
 
@@ -281,7 +288,7 @@ fn rewrite(
     mut statement: Statement,
     ctx: &GuardContext,
     fence: bool,
-) -> GuardResult<(String, StatementKind, bool)> {
+) -> GuardResult<(Guarded, bool)> {
     let mut walker = read::Walker::new(ctx, fence);
     let kind = data_statement(&mut statement, &mut walker)?;
     printed::separate_signs(&mut statement);
@@ -289,7 +296,13 @@ fn rewrite(
         mysql::print::prepare(&mut statement);
     }
     printed::quote_safely(&mut statement, ctx.dialect)?;
-    Ok((statement.to_string(), kind, !fence && walker.needs_fence))
+    let guarded = Guarded {
+        sql: statement.to_string(),
+        kind,
+        prepared: None,
+        deferred: walker.deferred.take(),
+    };
+    Ok((guarded, !fence && walker.needs_fence))
 }
 
 /// Guards a statement that reads or writes table data (also inside EXPLAIN and PREPARE).

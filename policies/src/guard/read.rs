@@ -31,6 +31,8 @@ pub(crate) struct Walker<'c, 'a> {
     fence: bool,
     /// Set when a predicate could run on rows outside a row filter unless fenced.
     pub needs_fence: bool,
+    /// Rule checks a write leaves to the statement's parameters.
+    pub deferred: Option<super::Deferred>,
     /// CTE names in scope, innermost last.
     ctes: Vec<String>,
     /// FROM items of the enclosing queries, innermost last.
@@ -43,6 +45,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             ctx,
             fence,
             needs_fence: false,
+            deferred: None,
             ctes: Vec::new(),
             scopes: Vec::new(),
         }

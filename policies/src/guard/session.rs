@@ -80,6 +80,7 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
         sql: statement.to_string(),
         kind,
         prepared,
+        deferred: None,
     }))
 }
 

@@ -104,6 +104,7 @@ pub(super) fn with_context<T>(dialect: crate::Dialect, f: impl FnOnce(&GuardCont
         },
         derived: None,
         dialect,
+        deferred_checks: false,
     };
     f(&ctx)
 }

@@ -394,3 +394,53 @@ fn common_client_statements() {
         assert_eq!(out.len(), 1, "{sql}");
     }
 }
+
+/// A prepared INSERT whose values the rules check takes them from its parameters when the
+/// caller checks them as it runs; otherwise it is refused.
+#[test]
+fn prepared_inserts_check_their_parameters_when_they_run() {
+    with_context(crate::Dialect::MySql, |ctx| {
+        let sql = "insert into orders (customer, amount) values (?, ?), (3, ?)";
+        assert!(guard(sql, ctx).is_err(), "refused without deferred checks");
+        let ctx = GuardContext {
+            deferred_checks: true,
+            ..*ctx
+        };
+        let guarded = guard(sql, &ctx).unwrap();
+        let deferred = guarded[0]
+            .deferred
+            .as_ref()
+            .expect("checks left to the parameters");
+        assert_eq!(deferred.parameters(), 3);
+        assert!(
+            guarded[0]
+                .sql
+                .contains("VALUES (?, ?, 'draft'), (3, ?, 'draft')"),
+            "{}",
+            guarded[0].sql
+        );
+        use serde_json::json;
+        check_deferred(deferred, &[json!(1), json!(5), json!("2.5")], &ctx).unwrap();
+        let e = check_deferred(deferred, &[json!(1), json!(5), json!(-1)], &ctx).unwrap_err();
+        assert_eq!(e.code, "23514");
+        assert!(check_deferred(deferred, &[json!(1)], &ctx).is_err());
+        // Rows of literals are still checked at once.
+        assert_eq!(
+            guard(
+                "insert into orders (customer, amount) values (?, 1), (2, -1)",
+                &ctx
+            )
+            .unwrap_err()
+            .code,
+            "23514"
+        );
+        // Anything computed is still refused.
+        assert!(
+            guard(
+                "insert into orders (customer, amount) values (?, ? + 1)",
+                &ctx
+            )
+            .is_err()
+        );
+    });
+}

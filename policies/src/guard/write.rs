@@ -82,6 +82,10 @@ pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
         let SetExpr::Values(values) = source.body.as_mut() else {
             return Err(GuardError::not_allowed("this INSERT source"));
         };
+        // Parameters count in the order they stand; in an INSERT whose values are checked,
+        // each is a whole value of a row (anything computed is refused).
+        let mut parameters = 0;
+        let mut deferred = Vec::new();
         for row in &mut values.rows {
             if row.len() != columns.len() {
                 return Err(GuardError::not_allowed("a VALUES row of another width"));
@@ -93,15 +97,36 @@ pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
                 row.push(json_literal(preset));
             }
             if checked {
-                let mut item = Map::new();
+                let mut slots = Vec::with_capacity(row.len());
                 for (column, value) in columns.iter().zip(row.iter()) {
-                    item.insert(column.clone(), literal_json(value)?);
+                    let slot = match value {
+                        Expr::Value(ValueWithSpan {
+                            value: Value::Placeholder(_),
+                            ..
+                        }) if w.ctx.deferred_checks => {
+                            parameters += 1;
+                            Slot::Parameter(parameters - 1)
+                        }
+                        _ => Slot::Value(literal_json(value)?),
+                    };
+                    slots.push((column.clone(), slot));
                 }
                 for (k, v) in &presets {
-                    item.insert(k.clone(), v.clone());
+                    slots.push((k.clone(), Slot::Value(v.clone())));
                 }
-                check_item(&rules, table, &Json::Object(item), &options)?;
+                if slots.iter().any(|(_, s)| matches!(s, Slot::Parameter(_))) {
+                    deferred.push(slots);
+                } else {
+                    check_item(&rules, table, &Json::Object(item_of(slots, &[])), &options)?;
+                }
             }
+        }
+        if !deferred.is_empty() {
+            w.deferred = Some(Deferred {
+                table: table.to_string(),
+                rows: deferred,
+                parameters,
+            });
         }
     } else {
         if checked || !presets.is_empty() {
@@ -433,9 +458,14 @@ fn returning_items(
 }
 
 fn rule_options<'a>(w: &Walker<'_, 'a>) -> ParseOptions<'a> {
+    options(w.ctx)
+}
+
+/// Options for reading the permission rules (trusted; `_regex` allowed in validation).
+fn options<'a>(ctx: &super::GuardContext<'a>) -> ParseOptions<'a> {
     ParseOptions {
-        schema: w.ctx.access.schema,
-        variables: w.ctx.access.variables,
+        schema: ctx.access.schema,
+        variables: ctx.access.variables,
         allow_regex: true,
         access: None,
         root: "permissions",
@@ -528,6 +558,67 @@ fn qualified(w: &Walker, table: &str) -> ObjectName {
         ObjectNamePart::Identifier(w.ctx.quoted(w.ctx.schema_name)),
         ObjectNamePart::Identifier(w.ctx.quoted(table)),
     ])
+}
+
+/// The rows of an INSERT whose values the rules check, where some come from parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    table: String,
+    rows: Vec<Vec<(String, Slot)>>,
+    /// How many parameters the statement takes.
+    parameters: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    /// The statement's parameter at this position (0 first).
+    Parameter(usize),
+    Value(Json),
+}
+
+impl Deferred {
+    pub fn parameters(&self) -> usize {
+        self.parameters
+    }
+}
+
+fn item_of(slots: Vec<(String, Slot)>, parameters: &[Json]) -> Map<String, Json> {
+    slots
+        .into_iter()
+        .map(|(column, slot)| {
+            let value = match slot {
+                Slot::Value(v) => v,
+                Slot::Parameter(i) => parameters.get(i).cloned().unwrap_or(Json::Null),
+            };
+            (column, value)
+        })
+        .collect()
+}
+
+/// Checks the rows of a prepared INSERT with the values of its parameters, under the
+/// caller's current rules, as the guard checks literal rows.
+pub fn check_deferred(
+    deferred: &Deferred,
+    parameters: &[Json],
+    ctx: &super::GuardContext,
+) -> GuardResult<()> {
+    if parameters.len() != deferred.parameters {
+        return Err(GuardError::not_allowed(
+            "running it with another number of parameters",
+        ));
+    }
+    let table = deferred.table.as_str();
+    let rules = ctx
+        .access
+        .permissions
+        .rules(table, Action::Create)
+        .ok_or_else(|| GuardError::table(table))?;
+    let options = options(ctx);
+    for row in &deferred.rows {
+        let item = Json::Object(item_of(row.clone(), parameters));
+        check_item(&rules, table, &item, &options)?;
+    }
+    Ok(())
 }
 
 /// A literal of the statement as the JSON value the rules compare.

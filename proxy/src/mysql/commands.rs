@@ -8,20 +8,37 @@
 use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
-use rectus_policies::guard::GuardError;
+use rectus_policies::guard::{Deferred, GuardError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use super::packet::{self, Packet};
+use super::params::{self, ParamType};
 use super::protocol::{self, Expect, Response, caps, command};
 use super::session::{Client, Hello};
 use super::upstream::{Leased, ServerInfo};
 use crate::guarded::{Guarding, SessionAccess};
 use crate::{Directory, Identity};
 
-/// The prepared statements of a session: id -> (text, rewrite, permission generation).
+/// The prepared statements of a session, by the database's statement id.
 #[derive(Default)]
-struct Prepared(HashMap<u32, (String, String, u64)>);
+struct Prepared(HashMap<u32, Statement>);
+
+/// One prepared statement as the guard left it.
+#[derive(Clone)]
+struct Statement {
+    text: String,
+    rewrite: String,
+    /// The generation of the permissions it was guarded under.
+    generation: u64,
+    /// What the rules check in its parameters when it runs.
+    deferred: Option<Deferred>,
+    parameters: usize,
+    /// Parameter types as last bound.
+    types: Vec<ParamType>,
+    /// Parameters sent in parts since it last ran (`COM_STMT_SEND_LONG_DATA`).
+    long_data: bool,
+}
 
 struct Session<'a, D> {
     shared: &'a Shared<D>,
@@ -64,7 +81,7 @@ pub(super) async fn serve<D: Directory>(
     }
 }
 
-impl<D: Directory> Session<'_, D> {
+impl<'a, D: Directory> Session<'a, D> {
     async fn command(
         &mut self,
         client: &mut Client,
@@ -110,8 +127,8 @@ impl<D: Directory> Session<'_, D> {
                     Ok(sql) => sql.to_string(),
                     Err(_) => return refuse(client, seq, &not_utf8()).await,
                 };
-                let rewrite = match self.guard(&sql, true).await {
-                    Ok(mut list) if list.len() == 1 => list.remove(0).sql,
+                let guarded = match self.guard(&sql, true).await {
+                    Ok(mut list) if list.len() == 1 => list.remove(0),
                     Ok(list) if list.is_empty() => {
                         let out = protocol::err(1065, "42000", "Query was empty");
                         return write(client, seq, &out).await;
@@ -125,14 +142,23 @@ impl<D: Directory> Session<'_, D> {
                     }
                     Err(e) => return refuse(client, seq, &e).await,
                 };
-                let mut out = BytesMut::with_capacity(rewrite.len() + 1);
+                let mut out = BytesMut::with_capacity(guarded.sql.len() + 1);
                 out.put_u8(command::STMT_PREPARE);
-                out.extend_from_slice(rewrite.as_bytes());
+                out.extend_from_slice(guarded.sql.as_bytes());
                 upstream.send(&out).await?;
                 let response = relay(&mut client.stream, leased, Expect::Prepare, seq).await?;
                 if let (Some(id), Some(generation)) = (response.statement, self.access.generation())
                 {
-                    self.prepared.0.insert(id, (sql, rewrite, generation));
+                    let statement = Statement {
+                        text: sql,
+                        rewrite: guarded.sql,
+                        generation,
+                        deferred: guarded.deferred,
+                        parameters: response.parameters,
+                        types: Vec::new(),
+                        long_data: false,
+                    };
+                    self.prepared.0.insert(id, statement);
                 }
                 Ok(())
             }
@@ -148,6 +174,9 @@ impl<D: Directory> Session<'_, D> {
                 // Cursors (fetching a result in parts) are not relayed.
                 if code == command::STMT_EXECUTE && payload.get(5).is_some_and(|f| f & 0x07 != 0) {
                     let e = GuardError::not_allowed("cursors on prepared statements");
+                    return refuse(client, seq, &e).await;
+                }
+                if let Err(e) = self.check_parameters(code, id, &payload).await {
                     return refuse(client, seq, &e).await;
                 }
                 upstream.send(&payload).await?;
@@ -216,17 +245,21 @@ impl<D: Directory> Session<'_, D> {
         }
     }
 
+    fn guarding(&self) -> Guarding<'a> {
+        Guarding {
+            cache: &self.shared.guarded,
+            templates: &self.shared.templates,
+            schema_name: &self.shared.config.upstream.database,
+            dialect: rectus_policies::Dialect::MySql,
+        }
+    }
+
     async fn guard(
         &mut self,
         sql: &str,
         prepared: bool,
     ) -> Result<Vec<rectus_policies::guard::Guarded>, GuardError> {
-        let guarding = Guarding {
-            cache: &self.shared.guarded,
-            templates: &self.shared.templates,
-            schema_name: &self.shared.config.upstream.database,
-            dialect: rectus_policies::Dialect::MySql,
-        };
+        let guarding = self.guarding();
         guarding
             .guard(
                 &*self.shared.directory,
@@ -238,11 +271,51 @@ impl<D: Directory> Session<'_, D> {
             .await
     }
 
+    /// What a prepared write leaves to its parameters is checked with their values before
+    /// it runs; parameters sent in parts cannot be, and are refused for such a statement.
+    async fn check_parameters(
+        &mut self,
+        code: u8,
+        id: Option<u32>,
+        payload: &[u8],
+    ) -> Result<(), GuardError> {
+        let Some(statement) = id.and_then(|id| self.prepared.0.get_mut(&id)) else {
+            return Ok(());
+        };
+        let Some(deferred) = statement.deferred.clone() else {
+            return Ok(());
+        };
+        match code {
+            command::STMT_SEND_LONG_DATA => {
+                statement.long_data = true;
+                return Ok(());
+            }
+            command::STMT_EXECUTE => {}
+            _ => return Ok(()),
+        }
+        if std::mem::take(&mut statement.long_data) {
+            return Err(GuardError::not_allowed(
+                "parameters sent in parts where the permission checks values",
+            ));
+        }
+        let values = params::decode(payload, statement.parameters, &mut statement.types)
+            .ok_or_else(|| GuardError::not_allowed("parameters rectus cannot read"))?;
+        let guarding = self.guarding();
+        guarding
+            .check(
+                &*self.shared.directory,
+                &mut self.access,
+                self.identity,
+                &deferred,
+                &values,
+            )
+            .await
+    }
+
     /// A prepared statement guarded under permissions that have changed since is guarded
     /// again, and refused if its rewrite would differ; unknown ids are refused.
     async fn recheck(&mut self, id: Option<u32>) -> Result<(), GuardError> {
-        let Some((text, rewrite, generation)) = id.and_then(|id| self.prepared.0.get(&id)).cloned()
-        else {
+        let Some(statement) = id.and_then(|id| self.prepared.0.get(&id)).cloned() else {
             return Err(GuardError {
                 code: "HY000",
                 message: "Unknown prepared statement handler given to rectus".into(),
@@ -251,15 +324,19 @@ impl<D: Directory> Session<'_, D> {
         self.access
             .get(&*self.shared.directory, self.identity)
             .await?;
-        let current = self.access.generation().unwrap_or(generation);
-        if current == generation {
+        let current = self.access.generation().unwrap_or(statement.generation);
+        if current == statement.generation {
             return Ok(());
         }
-        let again = self.guard(&text, true).await?;
+        let again = self.guard(&statement.text, true).await?;
         let id = id.unwrap_or_default();
         match again.as_slice() {
-            [g] if g.sql == rewrite => {
-                self.prepared.0.insert(id, (text, rewrite, current));
+            [g] if g.sql == statement.rewrite && g.deferred == statement.deferred => {
+                let statement = Statement {
+                    generation: current,
+                    ..statement
+                };
+                self.prepared.0.insert(id, statement);
                 Ok(())
             }
             _ => Err(GuardError::denied(

@@ -9,6 +9,7 @@
 mod auth;
 mod commands;
 mod packet;
+mod params;
 mod protocol;
 mod session;
 mod upstream;

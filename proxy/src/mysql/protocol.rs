@@ -247,6 +247,8 @@ pub struct Response {
     continued: bool,
     /// The statement id of a `COM_STMT_PREPARE` answered with OK.
     pub statement: Option<u32>,
+    /// How many parameters that statement takes.
+    pub parameters: usize,
     /// Whether the response (or its last result) was an error.
     pub failed: bool,
 }
@@ -259,6 +261,7 @@ impl Response {
             state: State::First,
             continued: false,
             statement: None,
+            parameters: 0,
             failed: false,
         }
     }
@@ -307,6 +310,7 @@ impl Response {
                     ]));
                     let columns = u16::from_le_bytes([payload[5], payload[6]]) as u64;
                     let params = u16::from_le_bytes([payload[7], payload[8]]) as u64;
+                    self.parameters = params as usize;
                     match params {
                         0 => prepare_columns(columns),
                         left => State::Params { left, columns },

@@ -42,6 +42,7 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
             sql,
             kind,
             prepared: None,
+            deferred: None,
         }))
     };
     match statement {

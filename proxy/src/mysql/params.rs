@@ -1,0 +1,191 @@
+//! The parameters of `COM_STMT_EXECUTE` read as JSON values, for the rules a prepared
+//! INSERT leaves to its parameters (see `Guarded::deferred`). Types come with the command
+//! when the client binds them, and stay until it binds new ones.
+
+use bytes::{Buf, BytesMut};
+use serde_json::{Number, Value as Json};
+
+use super::packet::Read41;
+
+/// A bound parameter type: the protocol's type code and whether it is unsigned.
+pub type ParamType = (u8, bool);
+
+/// The values of `count` parameters of an execute command (`payload` from its command
+/// byte on); `types` holds the types last bound and takes new ones. `None` when the
+/// command cannot be read.
+pub fn decode(payload: &[u8], count: usize, types: &mut Vec<ParamType>) -> Option<Vec<Json>> {
+    if count == 0 {
+        return Some(Vec::new());
+    }
+    let mut p = BytesMut::from(payload.get(10..)?);
+    let bitmap_len = count.div_ceil(8);
+    if p.len() < bitmap_len + 1 {
+        return None;
+    }
+    let nulls = p.split_to(bitmap_len);
+    if p.get_u8() == 1 {
+        if p.len() < count * 2 {
+            return None;
+        }
+        *types = (0..count)
+            .map(|_| (p.get_u8(), p.get_u8() & 0x80 != 0))
+            .collect();
+    }
+    if types.len() != count {
+        return None;
+    }
+    let mut values = Vec::with_capacity(count);
+    for (i, &(code, unsigned)) in types.iter().enumerate() {
+        if nulls[i / 8] & (1 << (i % 8)) != 0 || code == 0x06 {
+            values.push(Json::Null);
+            continue;
+        }
+        values.push(value(&mut p, code, unsigned)?);
+    }
+    Some(values)
+}
+
+fn value(p: &mut BytesMut, code: u8, unsigned: bool) -> Option<Json> {
+    let int = |p: &mut BytesMut, width: usize| -> Option<Json> {
+        if p.len() < width {
+            return None;
+        }
+        let raw = p.get_uint_le(width);
+        Some(Json::Number(if unsigned {
+            Number::from(raw)
+        } else {
+            let shift = 64 - 8 * width as u32;
+            Number::from(((raw << shift) as i64) >> shift)
+        }))
+    };
+    match code {
+        0x01 => int(p, 1),
+        0x02 | 0x0D => int(p, 2),
+        0x03 | 0x09 => int(p, 4),
+        0x08 => int(p, 8),
+        0x04 => {
+            (p.len() >= 4).then_some(())?;
+            Some(float(f64::from(p.get_f32_le())))
+        }
+        0x05 => {
+            (p.len() >= 8).then_some(())?;
+            Some(float(p.get_f64_le()))
+        }
+        0x07 | 0x0A | 0x0C => {
+            let len = *p.first()? as usize;
+            p.advance(1);
+            (p.len() >= len).then_some(())?;
+            Some(Json::String(date_time(&p.split_to(len))?))
+        }
+        0x0B => {
+            let len = *p.first()? as usize;
+            p.advance(1);
+            (p.len() >= len).then_some(())?;
+            Some(Json::String(time(&p.split_to(len))?))
+        }
+        _ => {
+            let bytes = p.lenenc_bytes()?;
+            Some(Json::String(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+    }
+}
+
+fn float(f: f64) -> Json {
+    Number::from_f64(f).map_or(Json::Null, Json::Number)
+}
+
+fn date_time(b: &[u8]) -> Option<String> {
+    let u16_at = |i: usize| Some(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
+    Some(match b.len() {
+        0 => "0000-00-00 00:00:00".to_string(),
+        4 => format!("{:04}-{:02}-{:02}", u16_at(0)?, b[2], b[3]),
+        7 | 11 => {
+            let mut s = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                u16_at(0)?,
+                b[2],
+                b[3],
+                b[4],
+                b[5],
+                b[6]
+            );
+            if b.len() == 11 {
+                let micros = u32::from_le_bytes([b[7], b[8], b[9], b[10]]);
+                s.push_str(&format!(".{micros:06}"));
+            }
+            s
+        }
+        _ => return None,
+    })
+}
+
+fn time(b: &[u8]) -> Option<String> {
+    Some(match b.len() {
+        0 => "00:00:00".to_string(),
+        8 | 12 => {
+            let days = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+            let hours = u64::from(days) * 24 + u64::from(b[5]);
+            let mut s = format!(
+                "{}{hours:02}:{:02}:{:02}",
+                if b[0] == 1 { "-" } else { "" },
+                b[6],
+                b[7]
+            );
+            if b.len() == 12 {
+                let micros = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+                s.push_str(&format!(".{micros:06}"));
+            }
+            s
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_read_as_json() {
+        // id 1, no cursor, 1 iteration; 4 parameters, the third NULL; types bound.
+        let mut payload = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0];
+        payload.push(0b0000_0100);
+        payload.push(1);
+        payload.extend_from_slice(&[0x08, 0, 0x05, 0, 0x06, 0, 0xFD, 0]);
+        payload.extend_from_slice(&(-5i64).to_le_bytes());
+        payload.extend_from_slice(&2.5f64.to_le_bytes());
+        payload.extend_from_slice(&[3, b'a', b'\'', b'b']);
+        let mut types = Vec::new();
+        let values = decode(&payload, 4, &mut types).unwrap();
+        assert_eq!(
+            values,
+            [
+                json(-5),
+                serde_json::json!(2.5),
+                Json::Null,
+                json_str("a'b")
+            ]
+        );
+        // The next execute binds no types: the last ones hold.
+        let mut again = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0b0000_0100, 0];
+        again.extend_from_slice(&7i64.to_le_bytes());
+        again.extend_from_slice(&1.0f64.to_le_bytes());
+        again.extend_from_slice(&[1, b'x']);
+        let values = decode(&again, 4, &mut types).unwrap();
+        assert_eq!(values[0], json(7));
+        assert!(decode(&again[..14], 4, &mut types).is_none(), "cut short");
+        // Dates and unsigned integers.
+        let mut dated = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0x0C, 0, 0x01, 0x80];
+        dated.extend_from_slice(&[7, 0xE8, 0x07, 12, 5, 18, 30, 0, 200]);
+        let values = decode(&dated, 2, &mut Vec::new()).unwrap();
+        assert_eq!(values, [json_str("2024-12-05 18:30:00"), json(200)]);
+    }
+
+    fn json(n: i64) -> Json {
+        serde_json::json!(n)
+    }
+
+    fn json_str(s: &str) -> Json {
+        Json::String(s.to_string())
+    }
+}
