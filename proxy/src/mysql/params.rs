@@ -188,4 +188,14 @@ mod tests {
     fn json_str(s: &str) -> Json {
         Json::String(s.to_string())
     }
+
+    proptest::proptest! {
+        /// Whatever a client sends, reading it never panics.
+        #[test]
+        fn any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80), count in 0usize..12) {
+            let mut types = Vec::new();
+            let _ = decode(&bytes, count, &mut types);
+            let _ = decode(&bytes, count, &mut types);
+        }
+    }
 }
