@@ -78,6 +78,20 @@ pub(crate) struct Guarding<'a> {
 }
 
 impl Guarding<'_> {
+    fn context<'c>(&'c self, access: &'c Access, deferred_checks: bool) -> GuardContext<'c> {
+        GuardContext {
+            access: ReadAccess {
+                schema: &access.schema,
+                permissions: &access.permissions,
+                variables: &access.variables,
+            },
+            schema_name: self.schema_name,
+            derived: Some(&access.derived),
+            dialect: self.dialect,
+            deferred_checks,
+        }
+    }
+
     /// The guard's answer for `sql` under the user's current permissions. Prepared
     /// statements are cached per text and permission set. Texts sent as queries mostly carry
     /// their values as literals, so their texts rarely repeat: reads are rewritten once per
@@ -91,17 +105,8 @@ impl Guarding<'_> {
         prepared: bool,
     ) -> Result<Vec<Guarded>, GuardError> {
         let access = access.get(directory, identity).await?;
-        let ctx = GuardContext {
-            access: ReadAccess {
-                schema: &access.schema,
-                permissions: &access.permissions,
-                variables: &access.variables,
-            },
-            schema_name: self.schema_name,
-            derived: Some(&access.derived),
-            dialect: self.dialect,
-            deferred_checks: prepared && self.dialect == Dialect::MySql,
-        };
+        // Only the MySQL endpoint checks what prepared writes leave to their parameters.
+        let ctx = self.context(&access, prepared && self.dialect == Dialect::MySql);
         if !prepared {
             let Some(shape) = template::shape(sql, self.dialect) else {
                 return guard(sql, &ctx);
@@ -136,17 +141,6 @@ impl Guarding<'_> {
         parameters: &[serde_json::Value],
     ) -> Result<(), GuardError> {
         let access = access.get(directory, identity).await?;
-        let ctx = GuardContext {
-            access: ReadAccess {
-                schema: &access.schema,
-                permissions: &access.permissions,
-                variables: &access.variables,
-            },
-            schema_name: self.schema_name,
-            derived: Some(&access.derived),
-            dialect: self.dialect,
-            deferred_checks: true,
-        };
-        check_deferred(deferred, parameters, &ctx)
+        check_deferred(deferred, parameters, &self.context(&access, true))
     }
 }

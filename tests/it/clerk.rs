@@ -105,19 +105,20 @@ pub async fn clerk_reads_drafts(app: &App) {
     .await;
 }
 
-/// Suspends the user with `email`.
-pub async fn suspend(app: &App, email: &str) {
+/// Changes the user with `email` (a `PATCH /users/:id` body).
+pub async fn patch_user(app: &App, email: &str, change: Value) {
     let path = format!("/users?filter[email][_eq]={email}");
     let user = app.admin_call("GET", &path, None).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    app.admin_call(
-        "PATCH",
-        &format!("/users/{user}"),
-        Some(json!({"status": "suspended"})),
-    )
-    .await;
+    app.admin_call("PATCH", &format!("/users/{user}"), Some(change))
+        .await;
+}
+
+/// Suspends the user with `email`.
+pub async fn suspend(app: &App, email: &str) {
+    patch_user(app, email, json!({"status": "suspended"})).await;
 }
 
 /// A second admin, `boss@example.com` (password `pw`), who can be suspended.

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::clerk::{
-    clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api, second_admin, suspend,
+    clerk_permissions, clerk_reads_drafts, patch_user, restricted_app, same_as_api, second_admin,
+    suspend,
 };
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 
@@ -455,16 +456,10 @@ async fn login_rules() {
     let e = refused(tokio_postgres::connect(&config, NoTls).await);
     assert_eq!(sqlstate(&e).0, "42501");
     // A static token as the password, any user name.
-    let user = app
-        .admin_call("GET", "/users?filter[email][_eq]=clerk@example.com", None)
-        .await["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.admin_call(
-        "PATCH",
-        &format!("/users/{user}"),
-        Some(json!({"token": "clerk-static-token"})),
+    patch_user(
+        &app,
+        "clerk@example.com",
+        json!({"token": "clerk-static-token"}),
     )
     .await;
     let wire = connect(&app, "service", "clerk-static-token")
