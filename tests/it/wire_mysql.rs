@@ -20,7 +20,8 @@ CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text);
 INSERT INTO customers (name) VALUES ('Ada'), ('Grace');
 INSERT INTO orders (customer, status, amount, secret) VALUES (1, 'published', 10.50, 's1'), (1, 'draft', 20.00, 's2'), (2, 'published', 30.25, 's3'), (2, 'draft', 40.00, 's4');
 INSERT INTO notes (body) VALUES ('hidden');
-CREATE INDEX orders_status_index ON orders (status)
+CREATE INDEX orders_status_index ON orders (status);
+CREATE INDEX orders_secret_index ON orders (secret)
 ";
 
 async fn start() -> (App, String) {
@@ -452,6 +453,26 @@ async fn the_mysql_client_over_tls_sees_only_what_the_user_may_read() {
     );
     assert!(create.contains("  PRIMARY KEY (`id`)\n)"), "{create}");
     assert!(!create.contains("secret"), "{create}");
+    let out = run_mysql(
+        &app,
+        "clerk@example.com",
+        "pw",
+        true,
+        "SHOW INDEX FROM orders; SHOW TABLE STATUS",
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("orders\t0\tPRIMARY\t1\tid"), "{shown}");
+    assert!(shown.contains("orders_status_index"), "{shown}");
+    assert!(
+        !shown.contains("secret") && !shown.contains("notes"),
+        "{shown}"
+    );
+    assert!(shown.contains("\ncustomers\tInnoDB"), "{shown}");
     // Without TLS a password is not sent; the admin's neither.
     for (user, password) in [("clerk@example.com", "pw"), (ADMIN_EMAIL, ADMIN_PASSWORD)] {
         let out = run_mysql(&app, user, password, false, "SELECT 1");

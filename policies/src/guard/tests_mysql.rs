@@ -157,6 +157,20 @@ fn catalog_statements_show_only_what_the_user_may_read() {
     let create = one("show create table orders");
     assert!(create.contains("'CREATE TABLE '"), "{create}");
     assert!(!create.contains("secret"), "{create}");
+    let index = one("show index from orders");
+    assert!(
+        index.contains("`information_schema`.`STATISTICS`"),
+        "{index}"
+    );
+    assert!(
+        index.contains("NOT IN ('amount', 'customer', 'id', 'status')"),
+        "{index}"
+    );
+    one("show keys in orders");
+    let status = one("show table status");
+    assert!(!status.contains("notes"), "{status}");
+    refused("show index from notes");
+    refused("show table status like 'o%'");
     one("show databases");
     one("show tables like 'ord%'");
     refused("describe notes");

@@ -228,9 +228,9 @@ describe notes
 --;
 show tables from mysql
 --;
-show table status
+show table status like 'notes'
 --;
-show index from orders
+show index from notes
 --;
 select @@datadir
 --;

@@ -173,6 +173,123 @@ const NO_OPTIONS: ShowStatementOptions = ShowStatementOptions {
     filter_position: None,
 };
 
+/// `SHOW INDEX FROM t` (also `INDEXES`, `KEYS`, `IN`) and `SHOW TABLE STATUS`, read from the
+/// words the parser gives for them; `None` for any other word list.
+pub fn show_words(
+    ctx: &GuardContext,
+    words: &[sqlparser::ast::Ident],
+) -> GuardResult<Option<String>> {
+    if words
+        .iter()
+        .any(|w| w.quote_style.is_some() && words.len() < 3)
+    {
+        return Ok(None);
+    }
+    let lower: Vec<String> = words.iter().map(|w| w.value.to_lowercase()).collect();
+    let mut select = SeaQuery::select();
+    match lower
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["index" | "indexes" | "keys", "from" | "in", _] => {
+            let name = ObjectName::from(vec![words[2].clone()]);
+            let collection = table(ctx, &name)?;
+            indexes(ctx, &mut select, collection);
+        }
+        ["table", "status"] => {
+            table_status(&mut select);
+            select.from_subquery(tables(ctx), Alias::new("catalog"));
+        }
+        _ => return Ok(None),
+    }
+    printed(ctx, &select).map(Some)
+}
+
+/// `SHOW INDEX FROM t`: the indexes whose columns are all readable.
+fn indexes(ctx: &GuardContext, select: &mut SelectStatement, collection: &Collection) {
+    let readable = readable_columns(ctx, collection);
+    let of_table = || {
+        Condition::all()
+            .add(Expr::col(Alias::new("TABLE_SCHEMA")).eq(ctx.schema_name))
+            .add(Expr::col(Alias::new("TABLE_NAME")).eq(collection.collection.as_str()))
+    };
+    let mut hiding = SeaQuery::select();
+    hiding
+        .column(Alias::new("INDEX_NAME"))
+        .from((Alias::new("information_schema"), Alias::new("STATISTICS")))
+        .cond_where(
+            of_table().add(
+                Condition::any()
+                    .add(Expr::col(Alias::new("COLUMN_NAME")).is_null())
+                    .add(Expr::col(Alias::new("COLUMN_NAME")).is_not_in(readable)),
+            ),
+        );
+    for (from, to) in [
+        ("TABLE_NAME", "Table"),
+        ("NON_UNIQUE", "Non_unique"),
+        ("INDEX_NAME", "Key_name"),
+        ("SEQ_IN_INDEX", "Seq_in_index"),
+        ("COLUMN_NAME", "Column_name"),
+        ("COLLATION", "Collation"),
+        ("SUB_PART", "Sub_part"),
+        ("PACKED", "Packed"),
+        ("NULLABLE", "Null"),
+        ("INDEX_TYPE", "Index_type"),
+        ("COMMENT", "Comment"),
+        ("INDEX_COMMENT", "Index_comment"),
+    ] {
+        select.expr_as(Expr::col(Alias::new(from)), Alias::new(to));
+    }
+    select
+        .from((Alias::new("information_schema"), Alias::new("STATISTICS")))
+        .cond_where(of_table().add(Expr::col(Alias::new("INDEX_NAME")).not_in_subquery(hiding)))
+        .order_by_expr(
+            Expr::col(Alias::new("INDEX_NAME")).ne("PRIMARY"),
+            Order::Asc,
+        )
+        .order_by(Alias::new("INDEX_NAME"), Order::Asc)
+        .order_by(Alias::new("SEQ_IN_INDEX"), Order::Asc);
+}
+
+/// `SHOW TABLE STATUS` over the virtual `TABLES` (statistics blanked).
+fn table_status(select: &mut SelectStatement) {
+    for (from, to) in [
+        ("TABLE_NAME", "Name"),
+        ("ENGINE", "Engine"),
+        ("VERSION", "Version"),
+        ("ROW_FORMAT", "Row_format"),
+        ("TABLE_ROWS", "Rows"),
+        ("AVG_ROW_LENGTH", "Avg_row_length"),
+        ("DATA_LENGTH", "Data_length"),
+        ("MAX_DATA_LENGTH", "Max_data_length"),
+        ("INDEX_LENGTH", "Index_length"),
+        ("DATA_FREE", "Data_free"),
+        ("AUTO_INCREMENT", "Auto_increment"),
+        ("CREATE_TIME", "Create_time"),
+        ("UPDATE_TIME", "Update_time"),
+        ("CHECK_TIME", "Check_time"),
+        ("TABLE_COLLATION", "Collation"),
+        ("CHECKSUM", "Checksum"),
+        ("CREATE_OPTIONS", "Create_options"),
+        ("TABLE_COMMENT", "Comment"),
+    ] {
+        select.expr_as(Expr::col(Alias::new(from)), Alias::new(to));
+    }
+    select.order_by(Alias::new("TABLE_NAME"), Order::Asc);
+}
+
+/// Printed by sea-query, then parsed and printed again so the text follows the guard's
+/// quoting rules like every other statement it sends.
+fn printed(ctx: &GuardContext, select: &SelectStatement) -> GuardResult<String> {
+    let query = relation::parse_query(ctx, &relation::print(ctx, select))?;
+    let mut statement = Statement::Query(query);
+    super::print::prepare(&mut statement);
+    super::super::printed::quote_safely(&mut statement, ctx.dialect)?;
+    Ok(statement.to_string())
+}
+
 /// `SHOW DATABASES`, `SHOW [FULL] TABLES`, `SHOW [FULL] COLUMNS FROM t` and `DESCRIBE t`,
 /// as the SQL of a query over the virtual catalog.
 pub fn show(ctx: &GuardContext, statement: &Statement) -> GuardResult<String> {
@@ -250,13 +367,7 @@ pub fn show(ctx: &GuardContext, statement: &Statement) -> GuardResult<String> {
         return Err(GuardError::not_allowed("this SHOW clause"));
     }
     select.from_subquery(from, Alias::new("catalog"));
-    // Printed by sea-query, then parsed and printed again so the text follows the guard's
-    // quoting rules like every other statement it sends.
-    let query = relation::parse_query(ctx, &relation::print(ctx, &select))?;
-    let mut statement = Statement::Query(query);
-    super::print::prepare(&mut statement);
-    super::super::printed::quote_safely(&mut statement, ctx.dialect)?;
-    Ok(statement.to_string())
+    printed(ctx, &select)
 }
 
 /// `SHOW CREATE TABLE`: the table's definition as far as the user may read it, written

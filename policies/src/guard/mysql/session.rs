@@ -65,14 +65,19 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
         Statement::Set(set) => done(set_statement(ctx, set)?, StatementKind::Session),
         // Not even SHOW WARNINGS: MySQL reports conversion warnings with the converted
         // values, which could come from rows outside the row filter.
-        Statement::ShowVariable { variable } => {
-            let name = variable
-                .iter()
-                .map(|i| i.value.to_uppercase())
-                .collect::<Vec<_>>()
-                .join(" ");
-            Err(GuardError::not_allowed(format!("SHOW {name}")))
-        }
+        // The parser reads other SHOW statements as a list of words (and drops what is no
+        // word): only the exact forms of SHOW INDEX and SHOW TABLE STATUS are answered.
+        Statement::ShowVariable { variable } => match catalog::show_words(ctx, variable)? {
+            Some(sql) => done(sql, StatementKind::Read),
+            None => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.to_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Err(GuardError::not_allowed(format!("SHOW {name}")))
+            }
+        },
         Statement::Use(Use::Object(name) | Use::Database(name) | Use::Schema(name)) => {
             database(ctx, name)?;
             done(
