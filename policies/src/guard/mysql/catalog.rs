@@ -179,12 +179,6 @@ pub fn show_words(
     ctx: &GuardContext,
     words: &[sqlparser::ast::Ident],
 ) -> GuardResult<Option<String>> {
-    if words
-        .iter()
-        .any(|w| w.quote_style.is_some() && words.len() < 3)
-    {
-        return Ok(None);
-    }
     let lower: Vec<String> = words.iter().map(|w| w.value.to_lowercase()).collect();
     let mut select = SeaQuery::select();
     match lower
