@@ -190,7 +190,9 @@ impl<'c, 'a> Walker<'c, 'a> {
             || select.value_table_mode.is_some()
             || select.exclude.is_some()
             || !select.optimizer_hints.is_empty()
-            || select.select_modifiers.is_some()
+            // MySQL's modifiers (SQL_NO_CACHE, SQL_CALC_FOUND_ROWS, STRAIGHT_JOIN, ...) only
+            // steer how the guarded query runs.
+            || (select.select_modifiers.is_some() && self.ctx.dialect != crate::Dialect::MySql)
         {
             return Err(GuardError::not_allowed("this SELECT clause"));
         }

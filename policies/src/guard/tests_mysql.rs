@@ -403,6 +403,8 @@ fn common_client_statements() {
         "SELECT * FROM orders WHERE status REGEXP '^pub'",
         "SELECT id FROM orders WHERE id IN (SELECT MAX(id) FROM orders GROUP BY customer)",
         "WITH recent AS (SELECT id FROM orders ORDER BY id DESC LIMIT 5) SELECT * FROM recent",
+        "SELECT SQL_CALC_FOUND_ROWS SQL_NO_CACHE id FROM orders LIMIT 10",
+        "SELECT FOUND_ROWS()",
     ] {
         let out = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         assert_eq!(out.len(), 1, "{sql}");
