@@ -72,6 +72,15 @@ async fn commands_without_sql_text_are_refused() {
         assert_eq!(seq, 1);
         assert_eq!(answer[0], 0xFF, "command 0x{:02X} refused", command[0]);
     }
+    // COM_INIT_DB: the configured database only.
+    send(&mut stream, 0, b"\x02mysql").await;
+    let (_, answer) = packet(&mut stream).await;
+    assert_eq!(answer[0], 0xFF, "another database refused");
+    let mut init = vec![0x02];
+    init.extend_from_slice(app.db.name.as_bytes());
+    send(&mut stream, 0, &init).await;
+    let (_, answer) = packet(&mut stream).await;
+    assert_eq!(answer[0], 0x00, "the configured database");
     let mut query = vec![0x03];
     query.extend_from_slice(b"SELECT count(*) FROM orders");
     send(&mut stream, 0, &query).await;
