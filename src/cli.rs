@@ -338,22 +338,14 @@ async fn pg_proxy(
     let config = rectus_proxy::pg::PgProxyConfig {
         upstream,
         schema_name,
-        tls_cert: settings.tls_cert.clone(),
-        tls_key: settings.tls_key.clone(),
-        allow_insecure_password: settings.allow_insecure_password,
-        pool_size: settings.pool_size,
-        pool_timeout: settings.pool_timeout,
+        endpoint: endpoint_settings(settings),
     };
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));
     let proxy = rectus_proxy::pg::PgProxy::bind(addr, config, directory)
         .await
         .map_err(|e| CliError::Wire(e.to_string()))?;
-    let bound = proxy
-        .local_addr()
-        .map_err(|e| CliError::Wire(e.to_string()))?;
-    println!("rectus SQL endpoint (PostgreSQL protocol) is listening on {bound}");
-    tracing::info!(%bound, "PostgreSQL wire endpoint listening");
+    listening("PostgreSQL", proxy.local_addr())?;
     Ok(Some(proxy))
 }
 
@@ -372,23 +364,33 @@ async fn mysql_proxy(
     let upstream = wire::mysql_upstream(db).map_err(CliError::Database)?;
     let config = rectus_proxy::mysql::MysqlProxyConfig {
         upstream,
-        tls_cert: settings.tls_cert.clone(),
-        tls_key: settings.tls_key.clone(),
-        allow_insecure_password: settings.allow_insecure_password,
-        pool_size: settings.pool_size,
-        pool_timeout: settings.pool_timeout,
+        endpoint: endpoint_settings(settings),
     };
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));
     let proxy = rectus_proxy::mysql::MysqlProxy::bind(addr, config, directory)
         .await
         .map_err(|e| CliError::Wire(e.to_string()))?;
-    let bound = proxy
-        .local_addr()
-        .map_err(|e| CliError::Wire(e.to_string()))?;
-    println!("rectus SQL endpoint (MySQL protocol) is listening on {bound}");
-    tracing::info!(%bound, "MySQL wire endpoint listening");
+    listening("MySQL", proxy.local_addr())?;
     Ok(Some(proxy))
+}
+
+fn endpoint_settings(settings: &crate::config::WireSettings) -> rectus_proxy::EndpointSettings {
+    rectus_proxy::EndpointSettings {
+        tls_cert: settings.tls_cert.clone(),
+        tls_key: settings.tls_key.clone(),
+        allow_insecure_password: settings.allow_insecure_password,
+        pool_size: settings.pool_size,
+        pool_timeout: settings.pool_timeout,
+    }
+}
+
+/// Announces a bound wire endpoint (tests and people read the port from this line).
+fn listening(protocol: &str, bound: std::io::Result<std::net::SocketAddr>) -> Result<(), CliError> {
+    let bound = bound.map_err(|e| CliError::Wire(e.to_string()))?;
+    println!("rectus SQL endpoint ({protocol} protocol) is listening on {bound}");
+    tracing::info!(%bound, protocol, "wire endpoint listening");
+    Ok(())
 }
 
 /// The address people should open: PUBLIC_URL when it is absolute, else this listener.

@@ -3,11 +3,23 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::TlsError;
+
+/// What both endpoints are configured with besides their upstream (`PG_PROXY_*`,
+/// `MYSQL_PROXY_*`).
+#[derive(Debug, Clone)]
+pub struct EndpointSettings {
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Passwords in clear on connections without TLS (`*_ALLOW_INSECURE_PASSWORD`).
+    pub allow_insecure_password: bool,
+    pub pool_size: usize,
+    /// How long a new session waits for a free upstream connection before it is refused.
+    pub pool_timeout: std::time::Duration,
+}
 
 /// Where and as whom an endpoint connects to the database.
 #[derive(Clone)]
@@ -59,11 +71,14 @@ pub enum ProxyError {
 /// The listener and TLS acceptor of an endpoint whose settings start with `prefix`.
 pub(crate) async fn bind(
     addr: SocketAddr,
-    cert: Option<&Path>,
-    key: Option<&Path>,
+    settings: &EndpointSettings,
     prefix: &str,
 ) -> Result<(TcpListener, tokio_rustls::TlsAcceptor), ProxyError> {
-    let tls = crate::tls::acceptor(cert, key, prefix)?;
+    let tls = crate::tls::acceptor(
+        settings.tls_cert.as_deref(),
+        settings.tls_key.as_deref(),
+        prefix,
+    )?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ProxyError::Listen { addr, source })?;

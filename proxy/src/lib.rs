@@ -15,7 +15,7 @@ use rectus_policies::filter::Variables;
 use rectus_policies::guard::{DerivedCache, GuardError, Guarded};
 use rectus_policies::{EffectivePermissions, SchemaOverview};
 
-pub use endpoint::{ProxyError, UpstreamConfig, UpstreamError};
+pub use endpoint::{EndpointSettings, ProxyError, UpstreamConfig, UpstreamError};
 pub use rectus_policies as policies;
 pub use tls::TlsError;
 

@@ -15,26 +15,19 @@ mod session;
 mod upstream;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::net::TcpListener;
 
 use crate::{Directory, GuardCache, TemplateCache};
-pub use crate::{ProxyError, UpstreamConfig};
+pub use crate::{EndpointSettings, ProxyError, UpstreamConfig};
 
 /// The endpoint's settings (`MYSQL_PROXY_*`).
 #[derive(Debug, Clone)]
 pub struct MysqlProxyConfig {
     pub upstream: UpstreamConfig,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Passwords in clear on connections without TLS (`MYSQL_PROXY_ALLOW_INSECURE_PASSWORD`).
-    pub allow_insecure_password: bool,
-    pub pool_size: usize,
-    /// How long a new session waits for a free upstream connection before it is refused.
-    pub pool_timeout: std::time::Duration,
+    pub endpoint: EndpointSettings,
 }
 
 struct Shared<D> {
@@ -59,17 +52,11 @@ impl<D: Directory> MysqlProxy<D> {
         config: MysqlProxyConfig,
         directory: Arc<D>,
     ) -> Result<Self, ProxyError> {
-        let (listener, tls) = crate::endpoint::bind(
-            addr,
-            config.tls_cert.as_deref(),
-            config.tls_key.as_deref(),
-            "MYSQL_PROXY",
-        )
-        .await?;
+        let (listener, tls) = crate::endpoint::bind(addr, &config.endpoint, "MYSQL_PROXY").await?;
         let pool = upstream::Pool::new(
             config.upstream.clone(),
-            config.pool_size,
-            config.pool_timeout,
+            config.endpoint.pool_size,
+            config.endpoint.pool_timeout,
         );
         Ok(MysqlProxy {
             listener,

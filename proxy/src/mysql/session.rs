@@ -155,7 +155,7 @@ async fn login<D: Directory>(
         .plugin
         .as_deref()
         .is_none_or(|p| p == "mysql_native_password");
-    let clear_allowed = tls || shared.config.allow_insecure_password;
+    let clear_allowed = tls || shared.config.endpoint.allow_insecure_password;
     let switchable = response.capabilities & caps::PLUGIN_AUTH != 0;
     let mut answer = response.auth.clone();
     if !native && !clear_allowed && switchable {

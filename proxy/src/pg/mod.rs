@@ -10,13 +10,12 @@ mod statements;
 mod upstream;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use crate::{Directory, GuardCache, TemplateCache};
-pub use crate::{ProxyError, TlsError, UpstreamConfig};
+pub use crate::{EndpointSettings, ProxyError, TlsError, UpstreamConfig};
 
 /// The endpoint's settings (`PG_PROXY_*`).
 #[derive(Debug, Clone)]
@@ -24,13 +23,7 @@ pub struct PgProxyConfig {
     pub upstream: UpstreamConfig,
     /// The schema user tables live in; guarded statements name it explicitly.
     pub schema_name: String,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Cleartext passwords on connections without TLS (`PG_PROXY_ALLOW_INSECURE_PASSWORD`).
-    pub allow_insecure_password: bool,
-    pub pool_size: usize,
-    /// How long a new session waits for a free upstream connection before it is refused.
-    pub pool_timeout: std::time::Duration,
+    pub endpoint: EndpointSettings,
 }
 
 struct Shared<D> {
@@ -55,17 +48,11 @@ impl<D: Directory> PgProxy<D> {
         config: PgProxyConfig,
         directory: Arc<D>,
     ) -> Result<Self, ProxyError> {
-        let (listener, tls) = crate::endpoint::bind(
-            addr,
-            config.tls_cert.as_deref(),
-            config.tls_key.as_deref(),
-            "PG_PROXY",
-        )
-        .await?;
+        let (listener, tls) = crate::endpoint::bind(addr, &config.endpoint, "PG_PROXY").await?;
         let pool = upstream::Pool::new(
             config.upstream.clone(),
-            config.pool_size,
-            config.pool_timeout,
+            config.endpoint.pool_size,
+            config.endpoint.pool_timeout,
         );
         Ok(PgProxy {
             listener,

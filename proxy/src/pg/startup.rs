@@ -91,7 +91,7 @@ pub(super) async fn handshake<D: Directory>(
         .await?;
         return Ok(None);
     }
-    if !tls && !shared.config.allow_insecure_password {
+    if !tls && !shared.config.endpoint.allow_insecure_password {
         fatal(
             stream,
             "28000",
