@@ -16,6 +16,7 @@ mod openapi;
 mod rbac;
 mod server;
 mod support;
+mod wire_fuzz;
 mod wire_mysql;
 mod wire_mysql_protocol;
 mod wire_pg;
