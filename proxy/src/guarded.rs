@@ -9,7 +9,7 @@ use rectus_policies::guard::{
 };
 use rectus_policies::{Dialect, ReadAccess};
 
-use crate::{Access, Directory, GuardCache, Identity, TemplateCache};
+use crate::{Access, Directory, Identity};
 
 /// A session's copy of its user's permissions: asked for again when the server says they
 /// may have changed, and at least every second (rules can name `$NOW`, and changes made
@@ -143,4 +143,43 @@ impl Guarding<'_> {
         let access = access.get(directory, identity).await?;
         check_deferred(deferred, parameters, &self.context(&access, true))
     }
+}
+
+pub(crate) type GuardCache =
+    moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, GuardError>>>;
+
+/// Rewrites of read shapes per permission set (`None`: the shape has none, the text is
+/// guarded as it is).
+pub(crate) type TemplateCache =
+    moka::sync::Cache<(u64, String), Arc<Option<rectus_policies::guard::template::Template>>>;
+
+/// How many bytes of statement text each cache of an endpoint keeps at most.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+fn weight(key: &(u64, String), text: usize) -> u32 {
+    u32::try_from(key.1.len() + text).unwrap_or(u32::MAX)
+}
+
+pub(crate) fn guard_cache() -> GuardCache {
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_BYTES)
+        .weigher(|key, answer: &Arc<Result<Vec<Guarded>, GuardError>>| {
+            let text = match answer.as_ref() {
+                Ok(list) => list.iter().map(|g| g.sql.len()).sum(),
+                Err(e) => e.message.len(),
+            };
+            weight(key, text)
+        })
+        .build()
+}
+
+pub(crate) fn template_cache() -> TemplateCache {
+    moka::sync::Cache::builder()
+        .max_capacity(CACHE_BYTES)
+        .weigher(
+            |key, template: &Arc<Option<rectus_policies::guard::template::Template>>| {
+                weight(key, template.as_ref().as_ref().map_or(0, |t| t.len()))
+            },
+        )
+        .build()
 }

@@ -4,6 +4,7 @@
 
 mod endpoint;
 mod guarded;
+use guarded::{GuardCache, TemplateCache, guard_cache, template_cache};
 pub mod mysql;
 pub mod pg;
 mod tls;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rectus_policies::filter::Variables;
-use rectus_policies::guard::{DerivedCache, GuardError, Guarded};
+use rectus_policies::guard::DerivedCache;
 use rectus_policies::{EffectivePermissions, SchemaOverview};
 
 pub use endpoint::{EndpointSettings, ProxyError, UpstreamConfig, UpstreamError};
@@ -105,42 +106,4 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-type GuardCache = moka::sync::Cache<(u64, String), Arc<Result<Vec<Guarded>, GuardError>>>;
-
-/// Rewrites of read shapes per permission set (`None`: the shape has none, the text is
-/// guarded as it is).
-type TemplateCache =
-    moka::sync::Cache<(u64, String), Arc<Option<rectus_policies::guard::template::Template>>>;
-
-/// How many bytes of statement text each cache of an endpoint keeps at most.
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
-
-fn weight(key: &(u64, String), text: usize) -> u32 {
-    u32::try_from(key.1.len() + text).unwrap_or(u32::MAX)
-}
-
-fn guard_cache() -> GuardCache {
-    moka::sync::Cache::builder()
-        .max_capacity(CACHE_BYTES)
-        .weigher(|key, answer: &Arc<Result<Vec<Guarded>, GuardError>>| {
-            let text = match answer.as_ref() {
-                Ok(list) => list.iter().map(|g| g.sql.len()).sum(),
-                Err(e) => e.message.len(),
-            };
-            weight(key, text)
-        })
-        .build()
-}
-
-fn template_cache() -> TemplateCache {
-    moka::sync::Cache::builder()
-        .max_capacity(CACHE_BYTES)
-        .weigher(
-            |key, template: &Arc<Option<rectus_policies::guard::template::Template>>| {
-                weight(key, template.as_ref().as_ref().map_or(0, |t| t.len()))
-            },
-        )
-        .build()
 }
