@@ -506,7 +506,6 @@ async fn every_attack_statement_is_refused_by_the_real_endpoint() {
     let mysql_file = include_str!("../data/guard/mysql_refused.sql");
     let pg_file = include_str!("../data/guard/pg_refused.sql");
     let harmless_in_mysql = [
-        "select * from information_schema.columns",
         "select version()",
         "select user",
         "select current_schema",

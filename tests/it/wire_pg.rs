@@ -211,6 +211,25 @@ async fn a_restricted_user_sees_what_the_api_shows() {
         !composite[0][0].as_deref().unwrap().contains("s1"),
         "{composite:?}"
     );
+    // information_schema, as BI tools read it: readable tables and columns only.
+    let (_, tables) = simple(
+        &wire,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        vec![vec![Some("customers".into())], vec![Some("orders".into())]]
+    );
+    let (_, columns) = simple(
+        &wire,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' ORDER BY ordinal_position",
+    )
+    .await
+    .unwrap();
+    let columns: Vec<String> = columns.into_iter().filter_map(|r| r[0].clone()).collect();
+    assert_eq!(columns, ["id", "customer", "status", "amount"]);
     // Joins, subqueries and aggregates read through the same filter.
     let (_, counted) = simple(&wire, "SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer WHERE o.id IN (SELECT id FROM orders)").await.unwrap();
     assert_eq!(counted, vec![vec![Some("2".into())]]);

@@ -210,6 +210,80 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
     Ok(Some(select.to_string(PostgresQueryBuilder)))
 }
 
+/// The SQL of a virtual `information_schema` view, or `None` when the view is refused:
+/// `schemata` (the configured schema, no owner), `tables` (the visible tables) and
+/// `columns` (their readable columns; generated ones, whose expressions could name hidden
+/// columns, are left out).
+pub fn information_schema(
+    ctx: &GuardContext,
+    name: &str,
+    fence: bool,
+) -> GuardResult<Option<String>> {
+    let view = (Alias::new("information_schema"), Alias::new(name));
+    let visible = visible_tables(ctx);
+    let mut select = SeaQuery::select();
+    let in_schema = |column: &str| Expr::col(Alias::new(column)).eq(ctx.schema_name);
+    match name {
+        "schemata" => {
+            for column in [
+                "catalog_name",
+                "schema_name",
+                "default_character_set_catalog",
+                "default_character_set_schema",
+                "default_character_set_name",
+                "sql_path",
+            ] {
+                select.column(Alias::new(column));
+            }
+            select
+                .expr_as(Expr::cust("NULL::name"), Alias::new("schema_owner"))
+                .from(view)
+                .and_where(in_schema("schema_name"));
+        }
+        "tables" => {
+            let names: Vec<&str> = visible.iter().map(|c| c.collection.as_str()).collect();
+            select
+                .column(sea_query::Asterisk)
+                .from(view)
+                .and_where(in_schema("table_schema"))
+                .and_where(Expr::col(Alias::new("table_name")).is_in(names));
+        }
+        "columns" => {
+            let mut any = Condition::any();
+            for collection in &visible {
+                let Some(rules) = ctx
+                    .access
+                    .permissions
+                    .rules(&collection.collection, Action::Read)
+                else {
+                    continue;
+                };
+                let readable: Vec<&str> = rules
+                    .allowed_fields(collection)
+                    .into_iter()
+                    .filter(|f| collection.field(f).is_some_and(|f| !f.is_alias()))
+                    .collect();
+                any = any.add(
+                    Expr::col(Alias::new("table_name"))
+                        .eq(collection.collection.as_str())
+                        .and(Expr::col(Alias::new("column_name")).is_in(readable)),
+                );
+            }
+            select
+                .column(sea_query::Asterisk)
+                .from(view)
+                .and_where(in_schema("table_schema"))
+                .and_where(Expr::col(Alias::new("is_generated")).ne("ALWAYS"))
+                .cond_where(any);
+        }
+        _ => return Ok(None),
+    }
+    if fence {
+        select.offset(0);
+    }
+    Ok(Some(select.to_string(PostgresQueryBuilder)))
+}
+
 /// `attrelid`/`attname` (of `table` when given) naming a readable column of a visible table.
 fn readable_columns(ctx: &GuardContext, visible: &[&Collection], table: Option<&str>) -> Condition {
     let col = |name: &str| match table {

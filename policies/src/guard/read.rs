@@ -450,14 +450,18 @@ impl<'c, 'a> Walker<'c, 'a> {
                 index_hints: vec![],
             });
         }
-        if let Some(catalog) = self.catalog_name(&parts) {
+        if let Some((schema, catalog)) = self.catalog_name(&parts) {
             // A NUL byte keeps catalog keys apart from any collection name.
-            let key = format!("\0{catalog}");
+            let key = format!("\0{schema}.{catalog}");
             let subquery = relation::cached(self.ctx, &key, self.fence, || {
-                let sql = if self.ctx.dialect == crate::Dialect::MySql {
-                    super::mysql::catalog::virtual_table(self.ctx, catalog)?
-                } else {
-                    super::catalog::virtual_catalog(self.ctx, catalog, self.fence)?
+                let sql = match (self.ctx.dialect, schema) {
+                    (crate::Dialect::MySql, _) => {
+                        super::mysql::catalog::virtual_table(self.ctx, catalog)?
+                    }
+                    (_, "information_schema") => {
+                        super::catalog::information_schema(self.ctx, catalog, self.fence)?
+                    }
+                    _ => super::catalog::virtual_catalog(self.ctx, catalog, self.fence)?,
                 };
                 match sql {
                     Some(sql) => relation::parse_query(self.ctx, &sql),
@@ -555,19 +559,18 @@ impl<'c, 'a> Walker<'c, 'a> {
 }
 
 impl Walker<'_, '_> {
-    /// The system relation a table name names, if it names one. PostgreSQL: `pg_catalog.x`,
-    /// or an unqualified `pg_x` that is no user table (`pg_catalog` comes first on every
-    /// search path). MySQL: `information_schema.x`.
-    fn catalog_name<'p>(&self, parts: &'p [String]) -> Option<&'p str> {
-        if self.ctx.dialect == crate::Dialect::MySql {
-            return match parts {
-                [schema, name] if schema == "information_schema" => Some(name),
-                _ => None,
-            };
-        }
+    /// The system relation a table name names, if it names one, with its schema.
+    /// PostgreSQL: `pg_catalog.x`, an unqualified `pg_x` that is no user table (`pg_catalog`
+    /// comes first on every search path), or `information_schema.x`. MySQL:
+    /// `information_schema.x`.
+    fn catalog_name<'p>(&self, parts: &'p [String]) -> Option<(&'static str, &'p str)> {
         match parts {
-            [catalog, name] if catalog == "pg_catalog" => Some(name),
-            [name] if name.starts_with("pg_") && self.ctx.collection(name).is_none() => Some(name),
+            [schema, name] if schema == "information_schema" => Some(("information_schema", name)),
+            _ if self.ctx.dialect == crate::Dialect::MySql => None,
+            [catalog, name] if catalog == "pg_catalog" => Some(("pg_catalog", name)),
+            [name] if name.starts_with("pg_") && self.ctx.collection(name).is_none() => {
+                Some(("pg_catalog", name))
+            }
             _ => None,
         }
     }

@@ -278,6 +278,32 @@ fn psql_catalog_queries_read_virtual_catalogs() {
     assert!(run("SELECT * FROM pg_catalog.pg_authid").is_err());
 }
 
+/// `information_schema` as BI tools read it: the schema, the visible tables and their
+/// readable columns only.
+#[test]
+fn information_schema_holds_only_what_the_user_may_read() {
+    let tables =
+        one("select table_name from information_schema.tables where table_schema = 'public'");
+    assert!(
+        tables.contains("'customers'") && tables.contains("'orders'"),
+        "{tables}"
+    );
+    assert!(!tables.contains("notes"), "{tables}");
+    let columns = one(
+        "select column_name, data_type from information_schema.columns c where c.table_name = 'orders'",
+    );
+    assert!(
+        columns.contains("'status'") && !columns.contains("secret"),
+        "{columns}"
+    );
+    let schemata = one("select schema_name, schema_owner from information_schema.schemata");
+    assert!(
+        schemata.contains("NULL::name AS \"schema_owner\""),
+        "{schemata}"
+    );
+    assert!(run("select * from information_schema.routines").is_err());
+}
+
 /// Every statement of the attack file is refused. Statements are separated by lines that
 /// hold only `--;`; lines starting with `#` are comments.
 #[test]

@@ -35,7 +35,11 @@ select * from pg_stats
 --;
 select * from pg_stat_activity
 --;
-select * from information_schema.columns
+select * from information_schema.routines
+--;
+select * from information_schema.role_table_grants
+--;
+select * from information_schema.user_mappings
 --;
 select * from other_schema.orders
 --;
