@@ -20,4 +20,5 @@ mod wire_fuzz;
 mod wire_mysql;
 mod wire_mysql_protocol;
 mod wire_pg;
+mod wire_pg_clients;
 mod write_errors;

@@ -1,0 +1,195 @@
+//! The PostgreSQL wire endpoint with the PostgreSQL tools themselves: psql over TLS and
+//! describing only what a restricted user may see, pgbench (simple and prepared, admin and
+//! restricted) with cancel requests, and a full session pool.
+
+use serde_json::json;
+use tokio_postgres::NoTls;
+
+use crate::clerk::restricted_app;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
+use crate::wire_pg::{SETUP, connect, refused, run_psql, simple, sqlstate, start};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_over_tls() {
+    let app = App::start_with(Kind::Postgres, Some(SETUP), &[]).await;
+    let psql = |sslmode: &str, sql: &str| {
+        run_psql(&app, ADMIN_EMAIL, ADMIN_PASSWORD, sslmode, &["-t"], sql)
+    };
+    let out = psql("require", "SELECT count(*) FROM orders");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    let out = psql("disable", "SELECT 1");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("encrypted connection"));
+}
+
+/// psql's catalog commands for a restricted user read virtual catalogs: only the tables and
+/// columns the user may read.
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_describes_only_what_the_user_may_see() {
+    let (app, _, email) = start().await;
+    // Unaligned output with footers (\d prints indexes in its footer).
+    let psql = |command: &str| {
+        let out = run_psql(&app, &email, "pw", "disable", &[], command);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tables = psql("\\dt");
+    assert!(tables.contains("|orders|table|"), "{tables}");
+    assert!(tables.contains("|customers|table|"), "{tables}");
+    assert!(!tables.contains("notes"), "{tables}");
+    let orders = psql("\\d orders");
+    for column in [
+        "id|integer",
+        "status|character varying(20)",
+        "amount|numeric(10,2)",
+    ] {
+        assert!(orders.contains(column), "{column}: {orders}");
+    }
+    assert!(!orders.contains("secret"), "{orders}");
+    // Indexes and defaults of readable columns show; an index on a hidden column does not.
+    assert!(
+        orders.contains("\"orders_pkey\" PRIMARY KEY, btree (id)"),
+        "{orders}"
+    );
+    assert!(
+        orders.contains("\"orders_status_index\" btree (status)"),
+        "{orders}"
+    );
+    assert!(
+        orders.contains("nextval('orders_id_seq'::regclass)"),
+        "{orders}"
+    );
+    let notes = run_psql(&app, &email, "pw", "disable", &[], "\\d notes");
+    assert!(
+        String::from_utf8_lossy(&notes.stderr)
+            .contains("Did not find any relation named \"notes\"")
+    );
+    let databases = psql("\\l");
+    assert!(databases.contains(&app.db.name), "{databases}");
+    assert!(databases.contains("(1 row)"), "{databases}");
+}
+
+/// pgbench through the endpoint, as an admin and as a restricted user, and a cancel request
+/// reaching the right backend.
+#[tokio::test(flavor = "multi_thread")]
+async fn pgbench_and_cancel_through_the_endpoint() {
+    let setup = "
+CREATE TABLE pgbench_branches (bid integer PRIMARY KEY, bbalance integer, filler char(88));
+CREATE TABLE pgbench_accounts (aid integer PRIMARY KEY, bid integer, abalance integer, filler char(84));
+INSERT INTO pgbench_branches VALUES (1, 0, '');
+INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) i
+";
+    let (app, _) = restricted_app(
+        Kind::Postgres,
+        setup,
+        "Bencher",
+        &[
+            json!({"collection": "pgbench_accounts", "action": "read", "fields": ["*"], "permissions": {"aid": {"_lte": 50000}}}),
+            json!({"collection": "pgbench_branches", "action": "read", "fields": ["*"], "permissions": {}}),
+        ],
+    )
+    .await;
+    let port = app.server.pg_port().to_string();
+    for (user, password, mode) in [
+        (ADMIN_EMAIL, ADMIN_PASSWORD, "simple"),
+        ("bencher@example.com", "pw", "simple"),
+        ("bencher@example.com", "pw", "prepared"),
+    ] {
+        let out = std::process::Command::new("pgbench")
+            .env("PGPASSWORD", password)
+            .env("PGSSLMODE", "disable")
+            .args([
+                "-n",
+                "-S",
+                "-c",
+                "2",
+                "-t",
+                "50",
+                "-M",
+                mode,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                user,
+                &app.db.name,
+            ])
+            .output()
+            .expect("pgbench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{user} {mode}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of transactions actually processed: 100/100"),
+            "{stdout}"
+        );
+    }
+    // A cancel request through the endpoint stops the admin's running query.
+    let wire = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("admin login");
+    let token = wire.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(NoTls).await
+    });
+    // 57014 (query_canceled) is what PostgreSQL answers a cancelled query with.
+    let e = wire.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
+    assert_eq!(sqlstate(&e).0, "57014", "{e}");
+    canceller.await.unwrap().unwrap();
+}
+
+/// With every upstream connection taken, a new session is refused after
+/// `PG_PROXY_POOL_TIMEOUT` with PostgreSQL's "too many clients" error, and gets in once one
+/// is free again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_refuses_new_sessions() {
+    let app = App::start_with(
+        Kind::Postgres,
+        Some(SETUP),
+        &[
+            ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+            ("PG_PROXY_POOL_SIZE", "1"),
+            ("PG_PROXY_POOL_TIMEOUT", "200"),
+        ],
+    )
+    .await;
+    let first = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("first session");
+    let e = refused(connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    assert_eq!(
+        sqlstate(&e),
+        (
+            "53300".to_string(),
+            "sorry, too many clients already".to_string()
+        )
+    );
+    drop(first);
+    let mut second = None;
+    for _ in 0..50 {
+        if let Ok(client) = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await {
+            second = Some(client);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let second = second.expect("a session once the first one ended");
+    assert_eq!(
+        simple(&second, "SELECT 1").await.unwrap().1,
+        vec![vec![Some("1".into())]]
+    );
+}
