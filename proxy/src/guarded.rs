@@ -105,8 +105,9 @@ impl Guarding<'_> {
         prepared: bool,
     ) -> Result<Vec<Guarded>, GuardError> {
         let access = access.get(directory, identity).await?;
-        // Only the MySQL endpoint checks what prepared writes leave to their parameters.
-        let ctx = self.context(&access, prepared && self.dialect == Dialect::MySql);
+        // Prepared statements may leave rule checks to their parameters: both endpoints
+        // check them when the statement runs.
+        let ctx = self.context(&access, prepared);
         if !prepared {
             let Some(shape) = template::shape(sql, self.dialect) else {
                 return guard(sql, &ctx);

@@ -560,3 +560,64 @@ async fn a_suspended_admin_loses_the_passthrough_session() {
     );
     assert!(connect(&app, boss, "pw").await.is_err());
 }
+
+/// A prepared INSERT whose rules check values is checked with the values its Bind gives
+/// (binary, typed by the database's ParameterDescription or by Parse), each time it runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_inserts_are_checked_with_their_parameters() {
+    let setup = "CREATE TABLE scores (id serial PRIMARY KEY, points integer, label text)";
+    let (app, _) = restricted_app(
+        Kind::Postgres,
+        setup,
+        "Scorer",
+        &[
+            json!({"collection": "scores", "action": "read", "fields": ["*"], "permissions": {}}),
+            json!({"collection": "scores", "action": "create", "fields": ["points", "label"], "permissions": {}, "validation": {"points": {"_gt": 0}}}),
+        ],
+    )
+    .await;
+    let wire = connect(&app, "scorer@example.com", "pw").await.unwrap();
+    // Types from the database (tokio-postgres describes the statement first).
+    wire.execute(
+        "INSERT INTO scores (points, label) VALUES ($1, $2)",
+        &[&5i32, &"five"],
+    )
+    .await
+    .unwrap();
+    let (code, _) = sqlstate(
+        &wire
+            .execute(
+                "INSERT INTO scores (points, label) VALUES ($1, $2)",
+                &[&-1i32, &"minus"],
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "23514");
+    // Parameters numbered out of order, and types given in Parse.
+    let typed = wire
+        .prepare_typed(
+            "INSERT INTO scores (label, points) VALUES ($2, $1)",
+            &[
+                tokio_postgres::types::Type::INT8,
+                tokio_postgres::types::Type::TEXT,
+            ],
+        )
+        .await
+        .unwrap();
+    wire.execute(&typed, &[&7i64, &"seven"]).await.unwrap();
+    assert!(wire.execute(&typed, &[&0i64, &"zero"]).await.is_err());
+    let (_, rows) = simple(
+        &direct(&app).await,
+        "SELECT points, label FROM scores ORDER BY id",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            vec![Some("5".into()), Some("five".into())],
+            vec![Some("7".into()), Some("seven".into())]
+        ]
+    );
+}

@@ -82,8 +82,9 @@ pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
         let SetExpr::Values(values) = source.body.as_mut() else {
             return Err(GuardError::not_allowed("this INSERT source"));
         };
-        // Parameters count in the order they stand; in an INSERT whose values are checked,
-        // each is a whole value of a row (anything computed is refused).
+        // MySQL's `?` count in the order they stand, PostgreSQL's `$n` by their number; in
+        // an INSERT whose values are checked, each is a whole value of a row (anything
+        // computed is refused).
         let mut parameters = 0;
         let mut deferred = Vec::new();
         for row in &mut values.rows {
@@ -101,11 +102,21 @@ pub fn insert(w: &mut Walker, insert: &mut Insert) -> GuardResult<()> {
                 for (column, value) in columns.iter().zip(row.iter()) {
                     let slot = match value {
                         Expr::Value(ValueWithSpan {
-                            value: Value::Placeholder(_),
+                            value: Value::Placeholder(p),
                             ..
                         }) if w.ctx.deferred_checks => {
-                            parameters += 1;
-                            Slot::Parameter(parameters - 1)
+                            let index = match p.strip_prefix('$') {
+                                Some(n) => n
+                                    .parse::<usize>()
+                                    .ok()
+                                    .and_then(|n| n.checked_sub(1))
+                                    .ok_or_else(|| {
+                                    GuardError::not_allowed(format!("the parameter {p}"))
+                                })?,
+                                None => parameters,
+                            };
+                            parameters = parameters.max(index + 1);
+                            Slot::Parameter(index)
                         }
                         _ => Slot::Value(literal_json(value)?),
                     };
@@ -565,7 +576,7 @@ fn qualified(w: &Walker, table: &str) -> ObjectName {
 pub struct Deferred {
     table: String,
     rows: Vec<Vec<(String, Slot)>>,
-    /// How many parameters the statement takes.
+    /// How many parameters the checks read (the statement may take more).
     parameters: usize,
 }
 
@@ -602,7 +613,7 @@ pub fn check_deferred(
     parameters: &[Json],
     ctx: &super::GuardContext,
 ) -> GuardResult<()> {
-    if parameters.len() != deferred.parameters {
+    if parameters.len() < deferred.parameters {
         return Err(GuardError::not_allowed(
             "running it with another number of parameters",
         ));

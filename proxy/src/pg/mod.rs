@@ -3,6 +3,7 @@
 
 mod cancel;
 mod frame;
+mod params;
 mod scram;
 mod session;
 mod startup;

@@ -4,7 +4,7 @@
 //! the database's, so responses never interleave and a refusal inside a transaction aborts
 //! it as any failed statement would.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frame::{self, FrameReader, cstr, encode, error_response};
-use super::statements::{Prepared, SessionAccess, bind_statement, guarded};
+use super::statements::{Prepared, SessionAccess, Statement, bind_statement, guarded};
 use super::upstream::Leased;
 use super::{Shared, startup};
 use crate::{Directory, Identity};
@@ -89,10 +89,50 @@ pub async fn run<D: Directory>(stream: TcpStream, shared: Arc<Shared<D>>) -> std
 #[derive(Default)]
 struct Pending {
     refusals: Mutex<VecDeque<(u64, GuardError)>>,
+    /// Statements whose parameter types were asked for (Describe of a statement), with the
+    /// sync point their answer comes before.
+    described: Mutex<VecDeque<(u64, String)>>,
+    /// Parameter types the database gave for statements (ParameterDescription).
+    parameter_types: Mutex<HashMap<String, Vec<u32>>>,
     /// Sync points (Query, Sync, FunctionCall) sent upstream.
     sent: AtomicU64,
     /// ReadyForQuery frames forwarded to the client.
     answered: AtomicU64,
+}
+
+impl Pending {
+    /// Records the parameter types of a ParameterDescription frame for the statement whose
+    /// Describe it answers.
+    fn note_types(&self, frame: &[u8]) {
+        let batch = self.answered.load(Ordering::Relaxed);
+        let name = {
+            let mut described = crate::lock(&self.described);
+            match described.front() {
+                Some((b, _)) if *b == batch => described.pop_front().map(|(_, n)| n),
+                _ => None,
+            }
+        };
+        let (Some(name), Some(body)) = (name, frame.get(5..)) else {
+            return;
+        };
+        let count = body
+            .get(..2)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]) as usize);
+        let types: Vec<u32> = body[2.min(body.len())..]
+            .chunks_exact(4)
+            .take(count)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        crate::lock(&self.parameter_types).insert(name, types);
+    }
+
+    /// Drops the Describes of answered batches (after an error the database skips them).
+    fn forget_described(&self, done: u64) {
+        let mut described = crate::lock(&self.described);
+        while described.front().is_some_and(|(b, _)| *b < done) {
+            described.pop_front();
+        }
+    }
 }
 
 async fn serve<D: Directory>(
@@ -232,12 +272,19 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                     let sql = match answer {
                         Ok(list) if list.is_empty() => String::new(),
                         Ok(mut list) if list.len() == 1 => {
-                            let rewritten = list.remove(0).sql;
-                            if let Some(id) = access.generation() {
-                                let entry = (parse.query.clone(), rewritten.clone(), id);
-                                prepared.protocol.insert(name, entry);
+                            let guarded = list.remove(0);
+                            crate::lock(&pending.parameter_types).remove(&name);
+                            if let Some(generation) = access.generation() {
+                                let statement = Statement {
+                                    text: parse.query.clone(),
+                                    rewrite: guarded.sql.clone(),
+                                    generation,
+                                    deferred: guarded.deferred,
+                                    types: parse.type_oids.clone(),
+                                };
+                                prepared.protocol.insert(name, statement);
                             }
-                            rewritten
+                            guarded.sql
                         }
                         Ok(_) => refuse(
                             pending,
@@ -258,10 +305,25 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 }
                 b'B' => {
                     let statement = bind_statement(bytes);
-                    match prepared
+                    let checked = match prepared
                         .recheck(shared, &mut access, identity, &statement)
                         .await
                     {
+                        Ok(()) => {
+                            prepared
+                                .check_bind(
+                                    shared,
+                                    &mut access,
+                                    identity,
+                                    &statement,
+                                    bytes,
+                                    &pending.parameter_types,
+                                )
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match checked {
                         Ok(()) => out.extend_from_slice(bytes),
                         Err(e) => {
                             let sql = refuse(pending, e);
@@ -278,7 +340,17 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                     }
                     out.extend_from_slice(bytes);
                 }
-                b'E' | b'D' | b'H' => out.extend_from_slice(bytes),
+                b'D' => {
+                    // The database's ParameterDescription answers a statement's Describe.
+                    if bytes.get(5) == Some(&b'S') {
+                        let mut name = BytesMut::from(&bytes[6..]);
+                        let name = cstr(&mut name).unwrap_or_default();
+                        let batch = pending.sent.load(Ordering::Relaxed);
+                        crate::lock(&pending.described).push_back((batch, name));
+                    }
+                    out.extend_from_slice(bytes);
+                }
+                b'E' | b'H' => out.extend_from_slice(bytes),
                 b'F' => {
                     let sql = refuse(
                         pending,
@@ -321,10 +393,13 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         };
         let has_refusals = !crate::lock(&pending.refusals).is_empty();
         if !has_refusals {
-            frame::each_frame(&run, |kind, _| {
-                if kind == b'Z' {
-                    pending.answered.fetch_add(1, Ordering::Relaxed);
+            frame::each_frame(&run, |kind, bytes| match kind {
+                b'Z' => {
+                    let done = pending.answered.fetch_add(1, Ordering::Relaxed) + 1;
+                    pending.forget_described(done);
                 }
+                b't' => pending.note_types(bytes),
+                _ => {}
             });
             client.write_all(&run).await?;
             client.flush().await?;
@@ -344,8 +419,13 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     }
                     out.extend_from_slice(bytes);
                 }
+                b't' => {
+                    pending.note_types(bytes);
+                    out.extend_from_slice(bytes);
+                }
                 b'Z' => {
                     let done = pending.answered.fetch_add(1, Ordering::Relaxed) + 1;
+                    pending.forget_described(done);
                     let mut refusals = crate::lock(&pending.refusals);
                     while refusals.front().is_some_and(|(b, _)| *b < done) {
                         refusals.pop_front();

@@ -4,12 +4,26 @@
 use std::collections::HashMap;
 
 use bytes::BytesMut;
-use rectus_policies::guard::{GuardError, Guarded};
+use pgwire::messages::extendedquery::Bind;
+use rectus_policies::guard::{Deferred, GuardError, Guarded};
 
 use super::Shared;
 use super::frame::cstr;
 pub(super) use crate::guarded::SessionAccess;
 use crate::{Directory, Identity};
+
+/// A protocol-level prepared statement as the guard left it.
+#[derive(Clone)]
+pub(super) struct Statement {
+    pub(super) text: String,
+    pub(super) rewrite: String,
+    /// The generation of the permissions it was guarded under.
+    pub(super) generation: u64,
+    /// What the rules check in its parameters when it runs.
+    pub(super) deferred: Option<Deferred>,
+    /// Parameter types the client gave in Parse (0: left to the database).
+    pub(super) types: Vec<u32>,
+}
 
 /// The prepared statements of a session and the generation of the permissions they were
 /// guarded under: a statement guarded before permissions or the schema changed is guarded
@@ -17,8 +31,8 @@ use crate::{Directory, Identity};
 /// is not kept, are refused).
 #[derive(Default)]
 pub(super) struct Prepared {
-    /// Protocol-level: name -> (text, rewrite, generation).
-    pub(super) protocol: HashMap<String, (String, String, u64)>,
+    /// Protocol-level statements by name.
+    pub(super) protocol: HashMap<String, Statement>,
     /// SQL-level (`PREPARE name`): name -> generation.
     sql: HashMap<String, u64>,
 }
@@ -51,28 +65,69 @@ impl Prepared {
         shared: &Shared<D>,
         access: &mut SessionAccess,
         identity: &Identity,
-        statement: &str,
+        name: &str,
     ) -> Result<(), GuardError> {
-        let Some((text, rewrite, generation)) = self.protocol.get(statement).cloned() else {
+        let Some(statement) = self.protocol.get(name).cloned() else {
             return Ok(());
         };
         access.get(&*shared.directory, identity).await?;
-        let current = access.generation().unwrap_or(generation);
-        if current == generation {
+        let current = access.generation().unwrap_or(statement.generation);
+        if current == statement.generation {
             return Ok(());
         }
-        let again = guarded(shared, access, identity, &text, true).await?;
+        let again = guarded(shared, access, identity, &statement.text, true).await?;
         match again.as_slice() {
-            [g] if g.sql == rewrite => {
-                self.protocol
-                    .insert(statement.to_string(), (text, rewrite, current));
+            [g] if g.sql == statement.rewrite && g.deferred == statement.deferred => {
+                let statement = Statement {
+                    generation: current,
+                    ..statement
+                };
+                self.protocol.insert(name.to_string(), statement);
                 Ok(())
             }
             _ => {
-                self.protocol.remove(statement);
-                Err(changed(statement))
+                self.protocol.remove(name);
+                Err(changed(name))
             }
         }
+    }
+
+    /// What a prepared write leaves to its parameters is checked with the values a Bind
+    /// gives them, read by the types from Parse or the database's ParameterDescription.
+    pub(super) async fn check_bind<D: Directory>(
+        &self,
+        shared: &Shared<D>,
+        access: &mut SessionAccess,
+        identity: &Identity,
+        name: &str,
+        frame: &[u8],
+        described: &std::sync::Mutex<HashMap<String, Vec<u32>>>,
+    ) -> Result<(), GuardError> {
+        let Some(statement) = self.protocol.get(name) else {
+            return Ok(());
+        };
+        let Some(deferred) = &statement.deferred else {
+            return Ok(());
+        };
+        let unreadable = || GuardError::not_allowed("parameters rectus cannot read");
+        let mut bytes = BytesMut::from(frame);
+        let bind: Bind = super::frame::decode(&mut bytes).map_err(|_| unreadable())?;
+        let inferred = crate::lock(described).get(name).cloned();
+        let types: Vec<u32> = (0..bind.parameters.len())
+            .map(|i| match statement.types.get(i) {
+                Some(&oid) if oid != 0 => oid,
+                _ => inferred
+                    .as_ref()
+                    .and_then(|t| t.get(i))
+                    .copied()
+                    .unwrap_or(0),
+            })
+            .collect();
+        let values = super::params::decode(&bind.parameters, &bind.parameter_format_codes, &types)
+            .ok_or_else(unreadable)?;
+        guarding(shared)
+            .check(&*shared.directory, access, identity, deferred, &values)
+            .await
     }
 }
 
@@ -97,13 +152,16 @@ pub(super) async fn guarded<D: Directory>(
     sql: &str,
     prepared: bool,
 ) -> Result<Vec<Guarded>, GuardError> {
-    let guarding = crate::guarded::Guarding {
+    guarding(shared)
+        .guard(&*shared.directory, access, identity, sql, prepared)
+        .await
+}
+
+fn guarding<D>(shared: &Shared<D>) -> crate::guarded::Guarding<'_> {
+    crate::guarded::Guarding {
         cache: &shared.guarded,
         templates: &shared.templates,
         schema_name: &shared.config.schema_name,
         dialect: rectus_policies::Dialect::Postgres,
-    };
-    guarding
-        .guard(&*shared.directory, access, identity, sql, prepared)
-        .await
+    }
 }
