@@ -223,4 +223,17 @@ mod tests {
         assert_eq!(numeric(&b).unwrap(), "20000");
         assert!(numeric(&[0, 1]).is_none());
     }
+
+    proptest::proptest! {
+        /// Whatever a client binds, reading it never panics.
+        #[test]
+        fn any_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            oid in proptest::sample::select(vec![16u32, 20, 21, 23, 700, 701, 1700, 25, 3802, 2950, 1082, 1114, 1184, 0]),
+            format in 0i16..2,
+        ) {
+            let values = [Some(bytes::Bytes::from(bytes))];
+            let _ = decode(&values, &[format], &[oid]);
+        }
+    }
 }
