@@ -251,22 +251,13 @@ pub fn information_schema(
         "columns" => {
             let mut any = Condition::any();
             for collection in &visible {
-                let Some(rules) = ctx
-                    .access
-                    .permissions
-                    .rules(&collection.collection, Action::Read)
-                else {
-                    continue;
-                };
-                let readable: Vec<&str> = rules
-                    .allowed_fields(collection)
-                    .into_iter()
-                    .filter(|f| collection.field(f).is_some_and(|f| !f.is_alias()))
-                    .collect();
                 any = any.add(
                     Expr::col(Alias::new("table_name"))
                         .eq(collection.collection.as_str())
-                        .and(Expr::col(Alias::new("column_name")).is_in(readable)),
+                        .and(
+                            Expr::col(Alias::new("column_name"))
+                                .is_in(readable_fields(ctx, collection)),
+                        ),
                 );
             }
             select
@@ -284,6 +275,23 @@ pub fn information_schema(
     Ok(Some(select.to_string(PostgresQueryBuilder)))
 }
 
+/// The columns of `collection` the caller may read (none without a read permission).
+pub(super) fn readable_fields<'c>(ctx: &GuardContext, collection: &'c Collection) -> Vec<&'c str> {
+    let Some(rules) = ctx
+        .access
+        .permissions
+        .rules(&collection.collection, Action::Read)
+    else {
+        return Vec::new();
+    };
+    collection
+        .fields
+        .values()
+        .filter(|f| !f.is_alias() && rules.field_allowed(&f.field))
+        .map(|f| f.field.as_str())
+        .collect()
+}
+
 /// `attrelid`/`attname` (of `table` when given) naming a readable column of a visible table.
 fn readable_columns(ctx: &GuardContext, visible: &[&Collection], table: Option<&str>) -> Condition {
     let col = |name: &str| match table {
@@ -292,18 +300,10 @@ fn readable_columns(ctx: &GuardContext, visible: &[&Collection], table: Option<&
     };
     let mut any = Condition::any();
     for collection in visible {
-        let Some(rules) = ctx
-            .access
-            .permissions
-            .rules(&collection.collection, Action::Read)
-        else {
+        let readable = readable_fields(ctx, collection);
+        if readable.is_empty() {
             continue;
-        };
-        let readable: Vec<&str> = rules
-            .allowed_fields(collection)
-            .into_iter()
-            .filter(|f| collection.field(f).is_some_and(|f| !f.is_alias()))
-            .collect();
+        }
         any = any.add(
             Condition::all()
                 .add(col("attrelid").eq(regclass(ctx, collection)))

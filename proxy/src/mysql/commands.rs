@@ -315,7 +315,10 @@ impl<'a, D: Directory> Session<'a, D> {
     /// A prepared statement guarded under permissions that have changed since is guarded
     /// again, and refused if its rewrite would differ; unknown ids are refused.
     async fn recheck(&mut self, id: Option<u32>) -> Result<(), GuardError> {
-        let Some(statement) = id.and_then(|id| self.prepared.0.get(&id)).cloned() else {
+        let Some(generation) = id
+            .and_then(|id| self.prepared.0.get(&id))
+            .map(|s| s.generation)
+        else {
             return Err(GuardError {
                 code: "HY000",
                 message: "Unknown prepared statement handler given to rectus".into(),
@@ -324,10 +327,14 @@ impl<'a, D: Directory> Session<'a, D> {
         self.access
             .get(&*self.shared.directory, self.identity)
             .await?;
-        let current = self.access.generation().unwrap_or(statement.generation);
-        if current == statement.generation {
+        let current = self.access.generation().unwrap_or(generation);
+        if current == generation {
             return Ok(());
         }
+        // Only a statement to guard again is copied (this runs before every execute).
+        let Some(statement) = id.and_then(|id| self.prepared.0.get(&id)).cloned() else {
+            return Ok(());
+        };
         let again = self.guard(&statement.text, true).await?;
         let id = id.unwrap_or_default();
         match again.as_slice() {

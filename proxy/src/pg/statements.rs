@@ -67,14 +67,18 @@ impl Prepared {
         identity: &Identity,
         name: &str,
     ) -> Result<(), GuardError> {
-        let Some(statement) = self.protocol.get(name).cloned() else {
+        let Some(generation) = self.protocol.get(name).map(|s| s.generation) else {
             return Ok(());
         };
         access.get(&*shared.directory, identity).await?;
-        let current = access.generation().unwrap_or(statement.generation);
-        if current == statement.generation {
+        let current = access.generation().unwrap_or(generation);
+        if current == generation {
             return Ok(());
         }
+        // Only a statement to guard again is copied (this runs before every Bind).
+        let Some(statement) = self.protocol.get(name).cloned() else {
+            return Ok(());
+        };
         let again = guarded(shared, access, identity, &statement.text, true).await?;
         match again.as_slice() {
             [g] if g.sql == statement.rewrite && g.deferred == statement.deferred => {

@@ -8,9 +8,10 @@ use sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query as SeaQuery, Sel
 use sqlparser::ast::{ObjectName, ShowCreateObject, Statement};
 use sqlparser::ast::{ShowStatementFilter, ShowStatementFilterPosition, ShowStatementOptions};
 
+use super::super::catalog::readable_fields;
 use super::super::relation;
 use super::super::{GuardContext, GuardError, GuardResult};
-use crate::{Action, Collection};
+use crate::Collection;
 
 /// `information_schema.TABLES` columns MySQL and MariaDB share; `None` keeps the value,
 /// `Some` replaces it (row counts and sizes of rows the user may not see, timestamps of
@@ -91,26 +92,10 @@ fn readable<'a>(ctx: &GuardContext<'a>) -> Vec<&'a Collection> {
         .schema
         .user_collections()
         .filter(|c| !c.collection.starts_with("directus_"))
-        .filter(|c| !readable_columns(ctx, c).is_empty())
+        .filter(|c| !readable_fields(ctx, c).is_empty())
         .collect();
     tables.sort_by(|a, b| a.collection.cmp(&b.collection));
     tables
-}
-
-fn readable_columns<'c>(ctx: &GuardContext, collection: &'c Collection) -> Vec<&'c str> {
-    let Some(rules) = ctx
-        .access
-        .permissions
-        .rules(&collection.collection, Action::Read)
-    else {
-        return Vec::new();
-    };
-    collection
-        .fields
-        .values()
-        .filter(|f| !f.is_alias() && rules.field_allowed(&f.field))
-        .map(|f| f.field.as_str())
-        .collect()
 }
 
 fn select_from(table: &str, columns: &[(&'static str, Option<&'static str>)]) -> SelectStatement {
@@ -151,7 +136,7 @@ fn columns(ctx: &GuardContext, only: Option<&Collection>) -> SelectStatement {
     };
     let mut any = Condition::any();
     for table in tables {
-        let names = readable_columns(ctx, table);
+        let names = readable_fields(ctx, table);
         any = any.add(
             Expr::col(Alias::new("TABLE_NAME"))
                 .eq(table.collection.as_str())
@@ -203,7 +188,7 @@ pub fn show_words(
 
 /// `SHOW INDEX FROM t`: the indexes whose columns are all readable.
 fn indexes(ctx: &GuardContext, select: &mut SelectStatement, collection: &Collection) {
-    let readable = readable_columns(ctx, collection);
+    let readable = readable_fields(ctx, collection);
     let of_table = || {
         Condition::all()
             .add(Expr::col(Alias::new("TABLE_SCHEMA")).eq(ctx.schema_name))
