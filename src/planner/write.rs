@@ -267,6 +267,15 @@ pub fn insert(
     values: Vec<(String, DbValue)>,
     returning_key: bool,
 ) -> Result<Stmt, ApiError> {
+    Ok(dialect.build(&insert_statement(collection, values, returning_key)?)?)
+}
+
+/// The INSERT of one row, to be built or embedded in a larger statement.
+pub fn insert_statement(
+    collection: &Collection,
+    values: Vec<(String, DbValue)>,
+    returning_key: bool,
+) -> Result<sea_query::InsertStatement, ApiError> {
     let mut insert = Sql::insert();
     insert.into_table(collection.collection.clone());
     let (columns, values): (Vec<String>, Vec<DbValue>) = values.into_iter().unzip();
@@ -282,7 +291,7 @@ pub fn insert(
     if returning_key {
         insert.returning_col(collection.primary_key.clone());
     }
-    Ok(dialect.build(&insert)?)
+    Ok(insert)
 }
 
 pub fn update(

@@ -160,6 +160,43 @@ async fn activity_and_revisions(kind: Kind) {
         )
         .await;
     assert_eq!(created["meta"]["filter_count"], 3, "{created}");
+    // One item alone (on PostgreSQL one statement writes it with its records).
+    let new = app
+        .admin_call(
+            "POST",
+            "/items/orders",
+            Some(json!({"customer_name": "Cy", "amount": "2.50", "customer": 2, "nope": 1})),
+        )
+        .await["data"]
+        .clone();
+    let key = new["id"].as_i64().expect("a generated key");
+    let revision = app
+        .admin_call(
+            "GET",
+            &format!("/revisions?filter[collection][_eq]=orders&filter[item][_eq]={key}"),
+            None,
+        )
+        .await["data"]
+        .clone();
+    assert_eq!(revision.as_array().map(Vec::len), Some(1), "{revision}");
+    let revision = &revision[0];
+    assert_eq!(revision["item"], key.to_string());
+    assert_eq!(
+        revision["data"]["id"], key,
+        "data holds the new key: {revision}"
+    );
+    assert_eq!(revision["data"]["customer_name"], "Cy");
+    assert_eq!(revision["delta"]["customer_name"], "Cy");
+    assert!(revision["delta"].get("id").is_none(), "{revision}");
+    assert!(revision["delta"].get("nope").is_none(), "{revision}");
+    let activity = app
+        .admin_call("GET", &format!("/activity/{}", revision["activity"]), None)
+        .await["data"]
+        .clone();
+    assert_eq!(activity["action"], "create", "{activity}");
+    assert_eq!(activity["item"], key.to_string());
+    assert_eq!(activity["collection"], "orders");
+    assert!(activity["user"].is_string(), "{activity}");
     app.admin_call("PATCH", "/items/orders/2", Some(json!({"amount": 4.5})))
         .await;
     let revision = app
@@ -194,6 +231,38 @@ async fn activity_and_revisions(kind: Kind) {
         .await;
     assert_eq!(deleted["data"], json!([{"collection": "orders"}]));
 
+    // `activity`: an activity row and no revision.
+    app.admin_call(
+        "PATCH",
+        "/collections/tags",
+        Some(json!({"meta": {"accountability": "activity"}})),
+    )
+    .await;
+    let tag = app
+        .admin_call("POST", "/items/tags", Some(json!({"name": "logged"})))
+        .await["data"]["id"]
+        .clone();
+    let logged = app
+        .admin_call(
+            "GET",
+            &format!(
+                "/activity?filter[collection][_eq]=tags&filter[item][_eq]={tag}&meta=filter_count"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(logged["meta"]["filter_count"], 1, "{logged}");
+    let revised = app
+        .admin_call(
+            "GET",
+            &format!(
+                "/revisions?filter[collection][_eq]=tags&filter[item][_eq]={tag}&meta=filter_count"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(revised["meta"]["filter_count"], 0, "{revised}");
+
     // A collection without accountability leaves no trace.
     app.admin_call(
         "PATCH",
@@ -211,8 +280,8 @@ async fn activity_and_revisions(kind: Kind) {
         )
         .await;
     assert_eq!(
-        tags["meta"]["filter_count"], 2,
-        "only the two seeded tags: {tags}"
+        tags["meta"]["filter_count"], 3,
+        "only the two seeded tags and the logged one: {tags}"
     );
     let (status, _) = app
         .call(

@@ -35,8 +35,8 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// A payload taken apart: the item's own column values (many-to-one objects already
 /// replaced by keys), and the one-to-many values to write once the item has its key.
-struct Split<'s> {
-    own: Json,
+pub(super) struct Split<'s> {
+    pub(super) own: Json,
     children: Vec<(&'s Relation, &'s Collection, Json)>,
 }
 
@@ -109,7 +109,7 @@ impl<'a> Items<'a> {
         })
     }
 
-    async fn split(
+    pub(super) async fn split(
         &self,
         conn: &mut Conn,
         c: &'a Collection,
