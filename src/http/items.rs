@@ -15,7 +15,7 @@ use super::extract::{JsonBody, UrlQuery, data_response, no_content};
 use crate::error::{ApiError, ErrorCode};
 use crate::planner::Query;
 use crate::services::authz::Caller;
-use crate::services::items::Items;
+use crate::services::items::{Items, ReadBack};
 
 pub(super) fn items<'a>(
     state: &'a AppState,
@@ -211,10 +211,25 @@ pub async fn create(
             ));
         }
     };
-    let keys = items(&state, &caller, &schema)
-        .create(collection, &payloads)
+    let created = items(&state, &caller, &schema)
+        .create_and_read(collection, &payloads, single.then_some(&query))
         .await?;
-    respond_with(&state, &caller, &schema, collection, &keys, &query, single).await
+    match created.read_back {
+        ReadBack::Read(Some(item)) => Ok(data_response(&item, None)),
+        ReadBack::Read(None) => Ok(no_content()),
+        ReadBack::Later => {
+            respond_with(
+                &state,
+                &caller,
+                &schema,
+                collection,
+                &created.keys,
+                &query,
+                single,
+            )
+            .await
+        }
+    }
 }
 
 pub async fn update_one(

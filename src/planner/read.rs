@@ -263,6 +263,66 @@ pub fn plan_read(
     })
 }
 
+/// The read-back of an item being created, for a statement that writes it in a CTE named
+/// like its collection (`WITH "orders" AS (INSERT … RETURNING *)`), which shadows the table:
+/// the JSON [`plan_read`] gives for that key, from the new row. `None` when the read reaches
+/// more than the row's own columns (relations, counts, a relational permission rule, a
+/// filter or search), as those would see the shadowing CTE too; such reads run after the
+/// write, as do reads that fail to plan (they fail there the same way).
+pub fn plan_created_read(
+    ctx: &PlanContext,
+    collection_name: &str,
+    query: &Query,
+) -> Option<SelectStatement> {
+    let unfoldable = query.filter.is_some()
+        || query.search.is_some()
+        || query.deep.is_some()
+        || query.export.is_some()
+        || !query.aggregate.is_empty()
+        || !query.group_by.is_empty()
+        || !query.alias.is_empty()
+        || query.offset.is_some_and(|o| o > 0)
+        || query.page.is_some_and(|p| p > 1)
+        || collection_name.starts_with("__");
+    if unfoldable {
+        return None;
+    }
+    let collection = readable(ctx.schema, ctx.caller, collection_name).ok()?;
+    let access = super::access::read_access(ctx.schema, ctx.caller);
+    let name = collection.collection.as_str();
+    if !access.item_filter(name).ok()?.is_none_or(|f| f.is_local()) {
+        return None;
+    }
+    let tree =
+        super::tree::tree(ctx.schema, &access, collection, &query.fields, &query.alias).ok()?;
+    let own_columns = tree.selected.iter().all(|(_, s)| {
+        matches!(
+            s,
+            super::tree::Selected::Column(_) | super::tree::Selected::Date { .. }
+        )
+    });
+    if !own_columns {
+        return None;
+    }
+    let sql = SqlContext::new(ctx.schema, ctx.dialect)
+        .with_related_rows(&access)
+        .with_field_guard(&access);
+    let builder = super::fields::Builder {
+        dialect: ctx.dialect,
+        access: &access,
+        sql: &sql,
+        nested_limit: None,
+    };
+    let pairs = builder.pairs(&tree, name, None).ok()?;
+    let permission = conditions(ctx, collection, query, None).ok()?.permission;
+    let mut select = Sql::select();
+    select
+        .expr_as(json::object(ctx.dialect, pairs), "__json")
+        .from(name.to_string())
+        .cond_where(permission);
+    Some(select)
+}
+
 fn order(
     select: &mut SelectStatement,
     builder: &super::fields::Builder,

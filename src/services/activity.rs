@@ -4,7 +4,7 @@
 //! `accountability` setting decides: `all` (the default), `activity`, or nothing.
 
 use rectus_policies::{Collection, FieldType, SchemaOverview};
-use sea_query::{Expr, ExprTrait, Query as Sql};
+use sea_query::{Expr, ExprTrait, Query as Sql, SelectStatement, WithClause};
 use serde_json::{Map, Value as Json};
 
 use super::authz::Caller;
@@ -141,28 +141,36 @@ impl Recorder<'_> {
     }
 
     /// The create of one item with its activity and revision as ONE PostgreSQL statement
-    /// that answers the new key: the item's INSERT and the records' INSERTs, which read
-    /// the key it generated, as data-modifying CTEs. A statement is atomic by itself, so
-    /// such a create needs no transaction and one round trip instead of four.
+    /// that answers the new key (column named as the key) and, given `read_back` (from
+    /// [`crate::planner::read::plan_created_read`]), the item as the caller reads it
+    /// (`__json`, NULL when they may not). The item's INSERT and the records' INSERTs, which
+    /// read the key it generated, are data-modifying CTEs; a statement is atomic by itself,
+    /// so such a create needs no transaction and one round trip instead of five.
     pub fn create_statement(
         &self,
         collection: &Collection,
         values: Vec<(String, DbValue)>,
+        read_back: Option<SelectStatement>,
     ) -> Result<crate::db::Stmt, ApiError> {
-        use sea_query::WithClause;
-        const ITEM: &str = "__item";
         const ACTIVITY: &str = "__activity";
+        // The read-back reads the new row through a CTE that shadows the table's name.
+        let item: String = match read_back {
+            Some(_) => collection.collection.clone(),
+            None => "__item".into(),
+        };
         let pk = collection.primary_key.clone();
         let given = values
             .iter()
             .find(|(k, v)| *k == pk && !v.is_null())
             .map(|(_, v)| v.to_json());
         let written = masked(collection, values_json(&values));
+        let mut insert = write::insert_statement(collection, values, false)?;
+        match read_back {
+            Some(_) => insert.returning_all(),
+            None => insert.returning_col(pk.clone()),
+        };
         let mut with = WithClause::new();
-        with.cte(cte(
-            write::insert_statement(collection, values, true)?,
-            ITEM,
-        ));
+        with.cte(cte(insert, &item));
         let (activity, revisions) = self.level(collection);
         let activity_table = self
             .schema
@@ -172,8 +180,11 @@ impl Recorder<'_> {
             let mut row = activity_row(self.caller, "create", &collection.collection, "");
             row.remove("item");
             let mut pairs = typed(write::row_values(table, &row)?);
-            pairs.push(("item".into(), Expr::col((ITEM, pk.clone())).cast_as("text")));
-            let mut insert = insert_select(table, pairs, &[ITEM])?;
+            pairs.push((
+                "item".into(),
+                Expr::col((item.clone(), pk.clone())).cast_as("text"),
+            ));
+            let mut insert = insert_select(table, pairs, &[&item])?;
             insert.returning(Sql::returning().columns([table.primary_key.clone(), "item".into()]));
             with.cte(cte(insert, ACTIVITY));
             if let (true, Some(revisions_table)) =
@@ -196,7 +207,7 @@ impl Recorder<'_> {
                         [
                             Expr::val(write::sea_value(DbValue::Json(written))),
                             Expr::val(pk.clone()),
-                            Expr::col((ITEM, pk.clone())),
+                            Expr::col((item.clone(), pk.clone())),
                         ],
                     ),
                 };
@@ -207,12 +218,16 @@ impl Recorder<'_> {
                 ));
                 pairs.push(("item".into(), Expr::col((ACTIVITY, "item"))));
                 pairs.push(("data".into(), data));
-                let insert = insert_select(revisions_table, pairs, &[ACTIVITY, ITEM])?;
+                let insert = insert_select(revisions_table, pairs, &[ACTIVITY, &item])?;
                 with.cte(cte(insert, "__revision"));
             }
         }
-        let key = Sql::select().column((ITEM, pk)).from(ITEM).to_owned();
-        Ok(rectus_policies::Dialect::Postgres.build(&with.query(key))?)
+        let mut answer = Sql::select();
+        answer.column(("__new", pk.clone())).from_as(item, "__new");
+        if let Some(read) = read_back {
+            answer.expr_as(Expr::SubQuery(None, Box::new(read.into())), "__json");
+        }
+        Ok(rectus_policies::Dialect::Postgres.build(&with.query(answer))?)
     }
 
     /// The whole item as it is now in the transaction, for a revision's `data`.
@@ -253,10 +268,10 @@ impl Recorder<'_> {
     }
 }
 
-fn cte(insert: sea_query::InsertStatement, name: &'static str) -> sea_query::CommonTableExpression {
+fn cte(insert: sea_query::InsertStatement, name: &str) -> sea_query::CommonTableExpression {
     sea_query::CommonTableExpression::new()
         .query(insert)
-        .table_name(name)
+        .table_name(name.to_string())
         .to_owned()
 }
 
@@ -272,13 +287,13 @@ fn typed(values: Vec<(String, DbValue)>) -> Vec<(String, Expr)> {
 fn insert_select(
     table: &Collection,
     pairs: Vec<(String, Expr)>,
-    sources: &[&'static str],
+    sources: &[&str],
 ) -> Result<sea_query::InsertStatement, ApiError> {
     let (columns, exprs): (Vec<String>, Vec<Expr>) = pairs.into_iter().unzip();
     let mut select = Sql::select();
     select.exprs(exprs);
     for source in sources {
-        select.from(*source);
+        select.from(source.to_string());
     }
     let mut insert = Sql::insert();
     insert

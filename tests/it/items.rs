@@ -144,6 +144,74 @@ async fn a_nested_read_is_one_statement() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_of_one_item_is_one_statement() {
+    use crate::support::relay::Relay;
+    use crate::support::{PG_PORT, TestDb};
+    let db = TestDb::new(Kind::Postgres).await;
+    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
+    let app = fill(App::start_on(db, None, &[], Some(relay.port())).await).await;
+    let path = "/items/orders?fields=id,amount,customer_name,date_created";
+    let order = json!({"customer_name": "Dee", "amount": "1.25", "customer": 1});
+    // Warm the caches that load on first use (permissions, schema).
+    app.admin_call("POST", path, Some(order.clone())).await;
+    let before = relay.pg_statements();
+    let created = app.admin_call("POST", path, Some(order.clone())).await["data"].clone();
+    assert_eq!(
+        relay.pg_statements() - before,
+        1,
+        "the item, its activity, its revision and the answer: {created}"
+    );
+    assert_eq!(created["customer_name"], "Dee");
+    // Fields of related rows are read after the write, in a second statement.
+    let before = relay.pg_statements();
+    let created = app
+        .admin_call("POST", "/items/orders?fields=id,customer.name", Some(order))
+        .await["data"]
+        .clone();
+    assert_eq!(relay.pg_statements() - before, 2, "{created}");
+    assert_eq!(created["customer"]["name"], "Ann");
+}
+
+on_every_database!(create_answers:
+    a_create_answers_the_item_as_read_on_postgres => Kind::Postgres,
+    a_create_answers_the_item_as_read_on_mariadb => Kind::MySql,
+    a_create_answers_the_item_as_read_on_sqlite => Kind::Sqlite,
+);
+
+/// What a create answers is what reading the new item answers, whichever way it is read.
+async fn create_answers(kind: Kind) {
+    let app = seeded(kind).await;
+    for fields in [
+        "",
+        "?fields=id,amount,customer_name,date_created,status",
+        "?fields=id,year(date_created),customer.name",
+        "?fields=*,tags.tags_id.name",
+    ] {
+        let created = app
+            .admin_call(
+                "POST",
+                &format!("/items/orders{fields}"),
+                Some(json!({"customer_name": "Eve", "amount": 12.5, "customer": 2})),
+            )
+            .await["data"]
+            .clone();
+        let key = created["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{fields}: {created}"));
+        let separator = if fields.is_empty() { "?" } else { "&" };
+        let read = app
+            .admin_call(
+                "GET",
+                &format!("/items/orders/{key}{fields}{separator}limit=1"),
+                None,
+            )
+            .await["data"]
+            .clone();
+        assert_eq!(created, read, "{fields}");
+    }
+}
+
 on_every_database!(activity_and_revisions:
     writes_record_activity_and_revisions_on_postgres => Kind::Postgres,
     writes_record_activity_and_revisions_on_mariadb => Kind::MySql,

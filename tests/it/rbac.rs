@@ -553,3 +553,82 @@ async fn rules_with_now_see_the_current_time() {
         "a reused plan takes the new key: {two}"
     );
 }
+
+on_every_database!(create_answers_as_read:
+    a_create_answers_what_the_creator_may_read_on_postgres => Kind::Postgres,
+    a_create_answers_what_the_creator_may_read_on_mariadb => Kind::MySql,
+    a_create_answers_what_the_creator_may_read_on_sqlite => Kind::Sqlite,
+);
+
+/// A create answers the new item under the creator's read permission (its row rule and
+/// fields), and nothing (204) when they may not read it; the item is created either way.
+async fn create_answers_as_read(kind: Kind) {
+    let app = App::start(kind, Some(notes_ddl(kind))).await;
+    let (policies, author, author_id) =
+        role_with_user(&app, "Authors", &[json!({"name": "Authors"})]).await;
+    let policy = &policies[0];
+    permit(&app, policy, "create", &["*"], json!({}), json!({})).await;
+    let published = json!({"published": {"_eq": true}});
+    let readable = ["id", "title", "published", "user_created"];
+    permit(&app, policy, "read", &readable, published, json!({})).await;
+    let post = |path: &'static str, body: Value| app.call("POST", path, Some(&author), Some(body));
+
+    let (status, body) = post(
+        "/items/notes",
+        json!({"title": "open", "published": true, "secret": "s"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let item = &body["data"];
+    let mut keys: Vec<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "published", "title", "user_created"], "{body}");
+    assert_eq!(item["published"], true);
+    assert_eq!(item["user_created"], author_id.as_str());
+    let path = format!("/items/notes/{}", item["id"]);
+    let (_, read) = app.call("GET", &path, Some(&author), None).await;
+    assert_eq!(read["data"], *item);
+
+    let (status, body) = post(
+        "/items/notes?fields=id,title",
+        json!({"title": "short", "published": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["title"], "short");
+    assert_eq!(body["data"].as_object().map(|o| o.len()), Some(2), "{body}");
+
+    for (path, note) in [
+        // Outside the read rule.
+        (
+            "/items/notes",
+            json!({"title": "draft", "published": false}),
+        ),
+        // A field the creator may not read.
+        (
+            "/items/notes?fields=secret",
+            json!({"title": "sealed", "published": true}),
+        ),
+    ] {
+        let (status, body) = post(path, note.clone()).await;
+        assert_eq!(status, 204, "{path}: {body}");
+        let title = note["title"].as_str().unwrap();
+        let stored = app
+            .admin_call(
+                "GET",
+                &format!("/items/notes?filter[title][_eq]={title}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            stored["data"].as_array().map(Vec::len),
+            Some(1),
+            "{path}: created anyway"
+        );
+    }
+}

@@ -223,6 +223,17 @@ pub enum FilterError {
     Forbidden { collection: String, field: String },
 }
 
+impl Filter {
+    /// Whether the filter reads only the item's own columns: no relation is followed.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Filter::All(parts) | Filter::Any(parts) => parts.iter().all(Filter::is_local),
+            Filter::Field(_) => true,
+            Filter::ManyToOne { .. } | Filter::OneToMany { .. } | Filter::Count { .. } => false,
+        }
+    }
+}
+
 impl FilterError {
     pub(crate) fn invalid(path: &Path, message: impl fmt::Display) -> Self {
         FilterError::Invalid {

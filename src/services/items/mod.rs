@@ -261,3 +261,5 @@ impl<'a> Items<'a> {
 
 mod nested;
 mod write;
+
+pub use write::{Created, ReadBack};

@@ -13,10 +13,24 @@ use super::{Items, forbidden_field, key_db_value, scalar_json};
 use crate::auth::password::hash_password;
 use crate::db::{Conn, DbValue, Dialect, DialectExt};
 use crate::error::{ApiError, ErrorCode};
-use crate::planner::read::key_value;
+use crate::planner::query::Query;
+use crate::planner::read::{key_value, plan_created_read};
 use crate::planner::write;
 use crate::services::activity::{Recorder, insert_returning_key, masked, values_json};
 use crate::services::authz::AUTHZ_TABLES;
+
+/// What a create answers: the new keys, and maybe the new item as the caller reads it.
+pub struct Created {
+    pub keys: Vec<Json>,
+    pub read_back: ReadBack,
+}
+
+pub enum ReadBack {
+    /// Not read yet: the caller reads the keys.
+    Later,
+    /// Read in the create's statement; `None`: the caller may not read it.
+    Read(Option<String>),
+}
 
 impl Items<'_> {
     pub(super) async fn prepare(
@@ -151,15 +165,26 @@ impl Items<'_> {
 
     /// Creates items with their related items, all in one transaction; returns their keys.
     pub async fn create(&self, collection: &str, items: &[Json]) -> Result<Vec<Json>, ApiError> {
+        Ok(self.create_and_read(collection, items, None).await?.keys)
+    }
+
+    /// Creates items as [`Self::create`] does; a single item is also read back with `read`
+    /// as the caller sees it when that can happen in the create's own statement.
+    pub async fn create_and_read(
+        &self,
+        collection: &str,
+        items: &[Json],
+        read: Option<&Query>,
+    ) -> Result<Created, ApiError> {
         let c = self.collection(collection)?;
         self.rules(c, Action::Create)?;
         if let [item] = items
             && self.db.dialect() == Dialect::Postgres
             && !has_relational(self, c, item)
         {
-            let key = self.create_alone(c, item).await?;
+            let created = self.create_alone(c, item, read).await?;
             self.after_write(c, items);
-            return Ok(vec![key]);
+            return Ok(created);
         }
         let mut conn = self.begin().await?;
         let mut result = Ok(Vec::with_capacity(items.len()));
@@ -178,7 +203,10 @@ impl Items<'_> {
         }
         let keys = finish(conn, result).await?;
         self.after_write(c, items);
-        Ok(keys)
+        Ok(Created {
+            keys,
+            read_back: ReadBack::Later,
+        })
     }
 
     fn recorder(&self) -> Recorder<'_> {
@@ -190,19 +218,35 @@ impl Items<'_> {
 
     /// One item with no related items, written with its activity and revision in ONE
     /// statement (PostgreSQL), outside any transaction.
-    async fn create_alone(&self, c: &Collection, item: &Json) -> Result<Json, ApiError> {
+    async fn create_alone(
+        &self,
+        c: &Collection,
+        item: &Json,
+        read: Option<&Query>,
+    ) -> Result<Created, ApiError> {
         let rules = self.rules(c, Action::Create)?;
         let mut conn = self.db.acquire().await?;
         // Without relational values, splitting the payload reads nothing.
         let split = self.split(&mut conn, c, &rules, item, 0).await?;
         let values = self.prepare(c, &rules, Action::Create, &split.own).await?;
-        let stmt = self.recorder().create_statement(c, values)?;
+        let read_back =
+            read.and_then(|q| plan_created_read(&self.plan_context(), &c.collection, q));
+        let folded = read_back.is_some();
+        let stmt = self.recorder().create_statement(c, values, read_back)?;
         let row = conn
             .query_opt(&stmt)
             .await
             .map_err(|e| ApiError::from_write(e, c))?
             .ok_or_else(|| ApiError::internal(&"the insert returned no key"))?;
-        Ok(row.value(&c.primary_key)?.to_json())
+        let key = row.value(&c.primary_key)?.to_json();
+        let read_back = match folded {
+            true => ReadBack::Read(row.get::<Option<String>>("__json")?),
+            false => ReadBack::Later,
+        };
+        Ok(Created {
+            keys: vec![key],
+            read_back,
+        })
     }
 
     pub(super) async fn create_in(
