@@ -166,6 +166,22 @@ impl Row {
         T::from_db_value(self.value(column)?)
             .map_err(|expected| DbError::Decode(format!("column {column}: {expected}")))
     }
+
+    /// The text of `column`, moved out of the row rather than copied: the JSON of a read
+    /// arrives so, one cell per item.
+    pub fn into_string(mut self, column: &str) -> Result<String, DbError> {
+        let i = self
+            .columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(column))
+            .ok_or_else(|| DbError::Decode(format!("no column {column} in the result")))?;
+        let decode = |expected: String| DbError::Decode(format!("column {column}: {expected}"));
+        match std::mem::replace(&mut self.values[i], DbValue::Null) {
+            DbValue::Text(s) => Ok(s),
+            DbValue::Bytes(b) => String::from_utf8(b).map_err(|_| decode("expected text".into())),
+            other => String::from_db_value(&other).map_err(decode),
+        }
+    }
 }
 
 /// Conversion of a cell into a Rust value; the error says what was expected.

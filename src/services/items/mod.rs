@@ -94,8 +94,8 @@ impl<'a> Items<'a> {
         self.db
             .query(stmt)
             .await?
-            .iter()
-            .map(|r| r.get::<String>("__json").map_err(ApiError::from))
+            .into_iter()
+            .map(|r| r.into_string("__json").map_err(ApiError::from))
             .collect()
     }
 
