@@ -269,6 +269,16 @@ async fn mutations(kind: Kind) {
         many["create_orders_items"],
         json!([{"id": "5", "customer_name": "D"}, {"id": "6", "customer_name": "E"}])
     );
+    // Own fields only: on PostgreSQL answered by the create's own statement.
+    let plain = data(
+        &app,
+        "mutation { create_orders_item(data: {customer_name: \"F\", amount: 3.5}) { id customer_name amount } }",
+    )
+    .await;
+    let read = data(&app, "{ orders_by_id(id: 7) { id customer_name amount } }").await;
+    assert_eq!(plain["create_orders_item"], read["orders_by_id"], "{plain}");
+    assert_eq!(plain["create_orders_item"]["customer_name"], "F");
+    data(&app, "mutation { delete_orders_item(id: 7) { id } }").await;
     let updated = data(
         &app,
         "mutation { update_orders_item(id: 1, data: {amount: 11}) { id amount } }",

@@ -19,7 +19,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::planner::Query;
 use crate::services::authz::Caller;
-use crate::services::items::Items;
+use crate::services::items::{Items, ReadBack};
 
 type Memo = Mutex<HashMap<String, Arc<OnceCell<Result<Value, ApiError>>>>>;
 
@@ -357,7 +357,18 @@ async fn mutate(ctx: &ResolverContext<'_>, m: &Mutation) -> Result<Value, ApiErr
     let c = m.collection.as_str();
     let keys = match m.kind {
         Kind::CreateMany => items.create(c, &list_argument(ctx, "data")).await?,
-        Kind::CreateOne => items.create(c, &[argument(ctx, "data")]).await?,
+        Kind::CreateOne => {
+            // The answer may come back with the create itself (see `create_and_read`).
+            let query = data.query(ctx, c).ok();
+            let created = items
+                .create_and_read(c, &[argument(ctx, "data")], query.as_ref())
+                .await?;
+            match created.read_back {
+                ReadBack::Read(Some(item)) => return parse(&item),
+                ReadBack::Read(None) => return Ok(Value::Null),
+                ReadBack::Later => created.keys,
+            }
+        }
         Kind::UpdateMany => {
             items
                 .update(c, &list_argument(ctx, "ids"), &argument(ctx, "data"))
