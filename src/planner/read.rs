@@ -148,9 +148,7 @@ pub fn conditions(
 ) -> Result<Conditions, ApiError> {
     let access = super::access::read_access(ctx.schema, ctx.caller);
     let name = collection.collection.as_str();
-    let sql = SqlContext::new(ctx.schema, ctx.dialect)
-        .with_related_rows(&access)
-        .with_field_guard(&access);
+    let sql = sql_context(ctx, &access);
     let permission = match access.item_filter(name).map_err(rule_error)? {
         None => Condition::all(),
         Some(rows) => {
@@ -187,6 +185,13 @@ pub fn conditions(
     Ok(Conditions { permission, user })
 }
 
+/// How the caller's filters become SQL: related rows and fields under their permissions.
+fn sql_context<'a>(ctx: &PlanContext<'a>, access: &'a ReadAccess<'a>) -> SqlContext<'a> {
+    SqlContext::new(ctx.schema, ctx.dialect)
+        .with_related_rows(access)
+        .with_field_guard(access)
+}
+
 /// A permission rule that cannot be used grants nothing; the caller only learns "forbidden".
 pub(super) fn rule_error(e: FilterError) -> ApiError {
     tracing::warn!(error = %e, "a permission rule cannot be applied");
@@ -202,9 +207,7 @@ pub fn plan_read(
     let collection = readable(ctx.schema, ctx.caller, collection_name)?;
     let access = super::access::read_access(ctx.schema, ctx.caller);
     let name = collection.collection.as_str();
-    let sql = SqlContext::new(ctx.schema, ctx.dialect)
-        .with_related_rows(&access)
-        .with_field_guard(&access);
+    let sql = sql_context(ctx, &access);
     let builder = super::fields::Builder {
         dialect: ctx.dialect,
         access: &access,
@@ -304,9 +307,7 @@ pub fn plan_created_read(
     if !own_columns {
         return None;
     }
-    let sql = SqlContext::new(ctx.schema, ctx.dialect)
-        .with_related_rows(&access)
-        .with_field_guard(&access);
+    let sql = sql_context(ctx, &access);
     let builder = super::fields::Builder {
         dialect: ctx.dialect,
         access: &access,
