@@ -201,15 +201,23 @@ impl Recorder<'_> {
                         }
                         Expr::val(write::sea_value(DbValue::Json(data)))
                     }
-                    // The key exists only in the statement: merged in there.
-                    None => Expr::cust_with_exprs(
-                        "CAST(CAST($1 AS jsonb) || jsonb_build_object(CAST($2 AS text), $3) AS json)",
-                        [
-                            Expr::val(write::sea_value(DbValue::Json(written))),
-                            Expr::val(pk.clone()),
-                            Expr::col((item.clone(), pk.clone())),
-                        ],
-                    ),
+                    // The key exists only in the statement: appended to the object's text
+                    // there (not merged through jsonb, which refuses the `\u0000` json keeps).
+                    None => {
+                        let text = written.to_string();
+                        let head = match text.strip_suffix('}') {
+                            Some("{") | None => "{".to_string(),
+                            Some(head) => format!("{head},"),
+                        };
+                        Expr::cust_with_exprs(
+                            "CAST(CAST($1 AS text) || to_json(CAST($2 AS text))::text || ':' || to_json($3)::text || '}' AS json)",
+                            [
+                                Expr::val(head),
+                                Expr::val(pk.clone()),
+                                Expr::col((item.clone(), pk.clone())),
+                            ],
+                        )
+                    }
                 };
                 let mut pairs = typed(write::row_values(revisions_table, &revision)?);
                 pairs.push((
@@ -311,19 +319,7 @@ fn activity_with_revision(
     activity_values: Vec<(String, DbValue)>,
     revision_values: Vec<(String, DbValue)>,
 ) -> Result<crate::db::Stmt, ApiError> {
-    use sea_query::{CommonTableExpression, WithClause};
-    let (columns, values): (Vec<String>, Vec<DbValue>) = activity_values.into_iter().unzip();
-    let mut insert_activity = Sql::insert();
-    insert_activity
-        .into_table(activity.collection.clone())
-        .columns(columns)
-        .values(values.into_iter().map(|v| Expr::val(write::sea_value(v))))
-        .map_err(|e| ApiError::internal(&e))?;
-    insert_activity.returning_col(activity.primary_key.clone());
-    let cte = CommonTableExpression::new()
-        .query(insert_activity)
-        .table_name("a")
-        .to_owned();
+    let insert_activity = write::insert_statement(activity, activity_values, true)?;
     let new_id = Sql::select()
         .column(activity.primary_key.clone())
         .from("a")
@@ -338,7 +334,10 @@ fn activity_with_revision(
                 .chain(values.into_iter().map(|v| Expr::val(write::sea_value(v)))),
         )
         .map_err(|e| ApiError::internal(&e))?;
-    let with = WithClause::new().cte(cte).to_owned().query(insert_revision);
+    let with = WithClause::new()
+        .cte(cte(insert_activity, "a"))
+        .to_owned()
+        .query(insert_revision);
     Ok(rectus_policies::Dialect::Postgres.build(&with)?)
 }
 
