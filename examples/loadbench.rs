@@ -349,6 +349,9 @@ async fn run(seconds: u64, connections: usize, only: Option<String>) {
         ("LOG_LEVEL", "warn".into()),
         ("HOST", "127.0.0.1".into()),
         ("PORT", port.to_string()),
+        // This benchmark measures the HTTP API; the SQL endpoint's port would only collide
+        // with a wirebench running at the same time.
+        ("PG_PROXY_ENABLED", "false".into()),
     ];
     let mut server = serve(&bin, &env);
     let pid = server.id();

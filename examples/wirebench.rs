@@ -4,8 +4,12 @@
 //! run, with the simple and the prepared protocol.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example wirebench -- [SECONDS] [CLIENTS] [SCALE]
+//! cargo build --release && cargo run --release --example wirebench -- [SECONDS] [CLIENTS] [SCALE] [tcp|socket]
 //! ```
+//!
+//! `socket` puts rectus and PgBouncer next to the database the way a sidecar is: both reach
+//! PostgreSQL over its Unix socket, while every client (pgbench) still connects over TCP;
+//! the direct runs are then made both ways, so the ratios can be read against either.
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust), `pgbench` and `pgbouncer`
 //! (Debian's package; run as root it is started with `-u postgres`). Creates and drops its own
@@ -31,6 +35,7 @@ SELECT aid, abalance FROM pgbench_accounts WHERE aid BETWEEN :aid AND :aid + 100
 
 struct Target {
     name: &'static str,
+    host: String,
     port: u16,
     user: &'static str,
     password: &'static str,
@@ -48,7 +53,7 @@ fn pgbench(
     let out = Command::new("pgbench")
         .env("PGPASSWORD", target.password)
         .env("PGSSLMODE", "disable")
-        .args(["-n", "-h", "127.0.0.1", "-j", "2", "-M", mode])
+        .args(["-n", "-h", &target.host, "-j", "2", "-M", mode])
         .arg(format!("-p{}", target.port))
         .arg(format!("-U{}", target.user))
         .arg(format!("-c{clients}"))
@@ -77,6 +82,7 @@ fn pgbench(
 
 fn pgbouncer(
     dir: &std::path::Path,
+    upstream: &str,
     database: &str,
     pool_mode: &str,
     clients: usize,
@@ -88,7 +94,7 @@ fn pgbouncer(
     std::fs::write(
         &ini,
         format!(
-            "[databases]\n{database} = host=127.0.0.1 port=5432 dbname={database}\n\
+            "[databases]\n{database} = host={upstream} port=5432 dbname={database}\n\
              [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n\
              auth_file = {}\npool_mode = {pool_mode}\ndefault_pool_size = {clients}\n\
              max_client_conn = 200\nunix_socket_dir =\n",
@@ -124,6 +130,11 @@ fn main() {
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let scale: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let socket = match args.get(4).map(String::as_str) {
+        None | Some("tcp") => false,
+        Some("socket") => true,
+        Some(other) => panic!("the upstream is tcp or socket, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -132,7 +143,7 @@ fn main() {
     let database = format!("rectus_wirebench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
     let outcome = std::panic::catch_unwind(|| {
-        runtime.block_on(run(&bin, &database, seconds, clients, scale))
+        runtime.block_on(run(&bin, &database, seconds, clients, scale, socket))
     });
     psql(
         "postgres",
@@ -143,7 +154,35 @@ fn main() {
     }
 }
 
-async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize, scale: u32) {
+/// The directory of PostgreSQL's Unix socket.
+fn socket_directory() -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-Atc"])
+        .arg("SHOW unix_socket_directories")
+        .arg("postgres")
+        .output()
+        .expect("psql");
+    String::from_utf8_lossy(&out.stdout)
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.starts_with('/'))
+        .expect("PostgreSQL listens on a Unix socket")
+        .to_string()
+}
+
+async fn run(
+    bin: &std::path::Path,
+    database: &str,
+    seconds: u64,
+    clients: usize,
+    scale: u32,
+    socket: bool,
+) {
+    let upstream = if socket {
+        socket_directory()
+    } else {
+        "127.0.0.1".to_string()
+    };
     let init = Command::new("pgbench")
         .args(["-i", "-q", "-h", "127.0.0.1", "-U", "postgres"])
         .arg(format!("-s{scale}"))
@@ -162,6 +201,7 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
         http_port,
     );
     env.extend([
+        ("DB_HOST", upstream.clone()),
         ("PG_PROXY_HOST", "127.0.0.1".into()),
         ("PG_PROXY_PORT", wire_port.to_string()),
         ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true".into()),
@@ -184,17 +224,20 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
     let _ = Command::new("chmod").args(["755"]).arg(dir.path()).status();
     let script = dir.path().join("rest.sql");
     std::fs::write(&script, SCRIPT).expect("script");
-    let (mut bouncer_tx, tx_port) = pgbouncer(dir.path(), database, "transaction", clients);
-    let (mut bouncer_session, session_port) = pgbouncer(dir.path(), database, "session", clients);
+    let (mut bouncer_tx, tx_port) =
+        pgbouncer(dir.path(), &upstream, database, "transaction", clients);
+    let (mut bouncer_session, session_port) =
+        pgbouncer(dir.path(), &upstream, database, "session", clients);
 
     println!(
-        "rectus PostgreSQL endpoint vs direct and PgBouncer 1.18, {seconds} s per run, {clients} clients, pgbench scale {scale}"
+        "rectus PostgreSQL endpoint vs direct and PgBouncer 1.18, {seconds} s per run, {clients} clients, pgbench scale {scale}; rectus and PgBouncer reach PostgreSQL over {}",
+        if socket { "its Unix socket" } else { "TCP" }
     );
     println!();
     println!(
-        "| workload | protocol | direct tps | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct |"
+        "| workload | protocol | direct tps | direct tps (socket) | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct | restricted ÷ direct (socket) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let script_arg = format!("-f{}", script.display());
     for (workload, args) in [
         ("pgbench -S", vec!["-S"]),
@@ -207,30 +250,42 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
             } else {
                 session_port
             };
+            let tcp = || "127.0.0.1".to_string();
             let targets = [
                 Target {
                     name: "direct",
+                    host: tcp(),
                     port: 5432,
                     user: "postgres",
                     password: "",
                 },
                 Target {
                     name: "pgbouncer",
+                    host: tcp(),
                     port: bouncer_port,
                     user: "postgres",
                     password: "",
                 },
                 Target {
                     name: "rectus admin",
+                    host: tcp(),
                     port: wire_port,
                     user: ADMIN_EMAIL,
                     password: ADMIN_PASSWORD,
                 },
                 Target {
                     name: "rectus restricted",
+                    host: tcp(),
                     port: wire_port,
                     user: READER_EMAIL,
                     password: READER_PASSWORD,
+                },
+                Target {
+                    name: "direct socket",
+                    host: socket_directory(),
+                    port: 5432,
+                    user: "postgres",
+                    password: "",
                 },
             ];
             // WIREBENCH_ONLY=<target name> runs one target (for profiling it).
@@ -251,13 +306,15 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, clients: usize
             };
             let bouncer_label = if mode == "simple" { "" } else { " (session)" };
             println!(
-                "| {workload} | {mode} | {} | {}{bouncer_label} | {} | {} | {} | {} |",
+                "| {workload} | {mode} | {} | {} | {}{bouncer_label} | {} | {} | {} | {} | {} |",
                 show(tps[0]),
+                show(tps[4]),
                 show(tps[1]),
                 show(tps[2]),
                 show(tps[3]),
                 ratio(tps[2], tps[1]),
                 ratio(tps[3], tps[0]),
+                ratio(tps[3], tps[4]),
             );
         }
     }

@@ -133,11 +133,10 @@ pub fn upstream(
             .map_err(|_| "DB_CONNECTION_STRING cannot be read as a PostgreSQL URL".to_string())?;
         let host = parsed
             .get_hosts()
-            .iter()
-            .find_map(|h| match h {
-                tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
-                #[allow(unreachable_patterns)]
-                _ => None,
+            .first()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(dir) => dir.to_string_lossy().into_owned(),
             })
             .unwrap_or_else(|| "127.0.0.1".into());
         return Ok(rectus_proxy::UpstreamConfig {

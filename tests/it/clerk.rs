@@ -15,15 +15,23 @@ pub async fn restricted_app(
     role: &str,
     permissions: &[Value],
 ) -> (App, String) {
-    let app = App::start_with(
-        kind,
-        Some(setup),
-        &[
-            ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
-            ("MYSQL_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
-        ],
-    )
-    .await;
+    restricted_app_with(kind, setup, role, permissions, &[]).await
+}
+
+/// [`restricted_app`] with more settings for rectus.
+pub async fn restricted_app_with(
+    kind: Kind,
+    setup: &str,
+    role: &str,
+    permissions: &[Value],
+    extra_env: &[(&str, &str)],
+) -> (App, String) {
+    let mut env = vec![
+        ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+        ("MYSQL_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+    ];
+    env.extend_from_slice(extra_env);
+    let app = App::start_with(kind, Some(setup), &env).await;
     let policy = json!({"name": role.to_lowercase(), "app_access": false, "admin_access": false});
     let (policies, token, user) = role_with_user(&app, role, &[policy]).await;
     app.admin_call(

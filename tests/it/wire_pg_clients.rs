@@ -5,7 +5,7 @@
 use serde_json::json;
 use tokio_postgres::NoTls;
 
-use crate::clerk::restricted_app;
+use crate::clerk::{restricted_app, restricted_app_with};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 use crate::wire_pg::{SETUP, connect, refused, run_psql, simple, sqlstate, start};
 
@@ -82,13 +82,40 @@ async fn psql_describes_only_what_the_user_may_see() {
 /// reaching the right backend.
 #[tokio::test(flavor = "multi_thread")]
 async fn pgbench_and_cancel_through_the_endpoint() {
+    let (over_tcp, over_socket) = pgbench_and_cancel(&[]).await;
+    assert!(over_tcp > 0 && over_socket == 0, "{over_tcp} {over_socket}");
+}
+
+/// The same with rectus reaching PostgreSQL over its Unix socket (`DB_HOST` a directory, as
+/// libpq reads it): the API's pool, the endpoint's sessions and forwarded cancels.
+#[tokio::test(flavor = "multi_thread")]
+async fn pgbench_and_cancel_with_the_database_on_its_unix_socket() {
+    let client = crate::support::pg_client("postgres").await;
+    let directories: String = client
+        .query_one("SHOW unix_socket_directories", &[])
+        .await
+        .expect("unix_socket_directories")
+        .get(0);
+    let directory = directories
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.starts_with('/'))
+        .expect("PostgreSQL listens on a Unix socket")
+        .to_string();
+    let (over_tcp, over_socket) = pgbench_and_cancel(&[("DB_HOST", directory.as_str())]).await;
+    assert!(over_tcp == 0 && over_socket > 0, "{over_tcp} {over_socket}");
+}
+
+/// Runs pgbench and a cancel through the endpoint; answers how many of rectus's database
+/// sessions (the API's and the endpoint's) were then connected over TCP and over a socket.
+async fn pgbench_and_cancel(extra_env: &[(&str, &str)]) -> (i64, i64) {
     let setup = "
 CREATE TABLE pgbench_branches (bid integer PRIMARY KEY, bbalance integer, filler char(88));
 CREATE TABLE pgbench_accounts (aid integer PRIMARY KEY, bid integer, abalance integer, filler char(84));
 INSERT INTO pgbench_branches VALUES (1, 0, '');
 INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) i
 ";
-    let (app, _) = restricted_app(
+    let (app, _) = restricted_app_with(
         Kind::Postgres,
         setup,
         "Bencher",
@@ -96,6 +123,7 @@ INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) 
             json!({"collection": "pgbench_accounts", "action": "read", "fields": ["*"], "permissions": {"aid": {"_lte": 50000}}}),
             json!({"collection": "pgbench_branches", "action": "read", "fields": ["*"], "permissions": {}}),
         ],
+        extra_env,
     )
     .await;
     let port = app.server.pg_port().to_string();
@@ -150,6 +178,17 @@ INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) 
     let e = wire.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
     assert_eq!(sqlstate(&e).0, "57014", "{e}");
     canceller.await.unwrap().unwrap();
+    let row = crate::support::pg_client("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FILTER (WHERE client_addr IS NOT NULL), \
+             count(*) FILTER (WHERE client_addr IS NULL) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'rectus'",
+            &[&app.db.name],
+        )
+        .await
+        .expect("pg_stat_activity");
+    (row.get(0), row.get(1))
 }
 
 /// With every upstream connection taken, a new session is refused after

@@ -49,8 +49,8 @@ impl Registry {
         packet.put_i32(80_877_102);
         packet.put_i32(target.pid);
         packet.put_i32(target.secret);
-        match tokio::net::TcpStream::connect((target.host.as_str(), target.port)).await {
-            Ok(mut stream) => {
+        match super::upstream::open(&target.host, target.port).await {
+            Ok((_, mut stream)) => {
                 let _ = stream.write_all(&packet).await;
             }
             Err(e) => tracing::warn!(error = %e, "cannot forward a cancel request"),

@@ -5,18 +5,36 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::frame::{FrameReader, cstr, typed};
 use super::scram;
 pub use crate::{UpstreamConfig, UpstreamError};
 
+pub type UpstreamRead = Box<dyn AsyncRead + Send + Unpin>;
+pub type UpstreamWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connection to PostgreSQL at `host`: a host name or address over TCP, or, as libpq
+/// reads it, a directory holding the server's Unix socket when it starts with `/` (a
+/// sidecar next to the database skips the TCP stack both ways).
+pub async fn open(host: &str, port: u16) -> std::io::Result<(UpstreamRead, UpstreamWrite)> {
+    if host.starts_with('/') {
+        let path = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
+        let (read, write) = UnixStream::connect(path).await?.into_split();
+        return Ok((Box::new(read), Box::new(write)));
+    }
+    let stream = TcpStream::connect((host, port)).await?;
+    stream.set_nodelay(true)?;
+    let (read, write) = stream.into_split();
+    Ok((Box::new(read), Box::new(write)))
+}
+
 /// One upstream connection after its startup.
 pub struct Upstream {
-    pub reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    pub writer: tokio::net::tcp::OwnedWriteHalf,
+    pub reader: FrameReader<UpstreamRead>,
+    pub writer: UpstreamWrite,
     pub pid: i32,
     pub secret: i32,
     /// `ParameterStatus` frames the database sent, to replay to the client.
@@ -25,9 +43,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn connect(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
-        let stream = TcpStream::connect((config.host.as_str(), config.port)).await?;
-        stream.set_nodelay(true)?;
-        let (read, mut writer) = stream.into_split();
+        let (read, mut writer) = open(&config.host, config.port).await?;
         let mut reader = FrameReader::new(read);
         let mut body = BytesMut::new();
         body.put_i32(196_608);
