@@ -5,7 +5,7 @@
 use serde_json::json;
 use tokio_postgres::NoTls;
 
-use crate::clerk::{restricted_app, restricted_app_with};
+use crate::clerk::restricted_app_with;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
 use crate::wire_pg::{SETUP, connect, refused, run_psql, simple, sqlstate, start};
 
