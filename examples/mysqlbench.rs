@@ -5,8 +5,12 @@
 //! text protocol and with prepared statements.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example mysqlbench -- [SECONDS] [THREADS] [ROWS]
+//! cargo build --release && cargo run --release --example mysqlbench -- [SECONDS] [THREADS] [ROWS] [tcp|socket]
 //! ```
+//!
+//! `socket` puts rectus and the relay next to the database the way a sidecar is: both reach
+//! MariaDB over its Unix socket, while sysbench still connects over TCP; the direct runs
+//! are then made both ways.
 //!
 //! Needs MariaDB (or MySQL) on 127.0.0.1:3306 as `root` without a password and `sysbench`
 //! (Debian's package). Creates and drops its own database. Both rectus users log in with a
@@ -26,6 +30,8 @@ const READER_TOKEN: &str = "bench-reader-token";
 
 struct Target {
     name: &'static str,
+    /// The server's socket file instead of TCP.
+    socket: Option<String>,
     port: u16,
     user: &'static str,
     password: &'static str,
@@ -43,12 +49,11 @@ fn sysbench(
 ) -> Option<(f64, f64)> {
     let out = Command::new("sysbench")
         .arg(test)
-        .args([
-            "--db-driver=mysql",
-            "--mysql-host=127.0.0.1",
-            "--mysql-ssl=off",
-            "--tables=1",
-        ])
+        .args(["--db-driver=mysql", "--mysql-ssl=off", "--tables=1"])
+        .arg(match &target.socket {
+            Some(socket) => format!("--mysql-socket={socket}"),
+            None => "--mysql-host=127.0.0.1".into(),
+        })
         .arg(format!("--mysql-port={}", target.port))
         .arg(format!("--mysql-user={}", target.user))
         .arg(format!("--mysql-password={}", target.password))
@@ -80,9 +85,10 @@ fn sysbench(
     Some((rate("transactions:")?, rate("queries:")?))
 }
 
-/// A plain TCP relay to `upstream` on a runtime of its own (as many workers as rectus
-/// has): bytes both ways, nothing read. Returns its port.
-fn relay(upstream: u16) -> u16 {
+/// A plain relay to `upstream` (over TCP, or to the server's socket file) on a runtime of
+/// its own (as many workers as rectus has): bytes both ways, nothing read. Returns its
+/// port.
+fn relay(upstream: u16, socket: Option<String>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay port");
     let port = listener.local_addr().expect("relay address").port();
     listener.set_nonblocking(true).expect("nonblocking");
@@ -91,8 +97,15 @@ fn relay(upstream: u16) -> u16 {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
             while let Ok((mut client, _)) = listener.accept().await {
+                let socket = socket.clone();
                 tokio::spawn(async move {
                     let _ = client.set_nodelay(true);
+                    if let Some(path) = socket {
+                        if let Ok(mut server) = tokio::net::UnixStream::connect(path).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                        return;
+                    }
                     let Ok(mut server) =
                         tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
                     else {
@@ -112,6 +125,11 @@ fn main() {
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let rows: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let socket = match args.get(4).map(String::as_str) {
+        None | Some("tcp") => false,
+        Some("socket") => true,
+        Some(other) => panic!("the upstream is tcp or socket, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,15 +137,36 @@ fn main() {
     let bin = rectus_bin();
     let database = format!("rectus_mysqlbench_{}", std::process::id());
     mysql(&format!("CREATE DATABASE {database}"));
-    let outcome =
-        std::panic::catch_unwind(|| runtime.block_on(run(&bin, &database, seconds, threads, rows)));
+    let outcome = std::panic::catch_unwind(|| {
+        runtime.block_on(run(&bin, &database, seconds, threads, rows, socket))
+    });
     mysql(&format!("DROP DATABASE {database}"));
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
 }
 
-async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize, rows: usize) {
+/// The server's socket file.
+fn socket_file() -> String {
+    let out = Command::new("mysql")
+        .args(["-h", "127.0.0.1", "-u", "root", "-Nse", "SELECT @@socket"])
+        .output()
+        .expect("mysql");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(path.starts_with('/'), "MariaDB listens on no Unix socket");
+    path
+}
+
+async fn run(
+    bin: &std::path::Path,
+    database: &str,
+    seconds: u64,
+    threads: usize,
+    rows: usize,
+    socket: bool,
+) {
+    let socket_path = socket_file();
+    let upstream = socket.then(|| socket_path.clone());
     let prepare = Command::new("sysbench")
         .args([
             "oltp_read_only",
@@ -157,6 +196,9 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize
         (ADMIN_EMAIL, ADMIN_PASSWORD),
         http_port,
     );
+    if let Some(path) = &upstream {
+        env.push(("DB_HOST", path.clone()));
+    }
     env.extend([
         ("MYSQL_PROXY_HOST", "127.0.0.1".into()),
         ("MYSQL_PROXY_PORT", wire_port.to_string()),
@@ -174,38 +216,50 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize
     reader(&client, &base, &admin, &tables, user).await;
 
     println!(
-        "rectus MySQL endpoint vs direct MariaDB, sysbench, {seconds} s per run, {threads} threads, {rows} rows"
+        "rectus MySQL endpoint vs direct MariaDB, sysbench, {seconds} s per run, {threads} threads, {rows} rows; rectus and the relay reach MariaDB over {}",
+        if socket { "its Unix socket" } else { "TCP" }
     );
     println!();
     println!(
-        "| workload | protocol | direct tps | TCP relay tps | rectus admin tps | rectus restricted tps | relay ÷ direct | admin ÷ direct | restricted ÷ direct |"
+        "| workload | protocol | direct tps | direct tps (socket) | relay tps | rectus admin tps | rectus restricted tps | relay ÷ direct | admin ÷ direct | restricted ÷ direct | admin ÷ direct (socket) | restricted ÷ direct (socket) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let relay_port = relay(3306);
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let relay_port = relay(3306, upstream.clone());
     let targets = [
         Target {
             name: "direct",
+            socket: None,
             port: 3306,
             user: "root",
             password: "",
         },
         Target {
-            name: "TCP relay",
+            name: "relay",
+            socket: None,
             port: relay_port,
             user: "root",
             password: "",
         },
         Target {
             name: "rectus admin",
+            socket: None,
             port: wire_port,
             user: "admin",
             password: ADMIN_TOKEN,
         },
         Target {
             name: "rectus restricted",
+            socket: None,
             port: wire_port,
             user: "reader",
             password: READER_TOKEN,
+        },
+        Target {
+            name: "direct socket",
+            socket: Some(socket_path.clone()),
+            port: 3306,
+            user: "root",
+            password: "",
         },
     ];
     // MYSQLBENCH_ONLY=<target name> runs one target (for profiling it).
@@ -228,14 +282,17 @@ async fn run(bin: &std::path::Path, database: &str, seconds: u64, threads: usize
                 _ => "-".into(),
             };
             println!(
-                "| {test} | {mode} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {test} | {mode} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 show(tps[0]),
+                show(tps[4]),
                 show(tps[1]),
                 show(tps[2]),
                 show(tps[3]),
                 ratio(tps[1], tps[0]),
                 ratio(tps[2], tps[0]),
                 ratio(tps[3], tps[0]),
+                ratio(tps[2], tps[4]),
+                ratio(tps[3], tps[4]),
             );
         }
     }

@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
 
 use crate::TlsError;
 
@@ -40,6 +41,27 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("database", &self.database)
             .finish_non_exhaustive()
     }
+}
+
+pub type UpstreamRead = Box<dyn AsyncRead + Send + Unpin>;
+pub type UpstreamWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connection to the database at `host`: a host name or address over TCP, or, when it
+/// starts with `/`, the Unix socket `socket` (a sidecar next to the database skips the TCP
+/// stack both ways).
+pub(crate) async fn open_upstream(
+    host: &str,
+    port: u16,
+    socket: std::path::PathBuf,
+) -> std::io::Result<(UpstreamRead, UpstreamWrite)> {
+    if host.starts_with('/') {
+        let (read, write) = UnixStream::connect(socket).await?.into_split();
+        return Ok((Box::new(read), Box::new(write)));
+    }
+    let stream = TcpStream::connect((host, port)).await?;
+    stream.set_nodelay(true)?;
+    let (read, write) = stream.into_split();
+    Ok((Box::new(read), Box::new(write)))
 }
 
 #[derive(Debug, thiserror::Error)]

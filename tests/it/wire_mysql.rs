@@ -9,7 +9,8 @@ use mysql_async::{Conn, OptsBuilder, Row, Value as My};
 use serde_json::json;
 
 use crate::clerk::{
-    clerk_permissions, clerk_reads_drafts, restricted_app, same_as_api, second_admin, suspend,
+    clerk_permissions, clerk_reads_drafts, restricted_app, restricted_app_with, same_as_api,
+    second_admin, suspend,
 };
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind, mysql_conn};
 
@@ -123,6 +124,73 @@ async fn admin_passthrough_is_a_direct_connection() {
     assert_eq!(first.len(), 1);
     assert_eq!(second[0].clone().unwrap(), vec![My::Bytes(b"s1".to_vec())]);
     wire.disconnect().await.unwrap();
+}
+
+/// `DB_HOST` naming the server's Unix socket file: the API's pool and the endpoint's
+/// sessions (admin and guarded) reach the database over it, none over TCP.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_is_reached_over_its_unix_socket() {
+    let mut root = mysql_conn(None).await;
+    let socket: String = root
+        .query_first("SELECT @@socket")
+        .await
+        .unwrap()
+        .expect("MariaDB listens on a Unix socket");
+    let (app, _) = restricted_app_with(
+        Kind::MySql,
+        SETUP,
+        "Clerk",
+        &clerk_permissions(),
+        &[("DB_HOST", socket.as_str())],
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            "GET",
+            "/items/orders?fields=id&sort=id",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}])
+    );
+    let mut admin = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("admin login");
+    root.query_drop(format!("USE `{}`", app.db.name))
+        .await
+        .unwrap();
+    let sql = "SELECT id, secret FROM orders ORDER BY id";
+    assert_eq!(
+        rows(&mut admin, sql).await.unwrap(),
+        rows(&mut root, sql).await.unwrap()
+    );
+    let mut clerk = connect(&app, "clerk@example.com", "pw")
+        .await
+        .expect("user login");
+    let ids: Vec<i64> = clerk
+        .query("SELECT id FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(ids, [1, 3]);
+    // The test connects over TCP; rectus's API pool and the clerk's session come over the
+    // socket, which MariaDB lists as `localhost` (over TCP it would be `127.0.0.1:<port>`).
+    let hosts: Vec<String> = root
+        .exec(
+            "SELECT HOST FROM information_schema.PROCESSLIST WHERE DB = ?",
+            (app.db.name.clone(),),
+        )
+        .await
+        .unwrap();
+    assert!(
+        hosts.iter().filter(|h| *h == "localhost").count() >= 2,
+        "{hosts:?}"
+    );
+    admin.disconnect().await.unwrap();
+    clerk.disconnect().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

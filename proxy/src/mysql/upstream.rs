@@ -7,13 +7,12 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::auth;
 use super::packet::{self, PacketReader, Read41};
 use super::protocol::{Expect, Response, UTF8MB4, caps, command, err_message};
+use crate::endpoint::{UpstreamRead, UpstreamWrite, open_upstream};
 pub use crate::{UpstreamConfig, UpstreamError};
 
 /// What every connection to the database shares: its version, capabilities, and the
@@ -29,8 +28,8 @@ pub struct ServerInfo {
 }
 
 pub struct Upstream {
-    pub reader: PacketReader<OwnedReadHalf>,
-    pub writer: OwnedWriteHalf,
+    pub reader: PacketReader<UpstreamRead>,
+    pub writer: UpstreamWrite,
     /// The capabilities this connection was opened with.
     pub capabilities: u32,
     version: String,
@@ -41,9 +40,9 @@ impl Upstream {
     /// Opens a connection whose answers have the shape `shaping` asks for (a client's
     /// capabilities masked with [`caps::SESSION_SHAPING`]).
     pub async fn connect(config: &UpstreamConfig, shaping: u32) -> Result<Upstream, UpstreamError> {
-        let stream = TcpStream::connect((config.host.as_str(), config.port)).await?;
-        stream.set_nodelay(true)?;
-        let (read, writer) = stream.into_split();
+        // A host starting with `/` is the server's socket file.
+        let (read, writer) =
+            open_upstream(&config.host, config.port, config.host.clone().into()).await?;
         let mut reader = PacketReader::new(read);
         let greeting = reader
             .packet()

@@ -5,30 +5,19 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::frame::{FrameReader, cstr, typed};
 use super::scram;
+use crate::endpoint::{UpstreamRead, UpstreamWrite, open_upstream};
 pub use crate::{UpstreamConfig, UpstreamError};
 
-pub type UpstreamRead = Box<dyn AsyncRead + Send + Unpin>;
-pub type UpstreamWrite = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// A connection to PostgreSQL at `host`: a host name or address over TCP, or, as libpq
-/// reads it, a directory holding the server's Unix socket when it starts with `/` (a
-/// sidecar next to the database skips the TCP stack both ways).
+/// A connection to PostgreSQL: over TCP, or, as libpq reads a `host` starting with `/`, the
+/// socket `.s.PGSQL.<port>` in that directory.
 pub async fn open(host: &str, port: u16) -> std::io::Result<(UpstreamRead, UpstreamWrite)> {
-    if host.starts_with('/') {
-        let path = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
-        let (read, write) = UnixStream::connect(path).await?.into_split();
-        return Ok((Box::new(read), Box::new(write)));
-    }
-    let stream = TcpStream::connect((host, port)).await?;
-    stream.set_nodelay(true)?;
-    let (read, write) = stream.into_split();
-    Ok((Box::new(read), Box::new(write)))
+    let socket = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
+    open_upstream(host, port, socket).await
 }
 
 /// One upstream connection after its startup.
