@@ -28,6 +28,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/rectus.toml";
 pub const SETTINGS: &[&str] = &[
     "DB_CLIENT",
     "DB_HOST",
+    "DB_SOCKET_PATH",
     "DB_PORT",
     "DB_DATABASE",
     "DB_USER",
@@ -346,6 +347,8 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
 
     let client = take("DB_CLIENT").unwrap_or_else(|| "sqlite3".to_string());
     let host = take("DB_HOST");
+    // Directus's name for MySQL's socket file (knex's `socketPath`).
+    let socket_path = take("DB_SOCKET_PATH");
     let port = take("DB_PORT");
     let database = take("DB_DATABASE");
     let user = take("DB_USER");
@@ -394,8 +397,22 @@ fn validate(mut raw: BTreeMap<String, Scalar>) -> Result<Config, ConfigError> {
                 ))
             })?,
         };
+        let host = match (&socket_path, client) {
+            (Some(path), "mysql") if path.starts_with('/') => Some(path.clone()),
+            (Some(path), "mysql") => {
+                return Err(ConfigError(format!(
+                    "DB_SOCKET_PATH={path} is not a socket file: give its absolute path"
+                )));
+            }
+            (Some(_), _) => {
+                return Err(ConfigError(format!(
+                    "DB_SOCKET_PATH is for DB_CLIENT=mysql: with DB_CLIENT={client}, set DB_HOST to the socket's directory"
+                )));
+            }
+            (None, _) => host.clone(),
+        };
         Ok(NetworkDatabase {
-            host: host.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+            host: host.unwrap_or_else(|| "127.0.0.1".to_string()),
             port,
             database: database.clone(),
             user: user.clone(),
@@ -724,6 +741,40 @@ mod tests {
             .unwrap_err()
             .0,
             "DB_PORT=0 is not a valid port: use a number from 1 to 65535"
+        );
+        assert_eq!(
+            validate(raw(&[
+                ("DB_CLIENT", "pg"),
+                ("DB_DATABASE", "x"),
+                ("DB_SOCKET_PATH", "/run/x.sock")
+            ]))
+            .unwrap_err()
+            .0,
+            "DB_SOCKET_PATH is for DB_CLIENT=mysql: with DB_CLIENT=pg, set DB_HOST to the socket's directory"
+        );
+    }
+
+    #[test]
+    fn db_socket_path_is_the_mysql_host() {
+        let c = validate(raw(&[
+            ("DB_CLIENT", "mysql"),
+            ("DB_DATABASE", "x"),
+            ("DB_HOST", "db.example"),
+            ("DB_SOCKET_PATH", "/run/mysqld/mysqld.sock"),
+        ]))
+        .unwrap();
+        match c.database {
+            DatabaseConfig::MySql(net) => assert_eq!(net.host, "/run/mysqld/mysqld.sock"),
+            other => panic!("{other:?}"),
+        }
+        let relative = validate(raw(&[
+            ("DB_CLIENT", "mysql"),
+            ("DB_DATABASE", "x"),
+            ("DB_SOCKET_PATH", "mysqld.sock"),
+        ]));
+        assert_eq!(
+            relative.unwrap_err().0,
+            "DB_SOCKET_PATH=mysqld.sock is not a socket file: give its absolute path"
         );
     }
 

@@ -126,8 +126,9 @@ async fn admin_passthrough_is_a_direct_connection() {
     wire.disconnect().await.unwrap();
 }
 
-/// `DB_HOST` naming the server's Unix socket file: the API's pool and the endpoint's
-/// sessions (admin and guarded) reach the database over it, none over TCP.
+/// `DB_SOCKET_PATH` (Directus's name; the same as `DB_HOST` naming the socket file): the
+/// API's pool and the endpoint's sessions (admin and guarded) reach the database over the
+/// server's Unix socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_database_is_reached_over_its_unix_socket() {
     let mut root = mysql_conn(None).await;
@@ -141,7 +142,7 @@ async fn the_database_is_reached_over_its_unix_socket() {
         SETUP,
         "Clerk",
         &clerk_permissions(),
-        &[("DB_HOST", socket.as_str())],
+        &[("DB_SOCKET_PATH", socket.as_str())],
     )
     .await;
     let body = app
