@@ -50,11 +50,11 @@ pub fn aggregate(
         if !per_field.is_empty() {
             pairs.push((
                 function.clone(),
-                json::object_json(builder.dialect, per_field),
+                json::aggregate_object_json(builder.dialect, per_field),
             ));
         }
     }
-    select.expr_as(json::object(builder.dialect, pairs), "__json");
+    select.expr_as(json::aggregate_object(builder.dialect, pairs), "__json");
     for g in &groups {
         select.add_group_by([g.expr.clone()]);
     }

@@ -587,6 +587,24 @@ async fn aliases(kind: Kind) {
         "{renamed}"
     );
     assert!(renamed["data"].get("customer_name").is_none(), "{renamed}");
+    // Keys are data, whatever they hold: longer than PostgreSQL's 63-byte names, quotes,
+    // on the item and on a nested one.
+    let long = "k".repeat(70);
+    let (status, odd) = get(&format!(
+        "/items/orders/3?fields=id,{long},{q},customer.{q}&alias[{long}]=customer_name\
+         &alias[{q}]=amount&alias[customer.{q}]=name",
+        q = urlencode("a\"b")
+    ))
+    .await;
+    assert_eq!(status, 200, "{odd}");
+    assert_eq!(odd["data"][long.as_str()], "Bob", "{odd}");
+    let (_, plain) = get("/items/orders/3?fields=amount,customer.name").await;
+    assert_eq!(odd["data"]["a\"b"], plain["data"]["amount"], "{odd}");
+    assert_eq!(
+        odd["data"]["customer"]["a\"b"], plain["data"]["customer"]["name"],
+        "{odd}"
+    );
+    assert_eq!(odd["data"].as_object().map(|o| o.len()), Some(4), "{odd}");
     let (_, wild) = get("/items/orders/3?alias[who]=customer_name").await;
     assert_eq!(
         wild["data"]["who"], "Bob",
