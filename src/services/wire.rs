@@ -196,3 +196,36 @@ pub fn mysql_upstream(
         database: db.database.clone().ok_or("DB_DATABASE is required")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::upstream;
+    use crate::config::NetworkDatabase;
+
+    fn with_url(url: &str) -> NetworkDatabase {
+        NetworkDatabase {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            database: None,
+            user: None,
+            password: None,
+            connection_string: Some(url.into()),
+            pool_max: 1,
+        }
+    }
+
+    #[test]
+    fn a_connection_string_names_the_endpoints_upstream() {
+        let tcp = upstream(&with_url("postgres://ada:pw@db.example:6543/app")).unwrap();
+        assert_eq!((tcp.host.as_str(), tcp.port), ("db.example", 6543));
+        assert_eq!((tcp.user.as_str(), tcp.database.as_str()), ("ada", "app"));
+        assert_eq!(tcp.password.as_deref(), Some("pw"));
+        // A socket directory as libpq takes it, in the query string.
+        let socket = upstream(&with_url(
+            "postgresql://postgres@/app?host=/var/run/postgresql",
+        ))
+        .unwrap();
+        assert_eq!(socket.host, "/var/run/postgresql");
+        assert_eq!(socket.port, 5432);
+    }
+}
