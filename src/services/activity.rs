@@ -235,7 +235,10 @@ impl Recorder<'_> {
         if let Some(read) = read_back {
             answer.expr_as(Expr::SubQuery(None, Box::new(read.into())), "__json");
         }
-        Ok(rectus_policies::Dialect::Postgres.build(&with.query(answer))?)
+        // `WithClause::query` copies the finished statement; assembled in place instead.
+        let mut statement = sea_query::WithQuery::new();
+        statement.with_clause(with).query(answer);
+        Ok(rectus_policies::Dialect::Postgres.build(&statement)?)
     }
 
     /// The whole item as it is now in the transaction, for a revision's `data`.
@@ -277,10 +280,10 @@ impl Recorder<'_> {
 }
 
 fn cte(insert: sea_query::InsertStatement, name: &str) -> sea_query::CommonTableExpression {
-    sea_query::CommonTableExpression::new()
-        .query(insert)
-        .table_name(name.to_string())
-        .to_owned()
+    // Built in place: the builder's `to_owned()` would copy the whole INSERT again.
+    let mut cte = sea_query::CommonTableExpression::new();
+    cte.query(insert).table_name(name.to_string());
+    cte
 }
 
 fn typed(values: Vec<(String, DbValue)>) -> Vec<(String, Expr)> {
