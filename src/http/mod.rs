@@ -27,9 +27,19 @@ use crate::error::ApiError;
 use crate::services::auth::AuthService;
 use crate::services::authz::Authz;
 
-/// What every handler can reach.
+/// What every handler can reach. Extractors clone it per request: one shared pointer, not
+/// one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: Database,
     pub config: Arc<Config>,
     pub authz: Arc<Authz>,
@@ -45,7 +55,7 @@ impl AppState {
         let config = Arc::new(config);
         let authz = Arc::new(Authz::new(db.clone()));
         let auth = Arc::new(AuthService::new(db.clone(), config.clone(), authz.clone()));
-        AppState {
+        AppState(Arc::new(Shared {
             db,
             config,
             authz,
@@ -54,7 +64,7 @@ impl AppState {
             plans: Arc::default(),
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             schema_generation: Arc::default(),
-        }
+        }))
     }
 
     /// Reads the schema from the database again and serves it from now on.
