@@ -178,8 +178,9 @@ async fn run(
     scale: u32,
     socket: bool,
 ) {
+    let socket_dir = socket_directory();
     let upstream = if socket {
-        socket_directory()
+        socket_dir.clone()
     } else {
         "127.0.0.1".to_string()
     };
@@ -282,7 +283,7 @@ async fn run(
                 },
                 Target {
                     name: "direct socket",
-                    host: socket_directory(),
+                    host: socket_dir.clone(),
                     port: 5432,
                     user: "postgres",
                     password: "",

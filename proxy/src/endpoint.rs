@@ -47,15 +47,15 @@ pub type UpstreamRead = Box<dyn AsyncRead + Send + Unpin>;
 pub type UpstreamWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A connection to the database at `host`: a host name or address over TCP, or, when it
-/// starts with `/`, the Unix socket `socket` (a sidecar next to the database skips the TCP
-/// stack both ways).
+/// starts with `/`, the Unix socket `socket` names (a sidecar next to the database skips the
+/// TCP stack both ways).
 pub(crate) async fn open_upstream(
     host: &str,
     port: u16,
-    socket: std::path::PathBuf,
+    socket: impl FnOnce() -> std::path::PathBuf,
 ) -> std::io::Result<(UpstreamRead, UpstreamWrite)> {
     if host.starts_with('/') {
-        let (read, write) = UnixStream::connect(socket).await?.into_split();
+        let (read, write) = UnixStream::connect(socket()).await?.into_split();
         return Ok((Box::new(read), Box::new(write)));
     }
     let stream = TcpStream::connect((host, port)).await?;

@@ -27,18 +27,17 @@ pub(super) fn pool(net: &NetworkDatabase) -> Result<MySqlPool, DbError> {
             Opts::from_url(url)
                 .map_err(|e| DbError::Connect(format!("DB_CONNECTION_STRING is not valid: {e}")))?,
         ),
-        // A host starting with `/` is the server's Unix socket file.
-        None if net.host.starts_with('/') => OptsBuilder::default()
-            .socket(Some(net.host.clone()))
-            .db_name(net.database.clone())
-            .user(Some(net.user.clone().unwrap_or_else(|| "root".into())))
-            .pass(net.password.clone()),
-        None => OptsBuilder::default()
-            .ip_or_hostname(net.host.clone())
-            .tcp_port(net.port)
-            .db_name(net.database.clone())
-            .user(Some(net.user.clone().unwrap_or_else(|| "root".into())))
-            .pass(net.password.clone()),
+        None => {
+            let opts = OptsBuilder::default()
+                .db_name(net.database.clone())
+                .user(Some(net.user.clone().unwrap_or_else(|| "root".into())))
+                .pass(net.password.clone());
+            // A host starting with `/` is the server's Unix socket file.
+            match net.host.starts_with('/') {
+                true => opts.socket(Some(net.host.clone())),
+                false => opts.ip_or_hostname(net.host.clone()).tcp_port(net.port),
+            }
+        }
     };
     let constraints = PoolConstraints::new(0, net.pool_max)
         .ok_or_else(|| DbError::Connect("invalid pool size".into()))?;

@@ -154,12 +154,15 @@ impl Row {
         self.values
     }
 
-    pub fn value(&self, column: &str) -> Result<&DbValue, DbError> {
+    fn index(&self, column: &str) -> Result<usize, DbError> {
         self.columns
             .iter()
             .position(|c| c.eq_ignore_ascii_case(column))
-            .map(|i| &self.values[i])
             .ok_or_else(|| DbError::Decode(format!("no column {column} in the result")))
+    }
+
+    pub fn value(&self, column: &str) -> Result<&DbValue, DbError> {
+        Ok(&self.values[self.index(column)?])
     }
 
     pub fn get<T: FromDbValue>(&self, column: &str) -> Result<T, DbError> {
@@ -170,11 +173,7 @@ impl Row {
     /// The text of `column`, moved out of the row rather than copied: the JSON of a read
     /// arrives so, one cell per item.
     pub fn into_string(mut self, column: &str) -> Result<String, DbError> {
-        let i = self
-            .columns
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(column))
-            .ok_or_else(|| DbError::Decode(format!("no column {column} in the result")))?;
+        let i = self.index(column)?;
         let decode = |expected: String| DbError::Decode(format!("column {column}: {expected}"));
         match std::mem::replace(&mut self.values[i], DbValue::Null) {
             DbValue::Text(s) => Ok(s),

@@ -235,10 +235,7 @@ impl Recorder<'_> {
         if let Some(read) = read_back {
             answer.expr_as(Expr::SubQuery(None, Box::new(read.into())), "__json");
         }
-        // `WithClause::query` copies the finished statement; assembled in place instead.
-        let mut statement = sea_query::WithQuery::new();
-        statement.with_clause(with).query(answer);
-        Ok(rectus_policies::Dialect::Postgres.build(&statement)?)
+        build_with(with, answer)
     }
 
     /// The whole item as it is now in the transaction, for a revision's `data`.
@@ -277,6 +274,17 @@ impl Recorder<'_> {
             })
             .unwrap_or_default())
     }
+}
+
+/// `WITH … query` for PostgreSQL, assembled in place: sea-query's `WithClause::query`
+/// copies the finished statement.
+fn build_with(
+    with: WithClause,
+    query: impl Into<sea_query::SubQueryStatement>,
+) -> Result<crate::db::Stmt, ApiError> {
+    let mut statement = sea_query::WithQuery::new();
+    statement.with_clause(with).query(query);
+    Ok(rectus_policies::Dialect::Postgres.build(&statement)?)
 }
 
 fn cte(insert: sea_query::InsertStatement, name: &str) -> sea_query::CommonTableExpression {
@@ -337,11 +345,9 @@ fn activity_with_revision(
                 .chain(values.into_iter().map(|v| Expr::val(write::sea_value(v)))),
         )
         .map_err(|e| ApiError::internal(&e))?;
-    let with = WithClause::new()
-        .cte(cte(insert_activity, "a"))
-        .to_owned()
-        .query(insert_revision);
-    Ok(rectus_policies::Dialect::Postgres.build(&with)?)
+    let mut with = WithClause::new();
+    with.cte(cte(insert_activity, "a"));
+    build_with(with, insert_revision)
 }
 
 /// Inserts a row and returns its generated key: `RETURNING` where the database has it, the

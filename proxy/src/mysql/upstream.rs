@@ -42,7 +42,7 @@ impl Upstream {
     pub async fn connect(config: &UpstreamConfig, shaping: u32) -> Result<Upstream, UpstreamError> {
         // A host starting with `/` is the server's socket file.
         let (read, writer) =
-            open_upstream(&config.host, config.port, config.host.clone().into()).await?;
+            open_upstream(&config.host, config.port, || config.host.clone().into()).await?;
         let mut reader = PacketReader::new(read);
         let greeting = reader
             .packet()

@@ -16,8 +16,10 @@ pub use crate::{UpstreamConfig, UpstreamError};
 /// A connection to PostgreSQL: over TCP, or, as libpq reads a `host` starting with `/`, the
 /// socket `.s.PGSQL.<port>` in that directory.
 pub async fn open(host: &str, port: u16) -> std::io::Result<(UpstreamRead, UpstreamWrite)> {
-    let socket = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
-    open_upstream(host, port, socket).await
+    open_upstream(host, port, || {
+        std::path::Path::new(host).join(format!(".s.PGSQL.{port}"))
+    })
+    .await
 }
 
 /// One upstream connection after its startup.

@@ -177,12 +177,12 @@ impl Items<'_> {
         read: Option<&Query>,
     ) -> Result<Created, ApiError> {
         let c = self.collection(collection)?;
-        self.rules(c, Action::Create)?;
+        let rules = self.rules(c, Action::Create)?;
         if let [item] = items
             && self.db.dialect() == Dialect::Postgres
             && !has_relational(self, c, item)
         {
-            let created = self.create_alone(c, item, read).await?;
+            let created = self.create_alone(c, &rules, item, read).await?;
             self.after_write(c, items);
             return Ok(created);
         }
@@ -221,16 +221,17 @@ impl Items<'_> {
     async fn create_alone(
         &self,
         c: &Collection,
+        rules: &Rules<'_>,
         item: &Json,
         read: Option<&Query>,
     ) -> Result<Created, ApiError> {
-        let rules = self.rules(c, Action::Create)?;
-        let mut conn = self.db.acquire().await?;
-        // Without relational values, splitting the payload reads nothing.
-        let split = self.split(&mut conn, c, &rules, item, 0).await?;
-        let values = self.prepare(c, &rules, Action::Create, &split.own).await?;
+        // Planned before a connection is held.
         let read_back =
             read.and_then(|q| plan_created_read(&self.plan_context(), &c.collection, q));
+        let mut conn = self.db.acquire().await?;
+        // Without relational values, splitting the payload reads nothing.
+        let split = self.split(&mut conn, c, rules, item, 0).await?;
+        let values = self.prepare(c, rules, Action::Create, &split.own).await?;
         let folded = read_back.is_some();
         let stmt = self.recorder().create_statement(c, values, read_back)?;
         let row = conn
