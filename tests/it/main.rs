@@ -18,6 +18,7 @@ mod server;
 mod support;
 mod wire_fuzz;
 mod wire_mysql;
+mod wire_mysql_dump;
 mod wire_mysql_protocol;
 mod wire_pg;
 mod wire_pg_clients;

@@ -31,6 +31,7 @@ use sqlparser::parser::Parser;
 
 use crate::access::ReadAccess;
 use crate::{Collection, Dialect, Field};
+pub use mysql::session::guarded_sql_mode;
 pub use write::{Deferred, check_deferred};
 
 /// SQLSTATE codes the guard answers with.
@@ -222,9 +223,16 @@ pub enum PreparedName {
 /// rewritten, in order. One refused statement refuses the whole input, so nothing of it
 /// runs.
 pub fn guard(sql: &str, ctx: &GuardContext) -> GuardResult<Vec<Guarded>> {
-    if ctx.mysql() {
-        mysql::lexical::check(sql)?;
-    }
+    let read;
+    let sql = if ctx.mysql() {
+        read = mysql::lexical::unwrap(sql)?;
+        if let Some(begin) = mysql::session::consistent_snapshot(&read) {
+            return Ok(vec![begin]);
+        }
+        read.as_ref()
+    } else {
+        sql
+    };
     let statements = ctx.parse(sql)?;
     statements
         .into_iter()

@@ -6,6 +6,8 @@
 //! into that rewrite. Anything that is not a plain read, or whose shape does not parse, is
 //! guarded as it is.
 
+use std::borrow::Cow;
+
 use sqlparser::ast::{Statement, Value};
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
@@ -38,7 +40,10 @@ pub struct Template {
 pub fn shape(sql: &str, dialect: Dialect) -> Option<Shape> {
     let tokens = match dialect {
         Dialect::MySql => {
-            mysql::lexical::check(sql).ok()?;
+            // Text with an executable comment is guarded whole, as the server reads it.
+            if !matches!(mysql::lexical::unwrap(sql), Ok(Cow::Borrowed(_))) {
+                return None;
+            }
             Tokenizer::new(&MySqlDialect {}, sql).tokenize().ok()?
         }
         _ => Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?,

@@ -101,9 +101,47 @@ fn strings_are_printed_for_no_backslash_escapes() {
 }
 
 #[test]
-fn executable_comments_are_refused() {
+fn executable_comments_are_read_as_the_server_reads_them() {
+    // Their body is guarded like any other text: a hidden column stays hidden.
     refused("select /*!50000 secret */ id from orders");
+    assert!(one("select /*!50000 status, */ id from orders").starts_with("SELECT status, id FROM"));
+    // mysqldump's opening statements.
+    assert_eq!(
+        one("/*!40103 SET TIME_ZONE='+00:00' */"),
+        "SET TIME_ZONE = '+00:00'"
+    );
+    assert_eq!(one("/*!40101 SET NAMES utf8mb4 */"), "SET NAMES utf8mb4");
+    // Comments a supported server might not run, MariaDB's own, and ones holding comments.
+    refused("select /*!80000 status, */ id from orders");
     refused("select /*M!100000 secret */ id from orders");
+    refused("select /*!50000 status /* x */, */ id from orders");
+}
+
+#[test]
+fn sql_mode_is_set_without_what_changes_how_text_is_read() {
+    for (sql, mode) in [
+        ("set sql_mode = 'ANSI_QUOTES'", "NO_BACKSLASH_ESCAPES"),
+        ("set @@session.sql_mode = ''", "NO_BACKSLASH_ESCAPES"),
+        ("/*!40100 SET @@SQL_MODE='' */", "NO_BACKSLASH_ESCAPES"),
+        (
+            "SET SESSION SQL_MODE = 'STRICT_ALL_TABLES,ansi,IGNORE_SPACE,NO_ZERO_DATE'",
+            "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_BACKSLASH_ESCAPES",
+        ),
+    ] {
+        assert_eq!(
+            one(sql),
+            format!("SET SESSION sql_mode = '{mode}'"),
+            "{sql}"
+        );
+    }
+    for sql in [
+        "set global sql_mode = ''",
+        "set sql_mode = concat(@@sql_mode, ',ANSI_QUOTES')",
+        "set sql_mode = @x",
+        "set sql_mode = '', autocommit = 1",
+    ] {
+        refused(sql);
+    }
 }
 
 #[test]
@@ -114,11 +152,38 @@ fn session_statements() {
     one("start transaction");
     one("commit");
     assert_eq!(one("use mydb"), "USE `mydb`");
+    // What mysqldump --single-transaction sends around its reads.
+    assert_eq!(one("unlock tables"), "UNLOCK TABLES");
+    assert_eq!(
+        one("START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */"),
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+    );
+    assert_eq!(
+        one("start transaction with consistent snapshot, read only;"),
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+    );
+    assert_eq!(
+        one("set optimizer_switch='semijoin=off'"),
+        "SET optimizer_switch = 'semijoin=off'"
+    );
+    one("set optimizer_switch=default");
+    one("SET SESSION character_set_results = 'binary'");
+    one("SET SQL_QUOTE_SHOW_CREATE=1");
+    for sql in [
+        "select trigger_name from information_schema.triggers",
+        "select * from information_schema.files",
+        "select table_name, partition_expression from information_schema.partitions",
+    ] {
+        one(sql);
+    }
     for sql in [
         "set names gbk",
+        "lock tables orders read",
+        "start transaction with consistent snapshot; select 1",
+        "set optimizer_switch = 'derived_merge=off'",
+        "set optimizer_switch = 'semijoin=off,derived_merge=off'",
+        "set character_set_results = latin1",
         "set names utf8mb4 collate 'x; drop table orders'",
-        "set sql_mode = 'ANSI_QUOTES'",
-        "set @@session.sql_mode = ''",
         "set global autocommit = 1",
         "set character_set_client = gbk",
         "set foreign_key_checks = 0",
@@ -458,4 +523,19 @@ fn prepared_inserts_check_their_parameters_when_they_run() {
             .is_err()
         );
     });
+}
+
+#[test]
+fn catalog_views_for_dump_tools() {
+    let sql = one("select table_name, partition_expression from information_schema.partitions");
+    assert!(sql.contains("NULL AS `PARTITION_EXPRESSION`"), "{sql}");
+    assert!(
+        sql.contains("`TABLE_NAME` IN ('customers', 'orders')"),
+        "{sql}"
+    );
+    let sql = one("select trigger_name from information_schema.triggers");
+    assert!(
+        sql.contains("FROM `information_schema`.`TRIGGERS` WHERE false)"),
+        "{sql}"
+    );
 }

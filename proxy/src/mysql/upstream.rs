@@ -279,7 +279,7 @@ impl Pool {
                 let info = ServerInfo {
                     version: upstream.version().to_string(),
                     capabilities: upstream.server_capabilities(),
-                    guarded_mode: guarded_mode(&mode),
+                    guarded_mode: rectus_policies::guard::guarded_sql_mode(&mode),
                 };
                 self.keep(upstream);
                 Ok(info)
@@ -327,29 +327,6 @@ impl Pool {
     }
 }
 
-/// `mode` for guarded sessions: see [`ServerInfo::guarded_mode`].
-pub fn guarded_mode(mode: &str) -> String {
-    const DROPPED: &[&str] = &[
-        "ANSI_QUOTES",
-        "IGNORE_SPACE",
-        "ANSI",
-        "ORACLE",
-        "MSSQL",
-        "DB2",
-        "POSTGRESQL",
-        "MAXDB",
-        "NO_BACKSLASH_ESCAPES",
-    ];
-    let mut modes: Vec<&str> = mode
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty() && !DROPPED.contains(&m.to_uppercase().as_str()))
-        .filter(|m| m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .collect();
-    modes.push("NO_BACKSLASH_ESCAPES");
-    modes.join(",")
-}
-
 impl Upstream {
     /// Sets up a leased connection for a guarded session.
     pub async fn guard_session(&mut self, info: &ServerInfo) -> Result<(), UpstreamError> {
@@ -368,19 +345,5 @@ impl Upstream {
             _ => return Ok(()),
         };
         self.run(&format!("SET NAMES {name}")).await.map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn guarded_mode_reads_text_one_way() {
-        assert_eq!(
-            super::guarded_mode(
-                "STRICT_TRANS_TABLES,ANSI_QUOTES,IGNORE_SPACE,ANSI,NO_ENGINE_SUBSTITUTION"
-            ),
-            "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES"
-        );
-        assert_eq!(super::guarded_mode(""), "NO_BACKSLASH_ESCAPES");
     }
 }

@@ -144,8 +144,6 @@ do sleep(1)
 --;
 lock tables orders read
 --;
-unlock tables
---;
 flush tables
 --;
 kill 1
@@ -169,11 +167,9 @@ grant all on *.* to 'x'@'%'
 create user x
 --;
 # -- session state that changes how text is read, who the session is, what is checked
-set sql_mode = 'ANSI_QUOTES'
+set sql_mode = concat(@@sql_mode, ',ANSI_QUOTES')
 --;
-set session sql_mode = ''
---;
-set @@sql_mode = 'NO_BACKSLASH_ESCAPES'
+set global sql_mode = ''
 --;
 set names gbk
 --;

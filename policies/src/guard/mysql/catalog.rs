@@ -1,10 +1,13 @@
 //! `information_schema` and the `SHOW`/`DESCRIBE` statements for MySQL clients that may not
-//! read the real catalog: `SCHEMATA`, `TABLES` and `COLUMNS` hold only the configured
-//! database, the tables the user may read and their readable columns (statistics blanked);
+//! read the real catalog: `SCHEMATA`, `TABLES`, `PARTITIONS` and `COLUMNS` hold only the
+//! configured database, the tables the user may read and their readable columns
+//! (statistics blanked), `TRIGGERS` and `FILES` nothing;
 //! `SHOW DATABASES`, `SHOW [FULL] TABLES`, `SHOW [FULL] COLUMNS` and `DESCRIBE` become
 //! queries over those rows. Any other system table is refused.
 
-use sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query as SeaQuery, SelectStatement};
+use sea_query::{
+    Alias, Asterisk, Condition, Expr, ExprTrait, Order, Query as SeaQuery, SelectStatement,
+};
 use sqlparser::ast::{ObjectName, ShowCreateObject, Statement};
 use sqlparser::ast::{ShowStatementFilter, ShowStatementFilterPosition, ShowStatementOptions};
 
@@ -65,6 +68,41 @@ const COLUMNS: &[(&str, Option<&str>)] = &[
     ("GENERATION_EXPRESSION", Some("''")),
 ];
 
+/// `information_schema.PARTITIONS`: one row per table (or partition) of the readable tables;
+/// statistics blanked as in `TABLES`, and the partitioning expressions and bounds, which
+/// may name hidden columns or hold their values.
+const PARTITIONS: &[(&str, Option<&str>)] = &[
+    ("TABLE_CATALOG", None),
+    ("TABLE_SCHEMA", None),
+    ("TABLE_NAME", None),
+    ("PARTITION_NAME", None),
+    ("SUBPARTITION_NAME", None),
+    ("PARTITION_ORDINAL_POSITION", None),
+    ("SUBPARTITION_ORDINAL_POSITION", None),
+    ("PARTITION_METHOD", None),
+    ("SUBPARTITION_METHOD", None),
+    ("PARTITION_EXPRESSION", Some("NULL")),
+    ("SUBPARTITION_EXPRESSION", Some("NULL")),
+    ("PARTITION_DESCRIPTION", Some("NULL")),
+    ("TABLE_ROWS", Some("NULL")),
+    ("AVG_ROW_LENGTH", Some("NULL")),
+    ("DATA_LENGTH", Some("NULL")),
+    ("MAX_DATA_LENGTH", Some("NULL")),
+    ("INDEX_LENGTH", Some("NULL")),
+    ("DATA_FREE", Some("NULL")),
+    ("CREATE_TIME", None),
+    ("UPDATE_TIME", Some("NULL")),
+    ("CHECK_TIME", Some("NULL")),
+    ("CHECKSUM", Some("NULL")),
+    ("PARTITION_COMMENT", None),
+    ("NODEGROUP", None),
+    ("TABLESPACE_NAME", None),
+];
+
+/// Views answered with no rows (their columns as the server has them): triggers, whose
+/// bodies may name hidden columns, and tablespace files, which name tables.
+const EMPTY: &[(&str, &str)] = &[("triggers", "TRIGGERS"), ("files", "FILES")];
+
 const SCHEMATA: &[(&str, Option<&str>)] = &[
     ("CATALOG_NAME", None),
     ("SCHEMA_NAME", None),
@@ -80,7 +118,11 @@ pub fn virtual_table(ctx: &GuardContext, name: &str) -> GuardResult<Option<Strin
         "schemata" => schemata(ctx),
         "tables" => tables(ctx),
         "columns" => columns(ctx, None),
-        _ => return Ok(None),
+        "partitions" => partitions(ctx),
+        other => match EMPTY.iter().find(|(name, _)| *name == other) {
+            Some((_, view)) => empty(view),
+            None => return Ok(None),
+        },
     };
     Ok(Some(relation::print(ctx, &select)))
 }
@@ -117,14 +159,31 @@ fn schemata(ctx: &GuardContext) -> SelectStatement {
 }
 
 fn tables(ctx: &GuardContext) -> SelectStatement {
+    of_readable_tables(ctx, select_from("TABLES", TABLES))
+}
+
+fn partitions(ctx: &GuardContext) -> SelectStatement {
+    of_readable_tables(ctx, select_from("PARTITIONS", PARTITIONS))
+}
+
+/// `select` (of a view with `TABLE_SCHEMA` and `TABLE_NAME`) limited to the readable tables.
+fn of_readable_tables(ctx: &GuardContext, mut select: SelectStatement) -> SelectStatement {
     let names: Vec<String> = readable(ctx)
         .into_iter()
         .map(|c| c.collection.clone())
         .collect();
-    let mut select = select_from("TABLES", TABLES);
     select
         .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(ctx.schema_name))
         .and_where(Expr::col(Alias::new("TABLE_NAME")).is_in(names));
+    select
+}
+
+fn empty(view: &str) -> SelectStatement {
+    let mut select = SeaQuery::select();
+    select
+        .column(Asterisk)
+        .from((Alias::new("information_schema"), Alias::new(view)))
+        .and_where(Expr::cust("FALSE"));
     select
 }
 

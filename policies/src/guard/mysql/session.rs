@@ -1,7 +1,8 @@
 //! MySQL statements that touch no table: transaction control, an allow-list of session
 //! variables, `SET NAMES` in UTF-8, `SHOW WARNINGS`, `USE` of the configured database, and
-//! the `SHOW`/`DESCRIBE` statements answered from the schema and permissions. `sql_mode`,
-//! character sets other than UTF-8, global scope and user variables are refused.
+//! the `SHOW`/`DESCRIBE` statements answered from the schema and permissions. `sql_mode`
+//! is set with the modes that change how text is read left out; character sets other than
+//! UTF-8, global scope and user variables are refused.
 
 use sqlparser::ast::{ContextModifier, Expr, ObjectName, Set, Statement, Use, Value};
 
@@ -32,7 +33,20 @@ const SETTABLE: &[&str] = &[
     "div_precision_increment",
     "sql_notes",
     "sql_warnings",
+    // How SHOW CREATE TABLE quotes names (rectus writes that answer itself).
+    "sql_quote_show_create",
+    // Checked by `checked_value`.
+    "character_set_results",
+    "optimizer_switch",
 ];
+
+/// What `character_set_results` may be: a UTF-8 set, or `binary` (the bytes as stored), as
+/// `mysqldump` asks for; results are all a session's text that this changes.
+const RESULT_CHARSETS: &[&str] = &["utf8mb4", "utf8", "utf8mb3", "binary"];
+
+/// `optimizer_switch` flags a session may turn on and off (`mysqldump` turns semijoins off
+/// around its tablespace query); others could change how the guard's fences are planned.
+const OPTIMIZER_FLAGS: &[&str] = &["semijoin"];
 
 /// `Some` when the statement is a session or catalog statement (checked, printed); `None`
 /// when it reads or writes data.
@@ -62,6 +76,13 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
         | Statement::ReleaseSavepoint { .. } => {
             done(statement.to_string(), StatementKind::Transaction)
         }
+        // A guarded session never holds table locks, so this unlocks nothing; tools send it
+        // after starting a transaction.
+        Statement::UnlockTables => done(statement.to_string(), StatementKind::Session),
+        // A reader holding table locks could hold up every writer.
+        Statement::LockTables { .. } => Err(GuardError::denied(
+            "rectus: LOCK TABLES is not allowed; read in a transaction instead (mysqldump --single-transaction)",
+        )),
         Statement::Set(set) => done(set_statement(ctx, set)?, StatementKind::Session),
         // Not even SHOW WARNINGS: MySQL reports conversion warnings with the converted
         // values, which could come from rows outside the row filter.
@@ -129,6 +150,9 @@ fn set_statement(ctx: &GuardContext, set: &Set) -> GuardResult<String> {
             let [value] = values.as_slice() else {
                 return Err(GuardError::not_allowed("this SET"));
             };
+            if let Some(mode) = sql_mode(ctx, *scope, variable, value)? {
+                return Ok(format!("SET SESSION sql_mode = '{mode}'"));
+            }
             assignment(ctx, *scope, variable, value)?;
             Ok(Statement::Set(set.clone()).to_string())
         }
@@ -167,34 +191,203 @@ fn set_statement(ctx: &GuardContext, set: &Set) -> GuardResult<String> {
     }
 }
 
+/// The session variable a SET names (in lower case, as [`GuardContext::name`] reads it).
+fn variable_name(
+    ctx: &GuardContext,
+    scope: Option<ContextModifier>,
+    variable: &ObjectName,
+) -> GuardResult<String> {
+    if matches!(scope, Some(ContextModifier::Global)) {
+        return Err(GuardError::not_allowed("changing global variables"));
+    }
+    match ctx.parts(variable)?.as_slice() {
+        [scope, name] if matches!(scope.as_str(), "@@session" | "@@local") => Ok(name.clone()),
+        [name] if name.starts_with("@@") => Ok(name.trim_start_matches("@@").to_string()),
+        [name] if name.starts_with('@') => Err(GuardError::not_allowed("user variables (@name)")),
+        [name] => Ok(name.clone()),
+        _ => Err(GuardError::not_allowed("changing this variable")),
+    }
+}
+
+/// The `sql_mode` to set for `SET sql_mode = '...'`: the modes asked for, less those that
+/// would make the server read the guard's output otherwise ([`guarded_sql_mode`]).
+fn sql_mode(
+    ctx: &GuardContext,
+    scope: Option<ContextModifier>,
+    variable: &ObjectName,
+    value: &Expr,
+) -> GuardResult<Option<String>> {
+    if variable_name(ctx, scope, variable)? != "sql_mode" {
+        return Ok(None);
+    }
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(mode) | Value::DoubleQuotedString(mode) => {
+                Ok(Some(guarded_sql_mode(mode)))
+            }
+            _ => Err(GuardError::not_allowed(
+                "sql_mode other than a list of modes",
+            )),
+        },
+        _ => Err(GuardError::not_allowed(
+            "sql_mode other than a list of modes",
+        )),
+    }
+}
+
+/// `mode` as guarded sessions run it: the guard prints statements for a server that reads
+/// double quotes as strings, backslashes as plain characters and function names followed
+/// by their parenthesis, so `ANSI_QUOTES`, `IGNORE_SPACE` and the combination modes that
+/// hold them are left out and `NO_BACKSLASH_ESCAPES` is added. Anything but a plain mode
+/// name is left out too.
+pub fn guarded_sql_mode(mode: &str) -> String {
+    const DROPPED: &[&str] = &[
+        "ANSI_QUOTES",
+        "IGNORE_SPACE",
+        "ANSI",
+        "ORACLE",
+        "MSSQL",
+        "DB2",
+        "POSTGRESQL",
+        "MAXDB",
+        "NO_BACKSLASH_ESCAPES",
+    ];
+    let mut modes: Vec<&str> = mode
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && !DROPPED.contains(&m.to_uppercase().as_str()))
+        .filter(|m| m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    modes.push("NO_BACKSLASH_ESCAPES");
+    modes.join(",")
+}
+
 fn assignment(
     ctx: &GuardContext,
     scope: Option<ContextModifier>,
     variable: &ObjectName,
     value: &Expr,
 ) -> GuardResult<()> {
-    if matches!(scope, Some(ContextModifier::Global)) {
-        return Err(GuardError::not_allowed("changing global variables"));
-    }
-    let parts = ctx.parts(variable)?;
-    let name = match parts.as_slice() {
-        [scope, name] if matches!(scope.as_str(), "@@session" | "@@local") => name.clone(),
-        [name] if name.starts_with("@@") => name.trim_start_matches("@@").to_string(),
-        [name] if name.starts_with('@') => {
-            return Err(GuardError::not_allowed("user variables (@name)"));
-        }
-        [name] => name.clone(),
-        _ => return Err(GuardError::not_allowed("changing this variable")),
-    };
+    let name = variable_name(ctx, scope, variable)?;
     if !SETTABLE.contains(&name.as_str()) {
         return Err(GuardError::not_allowed(format!(
             "changing the variable {name}"
         )));
+    }
+    match name.as_str() {
+        "character_set_results" => return result_charset(value),
+        "optimizer_switch" => return optimizer_switch(value),
+        _ => {}
     }
     match value {
         Expr::Value(v) if !matches!(v.value, Value::Placeholder(_)) => Ok(()),
         Expr::Identifier(i) if !i.value.starts_with('@') => Ok(()),
         Expr::UnaryOp { expr, .. } if matches!(**expr, Expr::Value(_)) => Ok(()),
         _ => Err(GuardError::not_allowed("a computed value here")),
+    }
+}
+
+/// The text of a string literal or bare word.
+fn word(value: &Expr) -> Option<&str> {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        Expr::Identifier(i) if i.quote_style.is_none() => Some(&i.value),
+        _ => None,
+    }
+}
+
+fn result_charset(value: &Expr) -> GuardResult<()> {
+    let null = matches!(value, Expr::Value(v) if v.value == Value::Null);
+    match word(value) {
+        Some(name) if RESULT_CHARSETS.contains(&name.to_lowercase().as_str()) => Ok(()),
+        _ if null => Ok(()),
+        _ => Err(GuardError::not_allowed(format!(
+            "the result character set {value}"
+        ))),
+    }
+}
+
+fn optimizer_switch(value: &Expr) -> GuardResult<()> {
+    let Some(text) = word(value) else {
+        return Err(GuardError::not_allowed("a computed value here"));
+    };
+    let allowed = |setting: &str| match setting.trim().split_once('=') {
+        Some((flag, state)) => {
+            OPTIMIZER_FLAGS.contains(&flag.trim().to_lowercase().as_str())
+                && matches!(
+                    state.trim().to_lowercase().as_str(),
+                    "on" | "off" | "default"
+                )
+        }
+        None => setting.trim().eq_ignore_ascii_case("default"),
+    };
+    if text.split(',').all(allowed) {
+        Ok(())
+    } else {
+        Err(GuardError::not_allowed(format!(
+            "optimizer_switch = {value}"
+        )))
+    }
+}
+
+/// `START TRANSACTION WITH CONSISTENT SNAPSHOT` (`mysqldump --single-transaction`), which
+/// the parser does not read: the statement as printed, when `sql` is exactly that.
+pub fn consistent_snapshot(sql: &str) -> Option<Guarded> {
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(str::to_uppercase)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let access = match words.as_slice() {
+        ["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"] => "",
+        [
+            "START",
+            "TRANSACTION",
+            "WITH",
+            "CONSISTENT",
+            "SNAPSHOT",
+            "READ",
+            "ONLY",
+        ] => ", READ ONLY",
+        [
+            "START",
+            "TRANSACTION",
+            "WITH",
+            "CONSISTENT",
+            "SNAPSHOT",
+            "READ",
+            "WRITE",
+        ] => ", READ WRITE",
+        _ => return None,
+    };
+    Some(Guarded {
+        sql: format!("START TRANSACTION WITH CONSISTENT SNAPSHOT{access}"),
+        kind: StatementKind::Transaction,
+        prepared: None,
+        deferred: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn guarded_sql_mode_reads_text_one_way() {
+        assert_eq!(
+            super::guarded_sql_mode(
+                "STRICT_TRANS_TABLES,ANSI_QUOTES,IGNORE_SPACE,ANSI,NO_ENGINE_SUBSTITUTION"
+            ),
+            "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES"
+        );
+        assert_eq!(super::guarded_sql_mode(""), "NO_BACKSLASH_ESCAPES");
+        assert_eq!(
+            super::guarded_sql_mode("no_backslash_escapes, x'; DROP"),
+            "NO_BACKSLASH_ESCAPES"
+        );
     }
 }
