@@ -181,6 +181,11 @@ impl Database {
         Ok(self.query(stmt).await?.into_iter().next())
     }
 
+    /// The JSON array of the texts in `column` (each row's a JSON value), in row order.
+    pub async fn json_array(&self, stmt: &Stmt, column: &str) -> Result<String, DbError> {
+        self.acquire().await?.json_array(stmt, column).await
+    }
+
     pub async fn execute(&self, stmt: &Stmt) -> Result<ExecResult, DbError> {
         self.acquire().await?.execute(stmt).await
     }
@@ -277,6 +282,25 @@ impl Conn {
 
     pub async fn query_opt(&mut self, stmt: &Stmt) -> Result<Option<Row>, DbError> {
         Ok(self.query(stmt).await?.into_iter().next())
+    }
+
+    /// See [`Database::json_array`].
+    pub async fn json_array(&mut self, stmt: &Stmt, column: &str) -> Result<String, DbError> {
+        let begin = std::mem::take(&mut self.begin_pending);
+        if let ConnInner::Postgres(c) = self.inner()? {
+            return pg::json_array(c, stmt, column, begin).await;
+        }
+        self.begin_pending = begin;
+        let rows = self.query(stmt).await?;
+        let mut out = String::from("[");
+        for row in rows {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&row.into_string(column)?);
+        }
+        out.push(']');
+        Ok(out)
     }
 
     pub async fn execute(&mut self, stmt: &Stmt) -> Result<ExecResult, DbError> {

@@ -160,6 +160,43 @@ pub(super) async fn query(
         .collect()
 }
 
+/// The text of each row's `column` joined into a JSON array, taken from the rows as they
+/// arrive: a read's items come one JSON object per row, and copying them out of the
+/// protocol's buffers once is cheaper than making a [`Row`] of each.
+pub(super) async fn json_array(
+    client: &mut Object,
+    stmt: &Stmt,
+    column: &str,
+    begin: bool,
+) -> Result<String, DbError> {
+    use futures_util::TryStreamExt;
+
+    let prepared = prepare(client, &stmt.sql).await?;
+    let index = prepared
+        .columns()
+        .iter()
+        .position(|c| c.name() == column)
+        .ok_or_else(|| DbError::Decode(format!("no column {column}")))?;
+    let params: Vec<PgParam> = stmt.values.iter().map(PgParam).collect();
+    let refs = params.iter().map(|p| p as &(dyn ToSql + Sync));
+    let rows = after_begin(client, begin, client.query_raw(&prepared, refs))
+        .await
+        .map_err(map_error)?;
+    let mut rows = std::pin::pin!(rows);
+    let mut out = String::from("[");
+    while let Some(row) = rows.try_next().await.map_err(map_error)? {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        let text: Option<&str> = row
+            .try_get(index)
+            .map_err(|e| DbError::Decode(describe(&e)))?;
+        out.push_str(text.unwrap_or("null"));
+    }
+    out.push(']');
+    Ok(out)
+}
+
 pub(super) async fn execute(
     client: &mut Object,
     stmt: &Stmt,

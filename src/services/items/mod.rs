@@ -32,19 +32,6 @@ pub struct Items<'a> {
     pub plans: Option<(&'a PlanCache, u64)>,
 }
 
-fn json_array(rows: Vec<String>) -> String {
-    let mut out = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-    out.push('[');
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(row);
-    }
-    out.push(']');
-    out
-}
-
 fn scalar_json(s: &Scalar) -> Json {
     s.to_json()
 }
@@ -109,7 +96,7 @@ impl<'a> Items<'a> {
 
     pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
         let plan = self.plan(collection, query, None)?;
-        let data = json_array(self.rows(&plan.data).await?);
+        let data = self.db.json_array(&plan.data, "__json").await?;
         let total = self.count(plan.total_count).await?;
         let filtered = self.count(plan.filter_count).await?;
         let meta = (total.is_some() || filtered.is_some()).then(|| {
@@ -191,7 +178,7 @@ impl<'a> Items<'a> {
         query: &Query,
     ) -> Result<String, ApiError> {
         let plan = self.plan(collection, query, Some(keys))?;
-        Ok(json_array(self.rows(&plan.data).await?))
+        Ok(self.db.json_array(&plan.data, "__json").await?)
     }
 
     /// One item; a missing item and one the caller may not see are both FORBIDDEN.
