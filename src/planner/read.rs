@@ -230,13 +230,11 @@ pub fn plan_read(
             // build the JSON of every matching row before sorting them.
             select.column((Alias::new(name), Asterisk));
             let mut outer = Sql::select();
-            outer
-                .expr_as(json::object(ctx.dialect, pairs), "__json")
-                .from_subquery(select, Alias::new(name));
+            outer.from_subquery(select, Alias::new(name));
             order(&mut outer, &builder, collection, &query.sort)?;
-            select = outer;
+            select = json::object_rows(ctx.dialect, pairs, outer);
         } else {
-            select.expr_as(json::object(ctx.dialect, pairs), "__json");
+            select = json::object_rows(ctx.dialect, pairs, select);
         }
     } else {
         super::aggregate::aggregate(&mut select, &builder, collection, query)?;
