@@ -139,19 +139,43 @@ pub fn aggregate_object(dialect: Dialect, pairs: Vec<(String, Expr)>) -> Expr {
 pub fn object_rows(
     dialect: Dialect,
     pairs: Vec<(String, Expr)>,
+    rows: sea_query::SelectStatement,
+) -> sea_query::SelectStatement {
+    rows_of_objects(dialect, pairs, rows, true)
+}
+
+/// [`object_rows`] typed as JSON and unnamed, for a scalar subquery (a many-to-one item).
+pub fn object_json_rows(
+    dialect: Dialect,
+    pairs: Vec<(String, Expr)>,
+    rows: sea_query::SelectStatement,
+) -> sea_query::SelectStatement {
+    rows_of_objects(dialect, pairs, rows, false)
+}
+
+fn rows_of_objects(
+    dialect: Dialect,
+    pairs: Vec<(String, Expr)>,
     mut rows: sea_query::SelectStatement,
+    text: bool,
 ) -> sea_query::SelectStatement {
     if dialect == Dialect::Postgres && pairs.len() <= OBJECT_CHUNK && row_keys(&pairs) {
         for (key, value) in pairs {
             rows.expr_as(value, Alias::new(key));
         }
         let mut outer = Query::select();
-        outer
-            .expr_as(Expr::cust(r#"row_to_json("__row")::text"#), "__json")
-            .from_subquery(rows, Alias::new("__row"));
+        if text {
+            outer.expr_as(Expr::cust(r#"row_to_json("__row")::text"#), "__json");
+        } else {
+            outer.expr(Expr::cust(r#"row_to_json("__row")"#));
+        }
+        outer.from_subquery(rows, Alias::new("__row"));
         return outer;
     }
-    rows.expr_as(object(dialect, pairs), "__json");
+    match text {
+        true => rows.expr_as(object(dialect, pairs), "__json"),
+        false => rows.expr(object_json(dialect, pairs)),
+    };
     rows
 }
 

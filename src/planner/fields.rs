@@ -86,12 +86,12 @@ impl Builder<'_> {
                     let related_key = related_key(related, &alias);
                     let mut select = Sql::select();
                     select
-                        .expr(json::object_json(self.dialect, inner))
                         .from_as(related.collection.clone(), alias.clone())
                         .and_where(related_key.eq(key))
                         .cond_where(self.rows(&related.collection, &alias)?)
                         .cond_where(self.deep_filter(&options, related, &alias)?)
                         .limit(1);
+                    let select = json::object_json_rows(self.dialect, inner, select);
                     let sub = Expr::SubQuery(None, Box::new(select.into()));
                     pairs.push((out, json::nested(self.dialect, sub)));
                 }
