@@ -30,6 +30,36 @@ pub fn verify_password(hash: &str, plain: &str) -> bool {
         .is_ok()
 }
 
+/// Hashes computed at once. Each holds 64 MiB for its whole run, so a burst of logins
+/// would otherwise take memory without bound (and finish no sooner than one per core).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    tokio::sync::Semaphore::new(cores.clamp(1, 4))
+});
+
+/// `work` (a hash) on the blocking pool, once one of the [`HASHING`] places is free.
+async fn on_hashing_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HashError> {
+    let _place = HASHING
+        .acquire()
+        .await
+        .map_err(|e| HashError(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// [`hash_password`] off the async workers, under the bound on hashes at once.
+pub async fn hash(plain: String) -> Result<String, HashError> {
+    on_hashing_pool(move || hash_password(&plain)).await?
+}
+
+/// [`verify_password`] off the async workers, under the bound on hashes at once.
+pub async fn verify(hash: String, plain: String) -> Result<bool, HashError> {
+    on_hashing_pool(move || verify_password(&hash, &plain)).await
+}
+
 /// A password for a generated account: 24 characters, about 140 bits.
 pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";

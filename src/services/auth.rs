@@ -12,7 +12,7 @@ use sea_query::{Expr, ExprTrait, Query};
 
 use super::authz::{Authz, UserStatus};
 use crate::auth::jwt::{Claims, ISSUER, JwtKeys, TokenError};
-use crate::auth::password::{generate_password, hash_password, verify_password};
+use crate::auth::password::{self, generate_password, hash_password};
 use crate::auth::tokens::{new_refresh_token, stored_form};
 use crate::config::Config;
 use crate::db::{Database, DbError, DialectExt};
@@ -268,7 +268,7 @@ impl AuthService {
             .and_then(|u| u.password.clone())
             .unwrap_or_else(|| dummy_hash().to_string());
         let password = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        let matches = password::verify(hash, password)
             .await
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         match user {

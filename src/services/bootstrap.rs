@@ -7,7 +7,7 @@ use sea_query::{Expr, ExprTrait, Query, Value};
 use uuid::{Uuid, uuid};
 
 use super::ServiceError;
-use crate::auth::password::{generate_password, hash_password};
+use crate::auth::password::{self, generate_password};
 use crate::db::migrations::{self, MigrationOutcome};
 use crate::db::{Conn, Database, DialectExt};
 
@@ -44,9 +44,7 @@ pub async fn bootstrap(
             .map(str::to_string)
             .or_else(|| generated.clone())
             .unwrap_or_default();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| ServiceError::Invalid(e.to_string()))??;
+        let hash = password::hash(password).await?;
         Some((hash, generated))
     } else {
         None

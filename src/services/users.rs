@@ -5,7 +5,7 @@ use sea_query::{Expr, ExprTrait, Query};
 use uuid::Uuid;
 
 use super::ServiceError;
-use crate::auth::password::hash_password;
+use crate::auth::password;
 use crate::config::is_plausible_email;
 use crate::db::{Database, DbErrorKind, DialectExt};
 
@@ -14,10 +14,7 @@ async fn hash(password: &str) -> Result<String, ServiceError> {
         return Err(ServiceError::Invalid("the password is empty".into()));
     }
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ServiceError::Invalid(e.to_string()))?
-        .map_err(Into::into)
+    password::hash(password).await.map_err(Into::into)
 }
 
 /// Finds a role by id or, failing that, by its exact name.

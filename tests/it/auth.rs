@@ -488,3 +488,31 @@ async fn users_and_tokens(kind: Kind) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_PAYLOAD");
 }
+
+/// Each password hash holds 64 MiB (Directus's argon2 parameters) while it runs: a burst of
+/// logins is hashed a few at a time (one per core, at most four), so memory stays bounded
+/// however many arrive together. Every login still succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_logins_is_hashed_a_few_at_a_time() {
+    let app = App::start(Kind::Sqlite, None).await;
+    const LOGINS: usize = 12;
+    let logins = (0..LOGINS).map(|_| app.login(ADMIN_EMAIL, ADMIN_PASSWORD));
+    let tokens = futures_util::future::join_all(logins).await;
+    assert_eq!(tokens.len(), LOGINS);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", app.server.pid())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM");
+    let places = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4) as u64;
+    // The hashes at once, plus 64 MiB for everything else rectus holds.
+    let bound_kb = (places + 1) * 64 * 1024;
+    assert!(
+        peak_kb < bound_kb,
+        "peak {peak_kb} kB with {LOGINS} logins at once; at most {places} hashes should run together"
+    );
+}

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use super::nested::has_relational;
 use super::{Items, forbidden_field, key_db_value, scalar_json};
-use crate::auth::password::hash_password;
+use crate::auth::password;
 use crate::db::{Conn, DbValue, Dialect, DialectExt};
 use crate::error::{ApiError, ErrorCode};
 use crate::planner::query::Query;
@@ -142,9 +142,8 @@ impl Items<'_> {
                     format!("Invalid payload. \"{}\" must be text.", field.field),
                 ));
             };
-            let hash = tokio::task::spawn_blocking(move || hash_password(&plain))
+            let hash = password::hash(plain)
                 .await
-                .map_err(|e| ApiError::internal(&e))?
                 .map_err(|e| ApiError::internal(&e))?;
             values.insert(field.field.clone(), Json::String(hash));
         }

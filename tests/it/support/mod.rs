@@ -345,6 +345,11 @@ impl Server {
     }
 
     /// What it has written to stderr (its logs) so far.
+    /// The process id of the running rectus.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
