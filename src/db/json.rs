@@ -241,15 +241,6 @@ fn order_text(dialect: Dialect, order: &[(Expr, Order)], first: usize) -> String
         .join(", ")
 }
 
-/// `ROW_NUMBER() OVER (ORDER BY ...)`: the position of a row in a list's order.
-pub fn row_number(dialect: Dialect, order: Vec<(Expr, Order)>) -> Expr {
-    let text = format!(
-        "ROW_NUMBER() OVER (ORDER BY {})",
-        order_text(dialect, &order, 1)
-    );
-    Expr::cust_with_exprs(text, order.into_iter().map(|(e, _)| e))
-}
-
 /// The JSON array of `value` over the rows of a query, in `order`; `[]` when there are no
 /// rows. `limit` and `offset` are honoured here only where the aggregate itself limits
 /// (MariaDB's GROUP_CONCAT); elsewhere the derived table it reads from is limited.

@@ -5,7 +5,7 @@
 
 use rectus_policies::filter::{FieldAccess, SqlContext, date_part};
 use rectus_policies::{Collection, Relation};
-use sea_query::{Expr, ExprTrait, Order, Query as Sql};
+use sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query as Sql};
 use serde_json::Value as Json;
 
 use super::access::ReadAccess;
@@ -351,15 +351,17 @@ impl Builder<'_> {
                 Expr::SubQuery(None, Box::new(select.into())),
             ));
         }
+        // The page of related rows is cut first, whole, under the related table's own name;
+        // their JSON is built from it and aggregated in the same order (the aggregate sorts
+        // the page again: a derived table's order is not an aggregate's input order).
         let mut inner = Sql::select();
         inner
-            .expr_as(value, "__json")
-            .expr_as(json::row_number(self.dialect, order.clone()), "__ord")
+            .column((Alias::new(alias), Asterisk))
             .from_as(related.collection.clone(), alias.to_string())
             .and_where(foreign_key.eq(parent_key))
             .cond_where(rows)
             .cond_where(wanted);
-        for (expr, direction) in order {
+        for (expr, direction) in order.iter().cloned() {
             inner.order_by_expr(expr, direction);
         }
         match limit {
@@ -374,17 +376,10 @@ impl Builder<'_> {
         if offset > 0 {
             inner.offset(offset);
         }
-        let wrap = format!("{alias}_list");
         let mut outer = Sql::select();
         outer
-            .expr(json::array(
-                self.dialect,
-                Expr::col((wrap.clone(), "__json")),
-                vec![(Expr::col((wrap.clone(), "__ord")), Order::Asc)],
-                None,
-                0,
-            ))
-            .from_subquery(inner, wrap);
+            .expr(json::array(self.dialect, value, order, None, 0))
+            .from_subquery(inner, Alias::new(alias));
         Ok(json::nested(
             self.dialect,
             Expr::SubQuery(None, Box::new(outer.into())),
