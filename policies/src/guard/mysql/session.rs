@@ -344,26 +344,12 @@ pub fn consistent_snapshot(sql: &str) -> Option<Guarded> {
         .map(str::to_uppercase)
         .collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let access = match words.as_slice() {
-        ["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"] => "",
-        [
-            "START",
-            "TRANSACTION",
-            "WITH",
-            "CONSISTENT",
-            "SNAPSHOT",
-            "READ",
-            "ONLY",
-        ] => ", READ ONLY",
-        [
-            "START",
-            "TRANSACTION",
-            "WITH",
-            "CONSISTENT",
-            "SNAPSHOT",
-            "READ",
-            "WRITE",
-        ] => ", READ WRITE",
+    let rest =
+        words.strip_prefix(&["START", "TRANSACTION", "WITH", "CONSISTENT", "SNAPSHOT"][..])?;
+    let access = match rest {
+        [] => "",
+        ["READ", "ONLY"] => ", READ ONLY",
+        ["READ", "WRITE"] => ", READ WRITE",
         _ => return None,
     };
     Some(Guarded {
