@@ -196,6 +196,13 @@ pub enum StatementKind {
     Write,
     Transaction,
     Session,
+    /// MySQL's `LOCK TABLES … READ`, rewritten to start a read-only transaction on a
+    /// consistent snapshot: the session ends it at the next `UNLOCK TABLES` ([`Self::Unlock`])
+    /// and forgets it at the next transaction statement.
+    LockSnapshot,
+    /// `UNLOCK TABLES`: ends the snapshot a [`Self::LockSnapshot`] began, when there is one
+    /// (`COMMIT`), and otherwise unlocks nothing.
+    Unlock,
 }
 
 /// One statement of the input, rewritten.

@@ -152,8 +152,12 @@ fn session_statements() {
     one("start transaction");
     one("commit");
     assert_eq!(one("use mydb"), "USE `mydb`");
-    // What mysqldump --single-transaction sends around its reads.
+    // What mysqldump sends around its reads: table locks become a read-only snapshot.
     assert_eq!(one("unlock tables"), "UNLOCK TABLES");
+    assert_eq!(
+        one("LOCK TABLES `orders` READ /*!32311 LOCAL */, customers READ"),
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+    );
     assert_eq!(
         one("START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */"),
         "START TRANSACTION WITH CONSISTENT SNAPSHOT"
@@ -178,7 +182,8 @@ fn session_statements() {
     }
     for sql in [
         "set names gbk",
-        "lock tables orders read",
+        "lock tables orders write",
+        "lock tables orders read, notes read",
         "start transaction with consistent snapshot; select 1",
         "set optimizer_switch = 'derived_merge=off'",
         "set optimizer_switch = 'semijoin=off,derived_merge=off'",

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
-use rectus_policies::guard::{Deferred, GuardError};
+use rectus_policies::guard::{Deferred, GuardError, Guarded, StatementKind};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
@@ -47,6 +47,9 @@ struct Session<'a, D> {
     info: &'a ServerInfo,
     access: SessionAccess,
     prepared: Prepared,
+    /// A `LOCK TABLES … READ` began a read-only snapshot transaction that `UNLOCK TABLES`
+    /// is to commit.
+    snapshot: bool,
 }
 
 /// Serves commands until the client quits (`Ok(true)`: the upstream connection is clean
@@ -66,6 +69,7 @@ pub(super) async fn serve<D: Directory>(
         info,
         access: SessionAccess::default(),
         prepared: Prepared::default(),
+        snapshot: false,
     };
     loop {
         let Some(packet) = client.packet().await? else {
@@ -102,7 +106,7 @@ impl<'a, D: Directory> Session<'a, D> {
                     Ok(list) => list,
                     Err(e) => return refuse(client, seq, &e).await,
                 };
-                let statements: Vec<&str> = guarded.iter().map(|g| g.sql.as_str()).collect();
+                let statements: Vec<&str> = guarded.iter().map(|g| self.as_sent(g)).collect();
                 if statements.is_empty() {
                     let out = protocol::err(1065, "42000", "Query was empty");
                     return write(client, seq, &out).await;
@@ -128,6 +132,17 @@ impl<'a, D: Directory> Session<'a, D> {
                     Err(_) => return refuse(client, seq, &not_utf8()).await,
                 };
                 let guarded = match self.guard(&sql, true).await {
+                    Ok(list)
+                        if list.iter().any(|g| {
+                            matches!(g.kind, StatementKind::LockSnapshot | StatementKind::Unlock)
+                        }) =>
+                    {
+                        // As in MySQL, which does not prepare them.
+                        let e = GuardError::not_allowed(
+                            "LOCK TABLES or UNLOCK TABLES as a prepared statement",
+                        );
+                        return refuse(client, seq, &e).await;
+                    }
                     Ok(mut list) if list.len() == 1 => list.remove(0),
                     Ok(list) if list.is_empty() => {
                         let out = protocol::err(1065, "42000", "Query was empty");
@@ -231,6 +246,7 @@ impl<'a, D: Directory> Session<'a, D> {
                 let mut answer = Vec::new();
                 relay(&mut answer, leased, Expect::One, seq).await?;
                 self.prepared.0.clear();
+                self.snapshot = false;
                 if let Err(e) = leased.upstream.guard_session(self.info).await {
                     tracing::warn!(error = ?e, "MySQL wire session: cannot set the session up again");
                     return Err(packet::invalid("the session could not be set up again"));
@@ -243,6 +259,18 @@ impl<'a, D: Directory> Session<'a, D> {
                 refuse(client, seq, &e).await
             }
         }
+    }
+
+    /// The text sent for a guarded statement, following the snapshot a `LOCK TABLES`
+    /// began: `UNLOCK TABLES` commits it; a transaction statement ends or replaces it.
+    fn as_sent<'g>(&mut self, guarded: &'g Guarded) -> &'g str {
+        match guarded.kind {
+            StatementKind::LockSnapshot => self.snapshot = true,
+            StatementKind::Unlock if std::mem::take(&mut self.snapshot) => return "COMMIT",
+            StatementKind::Transaction => self.snapshot = false,
+            _ => {}
+        }
+        guarded.sql.as_str()
     }
 
     fn guarding(&self) -> Guarding<'a> {

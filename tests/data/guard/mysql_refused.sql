@@ -142,7 +142,9 @@ call p()
 --;
 do sleep(1)
 --;
-lock tables orders read
+lock tables orders write
+--;
+lock tables orders read, notes read
 --;
 flush tables
 --;

@@ -452,7 +452,8 @@ fn describe(select: &mut SelectStatement, full: bool) {
 }
 
 /// The table a `SHOW COLUMNS`/`DESCRIBE` names: one the user may read.
-fn table<'a>(ctx: &GuardContext<'a>, name: &ObjectName) -> GuardResult<&'a Collection> {
+/// A table the user may read, by the name a statement gives it.
+pub(super) fn table<'a>(ctx: &GuardContext<'a>, name: &ObjectName) -> GuardResult<&'a Collection> {
     let parts = ctx.parts(name)?;
     let table = match parts.as_slice() {
         [table] => table,

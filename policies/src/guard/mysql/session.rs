@@ -4,7 +4,9 @@
 //! is set with the modes that change how text is read left out; character sets other than
 //! UTF-8, global scope and user variables are refused.
 
-use sqlparser::ast::{ContextModifier, Expr, ObjectName, Set, Statement, Use, Value};
+use sqlparser::ast::{
+    ContextModifier, Expr, LockTable, LockTableType, ObjectName, Set, Statement, Use, Value,
+};
 
 use super::super::{GuardContext, GuardError, GuardResult, Guarded, StatementKind};
 use super::catalog;
@@ -76,13 +78,10 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
         | Statement::ReleaseSavepoint { .. } => {
             done(statement.to_string(), StatementKind::Transaction)
         }
-        // A guarded session never holds table locks, so this unlocks nothing; tools send it
-        // after starting a transaction.
-        Statement::UnlockTables => done(statement.to_string(), StatementKind::Session),
-        // A reader holding table locks could hold up every writer.
-        Statement::LockTables { .. } => Err(GuardError::denied(
-            "rectus: LOCK TABLES is not allowed; read in a transaction instead (mysqldump --single-transaction)",
-        )),
+        Statement::UnlockTables => done(statement.to_string(), StatementKind::Unlock),
+        Statement::LockTables { tables } => {
+            done(lock_tables(ctx, tables)?, StatementKind::LockSnapshot)
+        }
         Statement::Set(set) => done(set_statement(ctx, set)?, StatementKind::Session),
         // Not even SHOW WARNINGS: MySQL reports conversion warnings with the converted
         // values, which could come from rows outside the row filter.
@@ -116,6 +115,20 @@ pub fn guard(statement: &Statement, ctx: &GuardContext) -> GuardResult<Option<Gu
         }
         _ => Ok(None),
     }
+}
+
+/// `LOCK TABLES t READ [LOCAL], …` of tables the user may read, as a guarded session runs
+/// it: a reader holding table locks could hold up every writer, so the reads that follow
+/// see one consistent snapshot instead (what `mysqldump` locks for), and the session cannot
+/// write until `UNLOCK TABLES`, as under a read lock. Write locks are refused.
+fn lock_tables(ctx: &GuardContext, tables: &[LockTable]) -> GuardResult<String> {
+    for lock in tables {
+        if !matches!(lock.lock_type, LockTableType::Read { .. }) {
+            return Err(GuardError::not_allowed("LOCK TABLES … WRITE"));
+        }
+        catalog::table(ctx, &ObjectName::from(vec![lock.table.clone()]))?;
+    }
+    Ok("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY".into())
 }
 
 /// A database name the session may use: only the configured one.
