@@ -600,6 +600,27 @@ async fn limits_and_errors() {
         assert_eq!(code(&body), "GRAPHQL_VALIDATION", "{body}");
         assert!(body.to_string().contains(words), "{query}: {body}");
     }
+    // Checked documents are kept by their text and operation name: the same text runs the
+    // operation each request names.
+    let document =
+        "query Q { tags(sort: [\"id\"]) { name } } mutation M { delete_tags_item(id: 999) { id } }";
+    for (operation, expected) in [("Q", 200), ("M", 405), ("Q", 200), ("M", 405)] {
+        let response = app
+            .client
+            .get(app.server.url("/graphql"))
+            .bearer_auth(&app.admin)
+            .query(&[("query", document), ("operationName", operation)])
+            .send()
+            .await
+            .expect("get");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, expected, "{operation}: {body}");
+        if operation == "Q" {
+            assert_eq!(body["data"]["tags"][0]["name"], "urgent", "{body}");
+        }
+    }
+
     // Introspection needs no data and is not limited by the depth of its own fields.
     let (status, intro) =
         ask("{ __schema { queryType { fields { type { ofType { ofType { name } } } } } } }").await;

@@ -37,10 +37,18 @@ pub use schema::Scope;
 /// Schemas kept at once: one per distinct permission set and endpoint.
 const CACHED_SCHEMAS: u64 = 256;
 
+/// What the checked documents kept may weigh, each weighed as 16 bytes per byte of its text
+/// (about what its syntax tree takes): clients choose the documents, so the bound is on
+/// memory, not on their number.
+const CACHED_DOCUMENT_BYTES: u64 = 16 << 20;
+
 /// Generated schemas by endpoint and permission set, valid for one generation of the data
-/// model and permissions.
+/// model and permissions; and the documents that passed [`document::check`], by their text
+/// and operation name (parsing is a tenth of a small query's cost, and clients send the
+/// same few documents over and over).
 pub struct Schemas {
     cache: moka::sync::Cache<SchemaKey, Arc<Schema>>,
+    documents: moka::sync::Cache<(String, Option<String>), Arc<document::Checked>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,11 +64,34 @@ impl Default for Schemas {
     fn default() -> Self {
         Schemas {
             cache: moka::sync::Cache::new(CACHED_SCHEMAS),
+            documents: moka::sync::Cache::builder()
+                .max_capacity(CACHED_DOCUMENT_BYTES)
+                .weigher(|(text, _): &(String, Option<String>), _| {
+                    u32::try_from(text.len().saturating_mul(16)).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
     }
 }
 
 impl Schemas {
+    /// [`document::check`] of a document, kept when it passes (the limits are settings, fixed
+    /// for the process).
+    fn checked(
+        &self,
+        text: &str,
+        operation_name: Option<&str>,
+        settings: &crate::config::GraphqlSettings,
+    ) -> Result<Arc<document::Checked>, document::Refusal> {
+        let key = (text.to_string(), operation_name.map(str::to_string));
+        if let Some(checked) = self.documents.get(&key) {
+            return Ok(checked);
+        }
+        let checked = Arc::new(document::check(text, operation_name, settings)?);
+        self.documents.insert(key, checked.clone());
+        Ok(checked)
+    }
+
     /// The schema the caller sees of `scope`, built from `overview` (the request's data
     /// model) when it is not cached.
     pub fn get(
@@ -214,7 +245,7 @@ async fn execute(
     incoming: Incoming,
     via_get: bool,
 ) -> Response {
-    let checked = match document::check(
+    let checked = match state.graphql.checked(
         &incoming.query,
         incoming.operation_name.as_deref(),
         &state.config.graphql,
@@ -247,7 +278,7 @@ async fn execute(
     if let Some(name) = incoming.operation_name {
         request = request.operation_name(name);
     }
-    request.set_parsed_query(checked.document);
+    request.set_parsed_query(checked.document.clone());
     let response = schema.execute(request).await;
     let errors: Vec<Json> = response
         .errors
