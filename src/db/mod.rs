@@ -244,6 +244,14 @@ impl Database {
     }
 }
 
+/// Appends one JSON value to the array text `out` (opened with `[`).
+fn push_item(out: &mut String, item: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    out.push_str(item);
+}
+
 /// One connection taken from the pool.
 pub struct Conn {
     inner: Option<ConnInner>,
@@ -294,10 +302,7 @@ impl Conn {
         let rows = self.query(stmt).await?;
         let mut out = String::from("[");
         for row in rows {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push_str(&row.into_string(column)?);
+            push_item(&mut out, &row.into_string(column)?);
         }
         out.push(']');
         Ok(out)

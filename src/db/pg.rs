@@ -185,13 +185,10 @@ pub(super) async fn json_array(
     let mut rows = std::pin::pin!(rows);
     let mut out = String::from("[");
     while let Some(row) = rows.try_next().await.map_err(map_error)? {
-        if out.len() > 1 {
-            out.push(',');
-        }
         let text: Option<&str> = row
             .try_get(index)
             .map_err(|e| DbError::Decode(describe(&e)))?;
-        out.push_str(text.unwrap_or("null"));
+        super::push_item(&mut out, text.unwrap_or("null"));
     }
     out.push(']');
     Ok(out)

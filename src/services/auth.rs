@@ -4,7 +4,7 @@
 //! `LOGIN_STALL_TIME`. Repeated failures for one e-mail are throttled, per e-mail.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use sea_query::{Expr, ExprTrait, Query};
 
 use super::authz::{Authz, UserStatus};
 use crate::auth::jwt::{Claims, ISSUER, JwtKeys, TokenError};
-use crate::auth::password::{self, generate_password, hash_password};
+use crate::auth::password::{self, generate_password};
 use crate::auth::tokens::{new_refresh_token, stored_form};
 use crate::config::Config;
 use crate::db::{Database, DbError, DialectExt};
@@ -107,10 +107,14 @@ pub struct AuthService {
 }
 
 /// A hash of a random password, verified when the e-mail is unknown so that the answer
-/// takes as long as for a known e-mail.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(&generate_password()).unwrap_or_default())
+/// takes as long as for a known e-mail. Made once, like any hash: off the async workers and
+/// under the bound on hashes at once.
+async fn dummy_hash() -> Result<&'static str, AuthError> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_try_init(|| password::hash(generate_password()))
+        .await
+        .map(String::as_str)
+        .map_err(|e| AuthError::Internal(e.to_string()))
 }
 
 fn now() -> DateTime<Utc> {
@@ -263,10 +267,10 @@ impl AuthService {
         } else {
             self.user_where("email", email).await?
         };
-        let hash = user
-            .as_ref()
-            .and_then(|u| u.password.clone())
-            .unwrap_or_else(|| dummy_hash().to_string());
+        let hash = match user.as_ref().and_then(|u| u.password.clone()) {
+            Some(hash) => hash,
+            None => dummy_hash().await?.to_string(),
+        };
         let password = password.to_string();
         let matches = password::verify(hash, password)
             .await

@@ -451,8 +451,8 @@ fn describe(select: &mut SelectStatement, full: bool) {
     select.order_by(Alias::new("ORDINAL_POSITION"), Order::Asc);
 }
 
-/// The table a `SHOW COLUMNS`/`DESCRIBE` names: one the user may read.
-/// A table the user may read, by the name a statement gives it.
+/// The table a statement names (`SHOW COLUMNS`, `DESCRIBE`, `LOCK TABLES`): one the user
+/// may read.
 pub(super) fn table<'a>(ctx: &GuardContext<'a>, name: &ObjectName) -> GuardResult<&'a Collection> {
     let parts = ctx.parts(name)?;
     let table = match parts.as_slice() {

@@ -37,7 +37,7 @@ const SETTABLE: &[&str] = &[
     "sql_warnings",
     // How SHOW CREATE TABLE quotes names (rectus writes that answer itself).
     "sql_quote_show_create",
-    // Checked by `checked_value`.
+    // Values checked by `result_charset` and `optimizer_switch`.
     "character_set_results",
     "optimizer_switch",
 ];
@@ -233,16 +233,9 @@ fn sql_mode(
     if variable_name(ctx, scope, variable)? != "sql_mode" {
         return Ok(None);
     }
-    match value {
-        Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(mode) | Value::DoubleQuotedString(mode) => {
-                Ok(Some(guarded_sql_mode(mode)))
-            }
-            _ => Err(GuardError::not_allowed(
-                "sql_mode other than a list of modes",
-            )),
-        },
-        _ => Err(GuardError::not_allowed(
+    match quoted(value) {
+        Some(mode) => Ok(Some(guarded_sql_mode(mode))),
+        None => Err(GuardError::not_allowed(
             "sql_mode other than a list of modes",
         )),
     }
@@ -300,15 +293,22 @@ fn assignment(
     }
 }
 
-/// The text of a string literal or bare word.
-fn word(value: &Expr) -> Option<&str> {
+/// The text of a string literal.
+fn quoted(value: &Expr) -> Option<&str> {
     match value {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(s),
             _ => None,
         },
-        Expr::Identifier(i) if i.quote_style.is_none() => Some(&i.value),
         _ => None,
+    }
+}
+
+/// The text of a string literal or bare word.
+fn word(value: &Expr) -> Option<&str> {
+    match value {
+        Expr::Identifier(i) if i.quote_style.is_none() => Some(&i.value),
+        other => quoted(other),
     }
 }
 
