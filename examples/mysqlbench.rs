@@ -85,43 +85,79 @@ fn sysbench(
     Some((rate("transactions:")?, rate("queries:")?))
 }
 
-/// A plain relay to `upstream` (over TCP, or to the server's socket file) on a runtime of
-/// its own (as many workers as rectus has): bytes both ways, nothing read. Returns its
-/// port.
-fn relay(upstream: u16, socket: Option<String>) -> u16 {
+/// A plain relay to `upstream` (over TCP, or to the server's socket file), run as a process
+/// in a session of its own like rectus (see `bench::daemon`): this program again, with
+/// `--relay`. Returns it (stopped when dropped, a failed run included) and its port.
+fn start_relay(upstream: u16, socket: Option<String>) -> (Relay, u16) {
+    let exe = std::env::current_exe().expect("exe");
+    let mut cmd = bench::daemon(exe);
+    cmd.args(["--relay", &upstream.to_string()]);
+    if let Some(path) = socket {
+        cmd.arg(path);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("relay");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("relay stdout")),
+        &mut line,
+    )
+    .expect("relay port");
+    let port = line.trim().parse().expect("relay port");
+    (Relay(child), port)
+}
+
+struct Relay(std::process::Child);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The relay's process: bytes both ways, nothing read, on a runtime with as many workers
+/// as rectus has. Prints its port, then serves until killed.
+fn run_relay(upstream: u16, socket: Option<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay port");
     let port = listener.local_addr().expect("relay address").port();
     listener.set_nonblocking(true).expect("nonblocking");
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().expect("relay runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
-            while let Ok((mut client, _)) = listener.accept().await {
-                let socket = socket.clone();
-                tokio::spawn(async move {
-                    let _ = client.set_nodelay(true);
-                    if let Some(path) = socket {
-                        if let Ok(mut server) = tokio::net::UnixStream::connect(path).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                        }
-                        return;
+    let runtime = tokio::runtime::Runtime::new().expect("relay runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
+        println!("{port}");
+        while let Ok((mut client, _)) = listener.accept().await {
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let _ = client.set_nodelay(true);
+                if let Some(path) = socket {
+                    if let Ok(mut server) = tokio::net::UnixStream::connect(path).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
-                    let Ok(mut server) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    else {
-                        return;
-                    };
-                    let _ = server.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                });
-            }
-        });
+                    return;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let _ = server.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
     });
-    port
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--relay") {
+        let upstream = args
+            .get(2)
+            .and_then(|p| p.parse().ok())
+            .expect("relay upstream");
+        return run_relay(upstream, args.get(3).cloned());
+    }
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let rows: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100_000);
@@ -224,7 +260,7 @@ async fn run(
         "| workload | protocol | direct tps | direct tps (socket) | relay tps | rectus admin tps | rectus restricted tps | relay ÷ direct | admin ÷ direct | restricted ÷ direct | admin ÷ direct (socket) | restricted ÷ direct (socket) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let relay_port = relay(3306, upstream.clone());
+    let (_relay, relay_port) = start_relay(3306, upstream.clone());
     let targets = [
         Target {
             name: "direct",

@@ -102,7 +102,7 @@ fn pgbouncer(
         ),
     )
     .expect("ini");
-    let mut cmd = Command::new("pgbouncer");
+    let mut cmd = bench::daemon("pgbouncer");
     // PgBouncer refuses to run as root.
     if unsafe_is_root() {
         cmd.args(["-u", "postgres"]);

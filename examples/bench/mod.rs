@@ -97,7 +97,7 @@ pub fn rectus_env(
 /// Starts `rectus ARGS` with only `env` (and PATH, and TOKIO_WORKER_THREADS when set, so a
 /// run can compare runtime sizes); stdout is piped.
 pub fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> Child {
-    let mut cmd = Command::new(bin);
+    let mut cmd = daemon(bin);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
@@ -110,6 +110,19 @@ pub fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     cmd.spawn().expect("start rectus")
+}
+
+/// A command for a server the benchmark starts (rectus, PgBouncer) that runs in a session
+/// of its own, as a service would. Linux shares the CPU between sessions first
+/// (`sched_autogroup`): in the load generator's session a proxy's share is taken from its
+/// load generator's while PostgreSQL has a session to itself, and its backends then wait
+/// 20–250 ms for a core now and then (p99 of a 100-row list 40–60 ms, 3 ms in sessions of
+/// their own). `setsid` runs the program in place (the child leads no process group), so
+/// the pid is the server's.
+pub fn daemon(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("setsid");
+    cmd.arg(program);
+    cmd
 }
 
 /// Bootstraps, then starts `rectus serve` and waits until it listens.

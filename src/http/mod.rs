@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 use axum::Router;
 use axum::http::Uri;
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt;
 use rectus_policies::SchemaOverview;
 use tokio::net::TcpListener;
 
@@ -144,6 +145,13 @@ pub async fn bind(config: &Config) -> std::io::Result<(TcpListener, SocketAddr)>
 /// closes the database pool.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let db = state.db.clone();
+    // Without TCP_NODELAY the end of a response written in parts (a streamed list) waits for
+    // the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
