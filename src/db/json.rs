@@ -179,6 +179,47 @@ fn rows_of_objects(
     rows
 }
 
+/// PostgreSQL: the JSON array (`[]` when empty) of the objects with `pairs` over `rows`, a
+/// page of related rows already cut (its values read them), in `order` — when every sort
+/// key is one of the values as it is (a plain column, as a primary key is). Each row
+/// becomes an object by its columns named by the keys, with no subquery per element
+/// (about 5% of a statement listing related items); the aggregate sorts by those columns.
+/// `None` when the shape does not apply.
+pub fn object_array(
+    dialect: Dialect,
+    pairs: &[(String, Expr)],
+    order: &[(Expr, Order)],
+    mut rows: sea_query::SelectStatement,
+) -> Option<sea_query::SelectStatement> {
+    if dialect != Dialect::Postgres
+        || pairs.len() > OBJECT_CHUNK
+        || !row_keys(pairs)
+        || order.is_empty()
+    {
+        return None;
+    }
+    let mut columns = Vec::with_capacity(order.len());
+    for (expr, direction) in order {
+        let (key, _) = pairs.iter().find(|(_, value)| value == expr)?;
+        columns.push((
+            Expr::col((Alias::new("__row"), Alias::new(key.clone()))),
+            direction.clone(),
+        ));
+    }
+    let ordering = order_text(dialect, &columns, 1);
+    for (key, value) in pairs {
+        rows.expr_as(value.clone(), Alias::new(key.clone()));
+    }
+    let mut outer = Query::select();
+    outer
+        .expr(Expr::cust_with_exprs(
+            format!(r#"COALESCE(json_agg(row_to_json("__row") ORDER BY {ordering}), '[]'::json)"#),
+            columns.into_iter().map(|(column, _)| column),
+        ))
+        .from_subquery(rows, Alias::new("__row"));
+    Some(outer)
+}
+
 /// Whether every key can name a PostgreSQL column as it is (not empty, no NUL, not longer
 /// than PostgreSQL keeps names), so that a row of columns named by the keys is the object.
 fn row_keys(pairs: &[(String, Expr)]) -> bool {

@@ -104,8 +104,8 @@ impl Builder<'_> {
                     let node = deep.and_then(|d| d.get(&out));
                     let alias = self.sql.alias();
                     let inner = self.pairs(tree, &alias, node)?;
-                    let value = json::object_json(self.dialect, inner);
                     let options = DeepOptions::read(node, &out)?;
+                    let value = ListValue::Object(inner);
                     pairs.push((
                         out,
                         self.list(name, table, relation, related, &alias, value, &options)?,
@@ -133,8 +133,10 @@ impl Builder<'_> {
                         .primary_key_field()
                         .map(|f| f.kind)
                         .unwrap_or(rectus_policies::FieldType::Integer);
-                    let value =
-                        json::element(self.dialect, json::value(self.dialect, pk, false, key));
+                    let value = ListValue::Scalar(json::element(
+                        self.dialect,
+                        json::value(self.dialect, pk, false, key),
+                    ));
                     let options = DeepOptions::read(deep.and_then(|d| d.get(&out)), &out)?;
                     pairs.push((
                         out,
@@ -290,7 +292,7 @@ impl Builder<'_> {
         relation: &Relation,
         related: &Collection,
         alias: &str,
-        value: Expr,
+        value: ListValue,
         options: &DeepOptions,
     ) -> Result<Expr, ApiError> {
         let parent_collection = self
@@ -341,7 +343,13 @@ impl Builder<'_> {
         if !json::list_uses_derived_table(self.dialect) {
             let mut select = Sql::select();
             select
-                .expr(json::array(self.dialect, value, order, limit, offset))
+                .expr(json::array(
+                    self.dialect,
+                    value.into_json(self.dialect),
+                    order,
+                    limit,
+                    offset,
+                ))
                 .from_as(related.collection.clone(), alias.to_string())
                 .and_where(foreign_key.eq(parent_key))
                 .cond_where(rows)
@@ -376,13 +384,46 @@ impl Builder<'_> {
         if offset > 0 {
             inner.offset(offset);
         }
+        if let ListValue::Object(pairs) = &value {
+            let mut page = Sql::select();
+            page.from_subquery(inner.clone(), Alias::new(alias));
+            if let Some(outer) = json::object_array(self.dialect, pairs, &order, page) {
+                return Ok(json::nested(
+                    self.dialect,
+                    Expr::SubQuery(None, Box::new(outer.into())),
+                ));
+            }
+        }
         let mut outer = Sql::select();
         outer
-            .expr(json::array(self.dialect, value, order, None, 0))
+            .expr(json::array(
+                self.dialect,
+                value.into_json(self.dialect),
+                order,
+                None,
+                0,
+            ))
             .from_subquery(inner, Alias::new(alias));
         Ok(json::nested(
             self.dialect,
             Expr::SubQuery(None, Box::new(outer.into())),
         ))
+    }
+}
+
+/// What a one-to-many list holds per related item.
+enum ListValue {
+    /// An object of these keys and values.
+    Object(Vec<(String, Expr)>),
+    /// One JSON value (a related key).
+    Scalar(Expr),
+}
+
+impl ListValue {
+    fn into_json(self, dialect: Dialect) -> Expr {
+        match self {
+            ListValue::Object(pairs) => json::object_json(dialect, pairs),
+            ListValue::Scalar(value) => value,
+        }
     }
 }

@@ -483,6 +483,28 @@ async fn deep_options(kind: Kind) {
     assert_eq!(ids(&offset["data"]["orders"]), vec![1], "{offset}");
     let page = ann(json!({"orders": {"_sort": "amount", "_limit": 1, "_page": 2}})).await;
     assert_eq!(ids(&page["data"]["orders"]), vec![1], "{page}");
+    // By a selected column as it is (PostgreSQL aggregates the page's rows as objects,
+    // sorted by that column), both ways, and by a column left out of the objects.
+    let by_id = ann(json!({"orders": {"_sort": "id"}})).await;
+    assert_eq!(ids(&by_id["data"]["orders"]), vec![1, 2], "{by_id}");
+    let by_id_desc = ann(json!({"orders": {"_sort": "-id"}})).await;
+    assert_eq!(
+        ids(&by_id_desc["data"]["orders"]),
+        vec![2, 1],
+        "{by_id_desc}"
+    );
+    let path = format!(
+        "/items/customers/1?fields=orders.amount&deep={}",
+        urlencode(&json!({"orders": {"_sort": "-id"}}).to_string())
+    );
+    let amounts = app.admin_call("GET", &path, None).await;
+    let expected: Vec<Value> = by_id_desc["data"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| json!({"amount": o["amount"]}))
+        .collect();
+    assert_eq!(amounts["data"]["orders"], json!(expected), "{amounts}");
     let filtered = ann(json!({"orders": {"_filter": {"amount": {"_gt": 5}}}})).await;
     assert_eq!(ids(&filtered["data"]["orders"]), vec![1], "{filtered}");
     let none = ann(json!({"orders": {"_filter": {"amount": {"_gt": 500}}}})).await;
