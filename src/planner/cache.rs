@@ -1,6 +1,6 @@
-//! Read plans kept for reuse: building a statement (field tree, permission predicates,
-//! sea-query rendering) costs more than everything else rectus does for a simple read, and
-//! clients send the same few query shapes over and over.
+//! Read plans kept for reuse, and the reads folded into creates: building a statement
+//! (field tree, permission predicates, sea-query rendering) costs more than everything else
+//! rectus does for a simple read, and clients send the same few query shapes over and over.
 //!
 //! A plan is reused only for the same data model and permissions (the generation), the
 //! same caller as the planner sees them (admin flag, policies, user, role and the user and
@@ -13,9 +13,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rectus_policies::value::Scalar;
+use sea_query::SelectStatement;
 
 use super::query::Query;
-use super::read::{PlanContext, ReadPlan, plan_read};
+use super::read::{PlanContext, ReadPlan, plan_created_read, plan_read};
 use crate::db::{DbValue, Stmt};
 use crate::error::ApiError;
 
@@ -59,12 +60,15 @@ fn statement(plan: &mut ReadPlan, i: usize) -> Option<&mut Stmt> {
 
 pub struct PlanCache {
     plans: moka::sync::Cache<PlanKey, Arc<Template>>,
+    /// Reads folded into a create ([`plan_created_read`]), `None` where one cannot be.
+    created_reads: moka::sync::Cache<PlanKey, Option<Arc<SelectStatement>>>,
 }
 
 impl Default for PlanCache {
     fn default() -> Self {
         PlanCache {
             plans: moka::sync::Cache::new(CACHED_PLANS),
+            created_reads: moka::sync::Cache::new(CACHED_PLANS),
         }
     }
 }
@@ -179,5 +183,32 @@ impl PlanCache {
             // The stand-ins did not come through as values: plan with the real keys.
             None => plan_read(ctx, collection, query, keys),
         }
+    }
+
+    /// The read folded into a create, as [`plan_created_read`] makes it, reused when it
+    /// can be (it holds no key: it reads the new row by the table's name).
+    pub fn created_read(
+        &self,
+        ctx: &PlanContext,
+        generation: u64,
+        collection: &str,
+        query: &Query,
+    ) -> Option<SelectStatement> {
+        let key = PlanKey {
+            generation,
+            caller: caller_key(ctx),
+            collection: collection.to_string(),
+            query: format!("{query:?}"),
+            keys: 0,
+        };
+        if let Some(read) = self.created_reads.get(&key) {
+            return read.as_deref().cloned();
+        }
+        ctx.caller.variables.clock_read.take();
+        let read = plan_created_read(ctx, collection, query);
+        if !ctx.caller.variables.clock_read.take() {
+            self.created_reads.insert(key, read.clone().map(Arc::new));
+        }
+        read
     }
 }

@@ -631,4 +631,35 @@ async fn create_answers_as_read(kind: Kind) {
             "{path}: created anyway"
         );
     }
+
+    // The read folded into a create is kept between creates: a narrower read permission
+    // applies to the very next one.
+    let read_permission = app
+        .admin_call(
+            "GET",
+            &format!("/permissions?filter[policy][_eq]={policy}&filter[action][_eq]=read"),
+            None,
+        )
+        .await["data"][0]["id"]
+        .clone();
+    app.admin_call(
+        "PATCH",
+        &format!("/permissions/{read_permission}"),
+        Some(json!({"fields": ["id", "published", "user_created"]})),
+    )
+    .await;
+    let (status, body) = post(
+        "/items/notes",
+        json!({"title": "narrower", "published": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut keys: Vec<&str> = body["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "published", "user_created"], "{body}");
 }

@@ -225,8 +225,13 @@ impl Items<'_> {
         read: Option<&Query>,
     ) -> Result<Created, ApiError> {
         // Planned before a connection is held.
-        let read_back =
-            read.and_then(|q| plan_created_read(&self.plan_context(), &c.collection, q));
+        let read_back = read.and_then(|q| {
+            let ctx = self.plan_context();
+            match self.plans {
+                Some((cache, generation)) => cache.created_read(&ctx, generation, &c.collection, q),
+                None => plan_created_read(&ctx, &c.collection, q),
+            }
+        });
         let mut conn = self.db.acquire().await?;
         // Without relational values, splitting the payload reads nothing.
         let split = self.split(&mut conn, c, rules, item, 0).await?;
