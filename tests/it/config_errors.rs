@@ -39,6 +39,19 @@ fn unsupported_db_client() {
 }
 
 #[test]
+fn bad_worker_threads() {
+    for value in ["two", "0", "-1"] {
+        assert_one_line_error(
+            &[("TOKIO_WORKER_THREADS", value)],
+            &["serve"],
+            &format!(
+                "error: TOKIO_WORKER_THREADS={value} is not valid: use a number of threads from 1"
+            ),
+        );
+    }
+}
+
+#[test]
 fn bad_port() {
     assert_one_line_error(
         &[("PORT", "eighty")],
