@@ -119,12 +119,18 @@ impl Drop for Relay {
 }
 
 /// The relay's process: bytes both ways, nothing read, on a runtime with as many workers
-/// as rectus has. Prints its port, then serves until killed.
+/// as rectus has ([`rectus::runtime::worker_threads`]). Prints its port, then serves until
+/// killed.
 fn run_relay(upstream: u16, socket: Option<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay port");
     let port = listener.local_addr().expect("relay address").port();
     listener.set_nonblocking(true).expect("nonblocking");
-    let runtime = tokio::runtime::Runtime::new().expect("relay runtime");
+    let workers = rectus::runtime::worker_threads().expect("worker threads");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("relay runtime");
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).expect("relay listener");
         println!("{port}");

@@ -11,4 +11,5 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod planner;
+pub mod runtime;
 pub mod services;

@@ -145,8 +145,8 @@ pub async fn bind(config: &Config) -> std::io::Result<(TcpListener, SocketAddr)>
 /// closes the database pool.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let db = state.db.clone();
-    // Without TCP_NODELAY the end of a response written in parts (a streamed list) waits for
-    // the client's delayed ACK.
+    // Nagle's algorithm could hold back the last part of a response written in several
+    // writes until the client acknowledges the first.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
