@@ -18,9 +18,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::fmt::Write as _;
+
 use sea_query::{
-    MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SchemaStatementBuilder,
-    SqliteQueryBuilder,
+    MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, QueryStatementWriter,
+    SchemaStatementBuilder, SqlWriter, SqlWriterValues, SqliteQueryBuilder,
 };
 
 use crate::config::DatabaseConfig;
@@ -42,9 +44,9 @@ pub trait DialectExt {
 impl DialectExt for Dialect {
     fn build<S: QueryStatementWriter>(self, statement: &S) -> Result<Stmt, DbError> {
         let (sql, values) = match self {
-            Dialect::Postgres => statement.build(PostgresQueryBuilder),
-            Dialect::MySql => statement.build(MysqlQueryBuilder),
-            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+            Dialect::Postgres => PageInline::render(statement, PostgresQueryBuilder),
+            Dialect::MySql => PageInline::render(statement, MysqlQueryBuilder),
+            Dialect::Sqlite => PageInline::render(statement, SqliteQueryBuilder),
         };
         let values = values
             .into_iter()
@@ -69,6 +71,59 @@ impl DialectExt for Dialect {
             // writers would otherwise fail with SQLITE_BUSY instead of waiting.
             Dialect::Sqlite => "BEGIN IMMEDIATE",
         }
+    }
+}
+
+/// Renders `LIMIT` and `OFFSET` counts as literals and every other value as a parameter.
+///
+/// sea-query binds the counts like any value, and PostgreSQL cannot plan `LIMIT $1` once
+/// for all executions of a prepared statement (a generic plan assumes a tenth of the rows),
+/// so it plans every execution afresh: a 100-row list spent 0.19 ms planning for 0.33 ms
+/// running. Counts are the only unsigned values rectus gives sea-query (values from
+/// requests are signed), and a number printed by sea-query cannot carry SQL.
+struct PageInline {
+    values: SqlWriterValues,
+}
+
+impl PageInline {
+    fn render<S: QueryStatementWriter, B: QueryBuilder>(
+        statement: &S,
+        builder: B,
+    ) -> (String, sea_query::Values) {
+        let (placeholder, numbered) = builder.placeholder();
+        let mut writer = PageInline {
+            values: SqlWriterValues::new(placeholder, numbered),
+        };
+        statement.build_collect_into(builder, &mut writer);
+        writer.values.into_parts()
+    }
+}
+
+impl std::fmt::Write for PageInline {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.values.write_str(s)
+    }
+}
+
+impl std::fmt::Display for PageInline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.values.fmt(f)
+    }
+}
+
+impl SqlWriter for PageInline {
+    fn push_param<T: QueryBuilder>(&mut self, value: sea_query::Value, builder: &T) {
+        match value {
+            sea_query::Value::BigUnsigned(Some(n)) => {
+                // Writing to a String cannot fail.
+                let _ = write!(self.values, "{n}");
+            }
+            other => self.values.push_param(other, builder),
+        }
+    }
+
+    fn as_writer(&mut self) -> &mut dyn std::fmt::Write {
+        self
     }
 }
 
@@ -379,5 +434,35 @@ impl Drop for Conn {
             Some(other) => drop(other),
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_query::{Alias, Expr, ExprTrait, Query};
+
+    use super::*;
+
+    #[test]
+    fn page_counts_are_literals_and_values_are_bound() {
+        let mut select = Query::select();
+        select
+            .column(Alias::new("id"))
+            .from(Alias::new("orders"))
+            .and_where(Expr::col(Alias::new("status")).eq("Paid"))
+            .limit(100)
+            .offset(20);
+        let stmt = Dialect::Postgres.build(&select).unwrap();
+        assert_eq!(
+            stmt.sql,
+            r#"SELECT "id" FROM "orders" WHERE "status" = $1 LIMIT 100 OFFSET 20"#
+        );
+        assert_eq!(stmt.values, vec![DbValue::Text("Paid".into())]);
+        let stmt = Dialect::MySql.build(&select).unwrap();
+        assert_eq!(
+            stmt.sql,
+            "SELECT `id` FROM `orders` WHERE `status` = ? LIMIT 100 OFFSET 20"
+        );
+        assert_eq!(stmt.values.len(), 1);
     }
 }
