@@ -3,8 +3,11 @@
 //! to the same data fetched as JSON straight from PostgreSQL with pgbench in the same run.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS] [WORKLOAD]
+//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS] [WORKLOAD|all] [ROUNDS]
 //! ```
+//!
+//! Each workload is measured in ROUNDS (default 3) rounds of both sides back to back; the
+//! table shows the round with the median ratio and every round's ratio.
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust) and `pgbench`. Creates and
 //! drops its own database. Prints one Markdown table.
@@ -321,15 +324,16 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
-    let only = args.get(3).cloned();
+    let only = args.get(3).cloned().filter(|name| name != "all");
+    let rounds: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(seconds, connections, only));
+    runtime.block_on(run(seconds, connections, only, rounds));
 }
 
-async fn run(seconds: u64, connections: usize, only: Option<String>) {
+async fn run(seconds: u64, connections: usize, only: Option<String>, rounds: usize) {
     let bin = rectus_bin();
     let database = format!("rectus_bench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
@@ -369,6 +373,7 @@ async fn run(seconds: u64, connections: usize, only: Option<String>) {
         seconds,
         connections,
         only.as_deref(),
+        rounds,
     ));
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
     let _ = server.kill();
@@ -390,6 +395,7 @@ async fn measure(
     seconds: u64,
     connections: usize,
     only: Option<&str>,
+    rounds: usize,
 ) {
     let admin = login(client, base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let post =
@@ -480,23 +486,41 @@ async fn measure(
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 
     println!(
-        "rectus items API vs pgbench, {seconds} s per run, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders"
+        "rectus items API vs pgbench, {rounds} rounds of {seconds} s per side, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders; the round with the median ratio"
     );
     println!();
     println!(
-        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio |"
+        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio | rounds |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for w in WORKLOADS
         .iter()
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
     {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
-            let api = http_load(base, token, w, seconds, connections, pid);
             let sql = w.sql.replace("{rbac}", rbac);
-            let direct = pgbench(database, &sql, seconds, connections);
+            // The machine's speed drifts by tens of percent within a minute (other guests on
+            // the host): each round measures both sides back to back, in turns of who goes
+            // first, and the ratio reported is the median of the rounds' ratios.
+            let mut runs: Vec<(Measured, Measured)> = (0..rounds)
+                .map(|round| {
+                    if round % 2 == 0 {
+                        let api = http_load(base, token, w, seconds, connections, pid);
+                        (api, pgbench(database, &sql, seconds, connections))
+                    } else {
+                        let direct = pgbench(database, &sql, seconds, connections);
+                        (http_load(base, token, w, seconds, connections, pid), direct)
+                    }
+                })
+                .collect();
+            let ratio = |(api, direct): &(Measured, Measured)| {
+                api.rps / direct.rps.max(f64::MIN_POSITIVE)
+            };
+            let ratios: Vec<String> = runs.iter().map(|r| format!("{:.2}", ratio(r))).collect();
+            runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+            let (api, direct) = &runs[runs.len() / 2];
             println!(
-                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
                 w.name,
                 api.rps,
                 if api.errors > 0 {
@@ -512,6 +536,7 @@ async fn measure(
                 direct.p50_ms,
                 direct.p99_ms,
                 api.rps / direct.rps.max(f64::MIN_POSITIVE),
+                ratios.join(" "),
             );
         }
     }
