@@ -330,10 +330,26 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(seconds, connections, only, rounds));
+    runtime.block_on(run(Settings {
+        seconds,
+        connections,
+        only,
+        rounds,
+    }));
 }
 
-async fn run(seconds: u64, connections: usize, only: Option<String>, rounds: usize) {
+/// What the command line asked for.
+struct Settings {
+    /// Per run of each side.
+    seconds: u64,
+    connections: usize,
+    /// Workloads whose name contains this; all when `None`.
+    only: Option<String>,
+    rounds: usize,
+}
+
+async fn run(settings: Settings) {
+    let connections = settings.connections;
     let bin = rectus_bin();
     let database = format!("rectus_bench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
@@ -365,16 +381,7 @@ async fn run(seconds: u64, connections: usize, only: Option<String>, rounds: usi
         .build()
         .expect("client");
 
-    let result = std::panic::AssertUnwindSafe(measure(
-        &client,
-        &base,
-        &database,
-        pid,
-        seconds,
-        connections,
-        only.as_deref(),
-        rounds,
-    ));
+    let result = std::panic::AssertUnwindSafe(measure(&client, &base, &database, pid, &settings));
     let outcome = futures_util::FutureExt::catch_unwind(result).await;
     let _ = server.kill();
     let _ = server.wait();
@@ -392,11 +399,15 @@ async fn measure(
     base: &str,
     database: &str,
     pid: u32,
-    seconds: u64,
-    connections: usize,
-    only: Option<&str>,
-    rounds: usize,
+    settings: &Settings,
 ) {
+    let Settings {
+        seconds,
+        connections,
+        rounds,
+        ..
+    } = *settings;
+    let only = settings.only.as_deref();
     let admin = login(client, base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let post =
         |path: &'static str, body: Value| call(client, base, Some(&admin), "POST", path, body);
@@ -513,9 +524,8 @@ async fn measure(
                     }
                 })
                 .collect();
-            let ratio = |(api, direct): &(Measured, Measured)| {
-                api.rps / direct.rps.max(f64::MIN_POSITIVE)
-            };
+            let ratio =
+                |(api, direct): &(Measured, Measured)| api.rps / direct.rps.max(f64::MIN_POSITIVE);
             let ratios: Vec<String> = runs.iter().map(|r| format!("{:.2}", ratio(r))).collect();
             runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
             let (api, direct) = &runs[runs.len() / 2];
