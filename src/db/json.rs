@@ -4,7 +4,7 @@
 //! columns embedded, hashed and concealed values as `**********`.
 
 use rectus_policies::{Dialect, FieldType};
-use sea_query::{Alias, Expr, Order, Query};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 
 /// What Directus answers in place of a hash or a concealed value.
 pub const CONCEALED: &str = "**********";
@@ -189,7 +189,27 @@ pub fn object_array(
     dialect: Dialect,
     pairs: &[(String, Expr)],
     order: &[(Expr, Order)],
+    rows: sea_query::SelectStatement,
+) -> Option<sea_query::SelectStatement> {
+    array_of_rows(dialect, pairs, order, rows, false)
+}
+
+/// [`object_array`] as the text of one column `__json`, for a whole answer.
+pub fn object_array_text(
+    dialect: Dialect,
+    pairs: &[(String, Expr)],
+    order: &[(Expr, Order)],
+    rows: sea_query::SelectStatement,
+) -> Option<sea_query::SelectStatement> {
+    array_of_rows(dialect, pairs, order, rows, true)
+}
+
+fn array_of_rows(
+    dialect: Dialect,
+    pairs: &[(String, Expr)],
+    order: &[(Expr, Order)],
     mut rows: sea_query::SelectStatement,
+    text: bool,
 ) -> Option<sea_query::SelectStatement> {
     if dialect != Dialect::Postgres
         || pairs.len() > OBJECT_CHUNK
@@ -210,13 +230,16 @@ pub fn object_array(
     for (key, value) in pairs {
         rows.expr_as(value.clone(), Alias::new(key.clone()));
     }
+    let array = Expr::cust_with_exprs(
+        format!(r#"COALESCE(json_agg(row_to_json("__row") ORDER BY {ordering}), '[]'::json)"#),
+        columns.into_iter().map(|(column, _)| column),
+    );
     let mut outer = Query::select();
-    outer
-        .expr(Expr::cust_with_exprs(
-            format!(r#"COALESCE(json_agg(row_to_json("__row") ORDER BY {ordering}), '[]'::json)"#),
-            columns.into_iter().map(|(column, _)| column),
-        ))
-        .from_subquery(rows, Alias::new("__row"));
+    match text {
+        true => outer.expr_as(array.cast_as("text"), "__json"),
+        false => outer.expr(array),
+    };
+    outer.from_subquery(rows, Alias::new("__row"));
     Some(outer)
 }
 

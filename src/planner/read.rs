@@ -29,10 +29,18 @@ pub struct PlanContext<'a> {
     pub max_limit: i64,
 }
 
+/// Lists of at most this many items come from PostgreSQL as one JSON array: the database
+/// aggregates them cheaper than it sends a row per item, and rectus reads one value instead
+/// of decoding each row. Longer ones (exports with `limit=-1`) stay a row per item, clear
+/// of PostgreSQL's 1 GB limit on one value.
+const ARRAY_MOST: i64 = 1000;
+
 #[derive(Clone)]
 pub struct ReadPlan {
-    /// Rows of one column `__json`: one JSON object per item.
+    /// Rows of one column `__json`: one JSON object per item, or with `data_is_array` one
+    /// row whose `__json` is the array of them all.
     pub data: Stmt,
+    pub data_is_array: bool,
     pub total_count: Option<Stmt>,
     pub filter_count: Option<Stmt>,
 }
@@ -221,18 +229,38 @@ pub fn plan_read(
         .from(name.to_string())
         .cond_where(permission.clone())
         .cond_where(user.clone());
+    let mut data_is_array = false;
     if query.aggregate.is_empty() && query.group_by.is_empty() {
         let tree = super::tree::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
         let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
-        order(&mut select, &builder, collection, &query.sort)?;
-        if page(&mut select, ctx, query, keys.map(<[Scalar]>::len)) {
+        let sort = sort_order(&builder, collection, &query.sort)?;
+        for (expr, direction) in sort.iter().cloned() {
+            select.order_by_expr(expr, direction);
+        }
+        let limit = page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
+        if limit.cut {
             // The page is cut first and only its rows become JSON: the databases otherwise
             // build the JSON of every matching row before sorting them.
             select.column((Alias::new(name), Asterisk));
             let mut outer = Sql::select();
             outer.from_subquery(select, Alias::new(name));
-            order(&mut outer, &builder, collection, &query.sort)?;
-            select = json::object_rows(ctx.dialect, pairs, outer);
+            let short = limit.rows.is_some_and(|n| n <= ARRAY_MOST);
+            let array = match (keys, short) {
+                (None, true) => json::object_array_text(ctx.dialect, &pairs, &sort, outer.clone()),
+                _ => None,
+            };
+            match array {
+                Some(array) => {
+                    select = array;
+                    data_is_array = true;
+                }
+                None => {
+                    for (expr, direction) in sort {
+                        outer.order_by_expr(expr, direction);
+                    }
+                    select = json::object_rows(ctx.dialect, pairs, outer);
+                }
+            }
         } else {
             select = json::object_rows(ctx.dialect, pairs, select);
         }
@@ -253,6 +281,7 @@ pub fn plan_read(
     };
     Ok(ReadPlan {
         data: ctx.dialect.build(&select)?,
+        data_is_array,
         total_count: query
             .wants_meta("total_count")
             .then(|| count(false))
@@ -326,45 +355,54 @@ pub fn plan_created_read(
     Some(select)
 }
 
-fn order(
-    select: &mut SelectStatement,
+/// The sort of a read: the query's (or the collection's sort field, or its key), and the
+/// key after it so that items with equal sort values keep one order across pages.
+fn sort_order(
     builder: &super::fields::Builder,
     collection: &Collection,
     sort: &[String],
-) -> Result<(), ApiError> {
+) -> Result<Vec<(Expr, Order)>, ApiError> {
     let name = collection.collection.as_str();
     let default = [collection
         .sort_field
         .clone()
         .unwrap_or_else(|| collection.primary_key.clone())];
     let sort: &[String] = if sort.is_empty() { &default } else { sort };
+    let mut order = Vec::with_capacity(sort.len() + 1);
     for entry in sort {
         let (path, direction) = match entry.strip_prefix('-') {
             Some(f) => (f, Order::Desc),
             None => (entry.as_str(), Order::Asc),
         };
-        select.order_by_expr(builder.sort_expr(collection, name, path)?, direction);
+        order.push((builder.sort_expr(collection, name, path)?, direction));
     }
-    // Items with equal sort values keep a stable order across pages.
     if !sort
         .iter()
         .any(|s| s.trim_start_matches('-') == collection.primary_key)
     {
-        select.order_by(
-            (name.to_string(), collection.primary_key.clone()),
+        order.push((
+            Expr::col((name.to_string(), collection.primary_key.clone())),
             Order::Asc,
-        );
+        ));
     }
-    Ok(())
+    Ok(order)
 }
 
 /// Adds the limit and offset; whether there are any.
+/// What [`page`] did to a statement.
+struct Cut {
+    /// A LIMIT or an OFFSET was added.
+    cut: bool,
+    /// At most this many rows come out.
+    rows: Option<i64>,
+}
+
 fn page(
     select: &mut SelectStatement,
     ctx: &PlanContext,
     query: &Query,
     keys: Option<usize>,
-) -> bool {
+) -> Cut {
     let mut limit = match (keys, query.limit) {
         (Some(n), None) => Some(n as i64),
         (_, None) => (ctx.default_limit >= 0).then_some(ctx.default_limit),
@@ -391,5 +429,8 @@ fn page(
     if offset > 0 {
         select.offset(offset as u64);
     }
-    limit.is_some() || offset > 0
+    Cut {
+        cut: limit.is_some() || offset > 0,
+        rows: limit,
+    }
 }

@@ -764,3 +764,52 @@ async fn exports(kind: Kind) {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_QUERY");
 }
+
+on_every_database!(lists_keep_their_order:
+    lists_keep_their_order_on_postgres => Kind::Postgres,
+    lists_keep_their_order_on_mariadb => Kind::MySql,
+    lists_keep_their_order_on_sqlite => Kind::Sqlite,
+);
+
+/// A list comes in its sort order whatever its length: on PostgreSQL a short page is one
+/// JSON array built by the database and a long one (over 1000, or `limit=-1`) a row per
+/// item, and an empty page is `[]` either way.
+async fn lists_keep_their_order(kind: Kind) {
+    let app = seeded(kind).await;
+    let ids = |path: &'static str| {
+        let app = &app;
+        async move {
+            let body = app.admin_call("GET", path, None).await;
+            body["data"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{path}: {body}"))
+                .iter()
+                .map(|item| item["id"].as_i64().unwrap_or_default())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("/items/orders?fields=id&sort=-id").await, [3, 2, 1]);
+    assert_eq!(
+        ids("/items/orders?fields=id,amount&sort=id&limit=2").await,
+        [1, 2]
+    );
+    assert_eq!(
+        ids("/items/orders?fields=id&sort=-id&offset=1&limit=1").await,
+        [2]
+    );
+    assert_eq!(
+        ids("/items/orders?fields=id&sort=-id&limit=1001").await,
+        [3, 2, 1]
+    );
+    assert_eq!(
+        ids("/items/orders?fields=id&sort=-id&limit=-1").await,
+        [3, 2, 1]
+    );
+    assert_eq!(ids("/items/orders?fields=id&sort=-amount").await, [1, 3, 2]);
+    assert!(ids("/items/orders?filter[id][_gt]=100").await.is_empty());
+    assert!(
+        ids("/items/orders?filter[id][_gt]=100&limit=-1")
+            .await
+            .is_empty()
+    );
+}

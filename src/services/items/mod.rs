@@ -96,7 +96,13 @@ impl<'a> Items<'a> {
 
     pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
         let plan = self.plan(collection, query, None)?;
-        let data = self.db.json_array(&plan.data, "__json").await?;
+        let data = match plan.data_is_array {
+            true => match self.db.query_opt(&plan.data).await? {
+                Some(row) => row.into_string("__json")?,
+                None => "[]".to_string(),
+            },
+            false => self.db.json_array(&plan.data, "__json").await?,
+        };
         let total = self.count(plan.total_count).await?;
         let filtered = self.count(plan.filter_count).await?;
         let meta = (total.is_some() || filtered.is_some()).then(|| {
