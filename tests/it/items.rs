@@ -101,6 +101,29 @@ async fn nested_fields(kind: Kind) {
     assert_eq!(status, 403);
 }
 
+/// On PostgreSQL a short page arrives as one row holding the JSON array; an unlimited
+/// list, a row per item.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_page_is_one_row_on_postgres() {
+    use crate::support::relay::Relay;
+    use crate::support::{PG_PORT, TestDb};
+    let db = TestDb::new(Kind::Postgres).await;
+    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
+    let app = fill(App::start_on(db, None, &[], Some(relay.port())).await).await;
+    let rows_of = |path: &'static str| {
+        let (app, relay) = (&app, &relay);
+        async move {
+            app.admin_call("GET", path, None).await;
+            let before = relay.pg_rows();
+            let body = app.admin_call("GET", path, None).await;
+            assert_eq!(body["data"].as_array().map(Vec::len), Some(3), "{body}");
+            relay.pg_rows() - before
+        }
+    };
+    assert_eq!(rows_of("/items/orders?fields=id,amount").await, 1);
+    assert_eq!(rows_of("/items/orders?fields=id,amount&limit=-1").await, 3);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nested_read_is_one_statement() {
     use crate::support::relay::Relay;

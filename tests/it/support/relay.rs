@@ -18,6 +18,8 @@ struct State {
     connections: Mutex<Vec<AbortHandle>>,
     /// PostgreSQL statements the client side sent (Execute and simple Query messages).
     pg_statements: AtomicU64,
+    /// PostgreSQL result rows the server side sent (DataRow messages).
+    pg_rows: AtomicU64,
 }
 
 pub struct Relay {
@@ -95,6 +97,50 @@ impl Relay {
     pub fn pg_statements(&self) -> u64 {
         self.state.pg_statements.load(Ordering::SeqCst)
     }
+
+    /// How many result rows PostgreSQL sent through the relay so far.
+    pub fn pg_rows(&self) -> u64 {
+        self.state.pg_rows.load(Ordering::SeqCst)
+    }
+}
+
+/// Follows the PostgreSQL backend protocol's framing: typed messages from the first byte
+/// (rectus does not ask the database for TLS, so no single-byte answer comes first).
+#[derive(Default)]
+struct PgServerFrames {
+    pending: Vec<u8>,
+    /// Not PostgreSQL (a MySQL test through the relay): nothing is counted.
+    lost: bool,
+}
+
+impl PgServerFrames {
+    fn feed(&mut self, bytes: &[u8], rows: &AtomicU64) {
+        if self.lost {
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        while self.pending.len() >= 5 {
+            let len = u32::from_be_bytes([
+                self.pending[1],
+                self.pending[2],
+                self.pending[3],
+                self.pending[4],
+            ]) as usize;
+            let total = 1 + len;
+            if len > 1 << 26 {
+                self.lost = true;
+                self.pending.clear();
+                return;
+            }
+            if self.pending.len() < total {
+                return;
+            }
+            if self.pending[0] == b'D' {
+                rows.fetch_add(1, Ordering::SeqCst);
+            }
+            self.pending.drain(..total);
+        }
+    }
 }
 
 impl Drop for Relay {
@@ -158,6 +204,7 @@ async fn pipe(
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut frames = PgFrames::default();
+    let mut server_frames = PgServerFrames::default();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
@@ -165,6 +212,8 @@ async fn pipe(
         };
         if client_side {
             frames.feed(&buf[..n], &state.pg_statements);
+        } else {
+            server_frames.feed(&buf[..n], &state.pg_rows);
         }
         let delay = state.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
