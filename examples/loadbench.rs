@@ -528,7 +528,8 @@ async fn measure(
                 |(api, direct): &(Measured, Measured)| api.rps / direct.rps.max(f64::MIN_POSITIVE);
             let ratios: Vec<String> = runs.iter().map(|r| format!("{:.2}", ratio(r))).collect();
             runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
-            let (api, direct) = &runs[runs.len() / 2];
+            let median = &runs[runs.len() / 2];
+            let (api, direct) = median;
             println!(
                 "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
                 w.name,
@@ -545,7 +546,7 @@ async fn measure(
                 direct.rps,
                 direct.p50_ms,
                 direct.p99_ms,
-                api.rps / direct.rps.max(f64::MIN_POSITIVE),
+                ratio(median),
                 ratios.join(" "),
             );
         }

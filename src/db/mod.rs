@@ -13,12 +13,11 @@ mod sqlite;
 pub mod sqlite_rebuild;
 mod value;
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::fmt::Write as _;
 
 use sea_query::{
     MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, QueryStatementWriter,

@@ -388,7 +388,6 @@ fn sort_order(
     Ok(order)
 }
 
-/// Adds the limit and offset; whether there are any.
 /// What [`page`] did to a statement.
 struct Cut {
     /// A LIMIT or an OFFSET was added.
@@ -397,6 +396,8 @@ struct Cut {
     rows: Option<i64>,
 }
 
+/// Adds the limit (the query's, the default or the number of keys, under the maximum) and
+/// the offset (from `page` when given).
 fn page(
     select: &mut SelectStatement,
     ctx: &PlanContext,
