@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rectus_policies::guard::template::Bound;
 use rectus_policies::guard::{
     Deferred, GuardContext, GuardError, Guarded, StatementKind, check_deferred, guard, template,
 };
@@ -104,31 +105,61 @@ impl Guarding<'_> {
         sql: &str,
         prepared: bool,
     ) -> Result<Vec<Guarded>, GuardError> {
+        if !prepared {
+            return Ok(self
+                .guard_text(directory, access, identity, sql, false)
+                .await?
+                .statements);
+        }
         let access = access.get(directory, identity).await?;
         // Prepared statements may leave rule checks to their parameters: both endpoints
         // check them when the statement runs.
         let ctx = self.context(&access, prepared);
-        if !prepared {
-            let Some(shape) = template::shape(sql, self.dialect) else {
-                return guard(sql, &ctx);
-            };
-            let kept = self.templates.get_with((access.id, shape.key.clone()), || {
-                Arc::new(template::template(&shape, &ctx))
-            });
-            return match kept.as_ref().as_ref().and_then(|t| shape.fill(t)) {
-                Some(sql) => Ok(vec![Guarded {
-                    sql,
-                    kind: StatementKind::Read,
-                    prepared: None,
-                    deferred: None,
-                }]),
-                None => guard(sql, &ctx),
-            };
-        }
         let answer = self
             .cache
             .get_with((access.id, sql.to_string()), || Arc::new(guard(sql, &ctx)));
         (*answer).clone()
+    }
+
+    /// The guard's answer for a text sent as a query; with `bind`, a read that has a
+    /// template also comes as [`Bound`] for the extended protocol.
+    pub(crate) async fn guard_text<D: Directory>(
+        &self,
+        directory: &D,
+        access: &mut SessionAccess,
+        identity: &Identity,
+        sql: &str,
+        bind: bool,
+    ) -> Result<TextAnswer, GuardError> {
+        let access = access.get(directory, identity).await?;
+        let ctx = self.context(&access, false);
+        let whole = |sql| {
+            guard(sql, &ctx).map(|statements| TextAnswer {
+                statements,
+                bound: None,
+            })
+        };
+        let Some(shape) = template::shape(sql, self.dialect) else {
+            return whole(sql);
+        };
+        let kept = self.templates.get_with((access.id, shape.key.clone()), || {
+            Arc::new(template::template(&shape, &ctx))
+        });
+        let Some(template) = kept.as_ref().as_ref() else {
+            return whole(sql);
+        };
+        match shape.fill(template) {
+            Some(filled) => Ok(TextAnswer {
+                statements: vec![Guarded {
+                    sql: filled,
+                    kind: StatementKind::Read,
+                    prepared: None,
+                    deferred: None,
+                }],
+                bound: if bind { shape.bind(template) } else { None },
+            }),
+            None => whole(sql),
+        }
     }
 
     /// Checks what a prepared write left to its parameters, with their values, under the
@@ -144,6 +175,13 @@ impl Guarding<'_> {
         let access = access.get(directory, identity).await?;
         check_deferred(deferred, parameters, &self.context(&access, true))
     }
+}
+
+/// A text's statements as guarded, and for a templated read the same read with
+/// parameters ([`Bound`]).
+pub(crate) struct TextAnswer {
+    pub statements: Vec<Guarded>,
+    pub bound: Option<Bound>,
 }
 
 pub(crate) type GuardCache =

@@ -26,12 +26,25 @@ pub async fn restricted_app_with(
     permissions: &[Value],
     extra_env: &[(&str, &str)],
 ) -> (App, String) {
+    let db = crate::support::TestDb::new(kind).await;
+    restricted_app_on(db, None, setup, role, permissions, extra_env).await
+}
+
+/// [`restricted_app_with`] on `db`, reached through `via` (a relay's port) when given.
+pub async fn restricted_app_on(
+    db: crate::support::TestDb,
+    via: Option<u16>,
+    setup: &str,
+    role: &str,
+    permissions: &[Value],
+    extra_env: &[(&str, &str)],
+) -> (App, String) {
     let mut env = vec![
         ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
         ("MYSQL_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
     ];
     env.extend_from_slice(extra_env);
-    let app = App::start_with(kind, Some(setup), &env).await;
+    let app = App::start_on(db, Some(setup), &env, via).await;
     let policy = json!({"name": role.to_lowercase(), "app_access": false, "admin_access": false});
     let (policies, token, user) = role_with_user(&app, role, &[policy]).await;
     app.admin_call(

@@ -21,5 +21,6 @@ mod wire_mysql;
 mod wire_mysql_dump;
 mod wire_mysql_protocol;
 mod wire_pg;
+mod wire_pg_bound;
 mod wire_pg_clients;
 mod write_errors;

@@ -33,6 +33,33 @@ pub struct Template {
     parts: Vec<String>,
     /// The literal each place takes, in the order of the places.
     order: Vec<usize>,
+    /// Per literal, whether the database reads it the same as a parameter ([`Shape::bind`]).
+    places: Vec<Place>,
+}
+
+/// Where a literal stands, as far as it decides whether a parameter may take its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Anywhere else: positional `ORDER BY 1`, `LIMIT`, select lists, function arguments,
+    /// typed literals. It stays a literal.
+    Kept,
+    /// An operand of arithmetic or a comparison: a number there is the same as a parameter
+    /// of the number's own type; a string (of unknown type) would lose the type it takes
+    /// from its context.
+    Operand,
+    /// Compared with a column (`=`, `<`, `IN`, `BETWEEN`, `LIKE`): a string takes the
+    /// column's type as a parameter of unspecified type does.
+    Compared,
+}
+
+/// A read as the database's extended protocol takes it: the text with `$1..$n` where the
+/// literals stood that read the same as parameters, the parameters' types (0: left to the
+/// database) and their values in text format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub sql: String,
+    pub types: Vec<u32>,
+    pub values: Vec<String>,
 }
 
 /// The shape of `sql`, or `None` when the text cannot have one (it does not tokenize,
@@ -118,6 +145,7 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
         return None;
     }
     let statement = statements.remove(0);
+    let places = places(&statement, shape.literals.len());
     let again = || {
         parse()?
             .into_iter()
@@ -128,12 +156,100 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
     if guarded.kind != StatementKind::Read {
         return None;
     }
-    split(&guarded.sql, shape.literals.len())
+    split(&guarded.sql, places)
+}
+
+/// The [`Place`] of each literal of a parsed shape, by its marker.
+fn places(statement: &Statement, count: usize) -> Vec<Place> {
+    use sqlparser::ast::{BinaryOperator as Op, Expr, UnaryOperator, visit_expressions};
+    use std::ops::ControlFlow;
+
+    fn marker(e: &Expr) -> Option<usize> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Placeholder(p) => {
+                    p.strip_prefix(MARKER)?.strip_suffix('\u{1}')?.parse().ok()
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    fn column(e: &Expr) -> bool {
+        matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+    }
+    let mut places = vec![Place::Kept; count];
+    let mut set = |e: &Expr, place: Place| {
+        if let Some(slot) = marker(e).and_then(|i| places.get_mut(i)) {
+            *slot = place;
+        }
+    };
+    let compared = |subject: &Expr| {
+        if column(subject) {
+            Place::Compared
+        } else {
+            Place::Operand
+        }
+    };
+    let _ = visit_expressions(statement, |e: &Expr| {
+        match e {
+            Expr::BinaryOp { left, op, right } => {
+                let comparison = matches!(
+                    op,
+                    Op::Eq | Op::NotEq | Op::Lt | Op::LtEq | Op::Gt | Op::GtEq
+                );
+                let arithmetic = matches!(
+                    op,
+                    Op::Plus | Op::Minus | Op::Multiply | Op::Divide | Op::Modulo
+                );
+                if comparison {
+                    set(left, compared(right));
+                    set(right, compared(left));
+                } else if arithmetic {
+                    set(left, Place::Operand);
+                    set(right, Place::Operand);
+                }
+            }
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus | UnaryOperator::Plus,
+                expr,
+            } => set(expr, Place::Operand),
+            Expr::InList { expr, list, .. } => {
+                let place = compared(expr);
+                list.iter().for_each(|item| set(item, place));
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                let place = compared(expr);
+                set(low, place);
+                set(high, place);
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                escape_char: None,
+                any: false,
+                ..
+            }
+            | Expr::ILike {
+                expr,
+                pattern,
+                escape_char: None,
+                any: false,
+                ..
+            } if column(expr) => set(pattern, Place::Compared),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    places
 }
 
 /// The text between the markers of `sql`, and which literal each marker stands for; `None`
 /// unless each of the `count` markers is there exactly once.
-fn split(sql: &str, count: usize) -> Option<Template> {
+fn split(sql: &str, places: Vec<Place>) -> Option<Template> {
+    let count = places.len();
     let mut parts = Vec::with_capacity(count + 1);
     let mut order = Vec::with_capacity(count);
     let mut seen = vec![false; count];
@@ -150,7 +266,11 @@ fn split(sql: &str, count: usize) -> Option<Template> {
         rest = &after[end + 1..];
     }
     parts.push(rest.to_string());
-    seen.iter().all(|s| *s).then_some(Template { parts, order })
+    seen.iter().all(|s| *s).then_some(Template {
+        parts,
+        order,
+        places,
+    })
 }
 
 impl Template {
@@ -173,14 +293,103 @@ impl Shape {
         for (i, part) in template.parts.iter().enumerate() {
             out.push_str(part);
             if let Some(&literal) = template.order.get(i) {
-                let value = self.literals.get(literal)?;
-                match printed::safe_value(value, self.dialect)? {
-                    Some(safe) => out.push_str(&safe.to_string()),
-                    None => out.push_str(&value.to_string()),
-                }
+                self.print_literal(literal, &mut out)?;
             }
         }
         printed::check(&out, self.dialect).ok()?;
         Some(out)
     }
+
+    fn print_literal(&self, literal: usize, out: &mut String) -> Option<()> {
+        let value = self.literals.get(literal)?;
+        match printed::safe_value(value, self.dialect)? {
+            Some(safe) => out.push_str(&safe.to_string()),
+            None => out.push_str(&value.to_string()),
+        }
+        Some(())
+    }
+
+    /// The text's rewrite for the extended protocol (PostgreSQL): literals whose place and
+    /// kind let a parameter read the same become `$n`, the rest are printed as [`Self::fill`]
+    /// prints them. `None` when no literal can be a parameter. Numbers take the type
+    /// PostgreSQL gives the literal (integer, bigint or numeric by its digits); plain quoted
+    /// strings compared with a column are left for the database to type from the column.
+    pub fn bind(&self, template: &Template) -> Option<Bound> {
+        if self.dialect == Dialect::MySql {
+            return None;
+        }
+        let mut sql =
+            String::with_capacity(template.parts.iter().map(String::len).sum::<usize>() + 16);
+        let mut types = Vec::new();
+        let mut values = Vec::new();
+        for (i, part) in template.parts.iter().enumerate() {
+            sql.push_str(part);
+            let Some(&literal) = template.order.get(i) else {
+                continue;
+            };
+            let place = template.places.get(literal).copied().unwrap_or(Place::Kept);
+            match (place, self.literals.get(literal)?) {
+                (Place::Operand | Place::Compared, Value::Number(n, false)) => {
+                    match number_type(n) {
+                        Some(oid) => {
+                            types.push(oid);
+                            values.push(n.clone());
+                        }
+                        None => {
+                            self.print_literal(literal, &mut sql)?;
+                            continue;
+                        }
+                    }
+                }
+                (Place::Compared, Value::SingleQuotedString(s)) if !s.contains('\0') => {
+                    types.push(0);
+                    values.push(s.clone());
+                }
+                _ => {
+                    self.print_literal(literal, &mut sql)?;
+                    continue;
+                }
+            }
+            sql.push('$');
+            sql.push_str(&types.len().to_string());
+        }
+        if types.is_empty() {
+            return None;
+        }
+        printed::check(&sql, self.dialect).ok()?;
+        Some(Bound { sql, types, values })
+    }
+}
+
+/// The type PostgreSQL gives a numeric literal: `integer` when it fits, then `bigint`, else
+/// `numeric`; with a point or an exponent always `numeric`. `None` for forms left as
+/// literals (hexadecimal, underscores).
+fn number_type(n: &str) -> Option<u32> {
+    const INT4: u32 = 23;
+    const INT8: u32 = 20;
+    const NUMERIC: u32 = 1700;
+    if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(if n.parse::<i32>().is_ok() {
+            INT4
+        } else if n.parse::<i64>().is_ok() {
+            INT8
+        } else {
+            NUMERIC
+        });
+    }
+    let (mantissa, exponent) = match n.find(['e', 'E']) {
+        Some(at) => (&n[..at], Some(&n[at + 1..])),
+        None => (n, None),
+    };
+    let mut halves = mantissa.splitn(2, '.');
+    let whole = halves.next().unwrap_or("");
+    let fraction = halves.next().unwrap_or("");
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok =
+        digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    (mantissa_ok && exponent_ok).then_some(NUMERIC)
 }

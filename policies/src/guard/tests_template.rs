@@ -109,3 +109,97 @@ proptest! {
         prop_assert!(templated || !printable, "{}", my_sql);
     }
 }
+
+/// The extended-protocol form of a templated read.
+fn bound(sql: &str, dialect: Dialect) -> Option<template::Bound> {
+    with_context(dialect, |ctx| {
+        let shaped = template::shape(sql, dialect)?;
+        let template = template::template(&shaped, ctx)?;
+        shaped.bind(&template)
+    })
+}
+
+#[test]
+fn literals_become_parameters_only_where_they_read_the_same() {
+    let b = bound(
+        "select id from orders where id = 5 and amount > 1.5 and customer in (2147483648, 7)",
+        Dialect::Postgres,
+    )
+    .expect("bound");
+    assert_eq!(b.types, vec![23, 1700, 20, 23]);
+    assert_eq!(b.values, vec!["5", "1.5", "2147483648", "7"]);
+    assert!(
+        b.sql.contains("= $1") && b.sql.contains("> $2"),
+        "{}",
+        b.sql
+    );
+    assert!(b.sql.contains("IN ($3, $4)"), "{}", b.sql);
+
+    // A string compared with a column leaves its type to the column; elsewhere it stays.
+    let b = bound(
+        "select 'x' as t, id from orders where status = 'it''s' and 'a' || status = 'ab'",
+        Dialect::Postgres,
+    )
+    .expect("bound");
+    assert_eq!(b.types, vec![0]);
+    assert_eq!(b.values, vec!["it's"]);
+    assert!(
+        b.sql.contains("'x'") && b.sql.contains("'a' ||") && b.sql.contains("'ab'"),
+        "{}",
+        b.sql
+    );
+
+    // Positional ORDER BY and GROUP BY, LIMIT and OFFSET, select-list numbers and function
+    // arguments keep their literals.
+    let b = bound(
+        "select id, 2 from orders where id - 1 > 0 group by 1 order by 1 limit 10 offset 3",
+        Dialect::Postgres,
+    )
+    .expect("bound");
+    assert_eq!(b.values, vec!["1", "0"]);
+    assert!(
+        b.sql.contains("LIMIT 10") && b.sql.contains("OFFSET 3"),
+        "{}",
+        b.sql
+    );
+    assert!(
+        b.sql.contains("GROUP BY 1") && b.sql.contains("ORDER BY 1"),
+        "{}",
+        b.sql
+    );
+
+    // Nothing to bind, MySQL, and literal forms PostgreSQL types on its own: no parameters.
+    for (sql, dialect) in [
+        (
+            "select id from orders order by 1 limit 5",
+            Dialect::Postgres,
+        ),
+        ("select id from orders where id = 5", Dialect::MySql),
+        (
+            "select id from orders where status = E'a\\'b'",
+            Dialect::Postgres,
+        ),
+        (
+            "select id from orders where status = 'a' collate \"C\"",
+            Dialect::Postgres,
+        ),
+        ("select round(amount, 2) from orders", Dialect::Postgres),
+    ] {
+        assert_eq!(bound(sql, dialect), None, "{sql}");
+    }
+}
+
+#[test]
+fn numbers_take_the_type_postgresql_gives_the_literal() {
+    for (sql, oid) in [
+        ("select id from orders where id = 2147483647", 23),
+        ("select id from orders where id = 9223372036854775807", 20),
+        ("select id from orders where id = 9223372036854775808", 1700),
+        ("select id from orders where id = .5", 1700),
+        ("select id from orders where id = 1e3", 1700),
+        ("select id from orders where id = 1.5E-3", 1700),
+    ] {
+        let b = bound(sql, Dialect::Postgres).expect(sql);
+        assert_eq!(b.types, vec![oid], "{sql}");
+    }
+}

@@ -15,8 +15,11 @@ use rectus_policies::guard::GuardError;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::bound::{self, Translated, UpstreamStatements};
 use super::frame::{self, FrameReader, cstr, encode, error_response};
-use super::statements::{Prepared, SessionAccess, Statement, bind_statement, guarded};
+use super::statements::{
+    Prepared, SessionAccess, Statement, bind_statement, guarded, guarded_text,
+};
 use super::upstream::Leased;
 use super::{Shared, startup};
 use crate::{Directory, Identity};
@@ -98,6 +101,10 @@ struct Pending {
     sent: AtomicU64,
     /// ReadyForQuery frames forwarded to the client.
     answered: AtomicU64,
+    /// Reads sent as prepared statements, by the batch that answers them.
+    translated: Mutex<VecDeque<Translated>>,
+    /// The statements prepared upstream for them.
+    statements: Mutex<UpstreamStatements>,
 }
 
 impl Pending {
@@ -199,6 +206,8 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
 ) -> std::io::Result<bool> {
     let mut access = SessionAccess::default();
     let mut prepared = Prepared::default();
+    // Extended-protocol messages since the last Sync.
+    let mut extended = false;
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -241,10 +250,34 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 break;
             }
             match kind {
+                b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => extended = true,
+                b'S' => extended = false,
+                _ => {}
+            }
+            match kind {
                 b'Q' => {
                     let mut frame = BytesMut::from(bytes);
                     let query: Query = frame::decode(&mut frame)?;
-                    let answer = guarded(shared, &mut access, identity, &query.query, false).await;
+                    let answer = guarded_text(shared, &mut access, identity, &query.query).await;
+                    let answer = match answer {
+                        Ok(text) => {
+                            // Between a client's Parse and its Sync the extended protocol's
+                            // unnamed portal and error skipping are the client's.
+                            if let (Some(bound), false) = (&text.bound, extended) {
+                                let mut statements = crate::lock(&pending.statements);
+                                if let Some(mut run) = statements.frames(bound, &mut out) {
+                                    run.batch = pending.sent.fetch_add(1, Ordering::Relaxed);
+                                    crate::lock(&pending.translated).push_back(run);
+                                    continue;
+                                }
+                            }
+                            if text.statements.iter().any(|g| deallocates(&g.sql)) {
+                                crate::lock(&pending.statements).forget_all();
+                            }
+                            Ok(text.statements)
+                        }
+                        Err(e) => Err(e),
+                    };
                     let answer = match (answer, access.generation()) {
                         (Ok(list), Some(id)) => prepared.sql_level(list, id),
                         (other, _) => other,
@@ -268,7 +301,11 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                     let parse: Parse = frame::decode(&mut frame)?;
                     let name = parse.name.clone().unwrap_or_default();
                     prepared.protocol.remove(&name);
-                    let answer = guarded(shared, &mut access, identity, &parse.query, true).await;
+                    let answer = if name.starts_with(bound::PREFIX) {
+                        Err(GuardError::not_allowed("this statement name"))
+                    } else {
+                        guarded(shared, &mut access, identity, &parse.query, true).await
+                    };
                     let sql = match answer {
                         Ok(list) if list.is_empty() => String::new(),
                         Ok(mut list) if list.len() == 1 => {
@@ -305,6 +342,13 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 }
                 b'B' => {
                     let statement = bind_statement(bytes);
+                    if prepared
+                        .protocol
+                        .get(&statement)
+                        .is_some_and(|s| deallocates(&s.rewrite))
+                    {
+                        crate::lock(&pending.statements).forget_all();
+                    }
                     let checked = match prepared
                         .recheck(shared, &mut access, identity, &statement)
                         .await
@@ -373,6 +417,13 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
     }
 }
 
+/// Whether a guarded statement drops prepared statements (`DEALLOCATE name` or `ALL`): the
+/// session's own may be among them.
+fn deallocates(sql: &str) -> bool {
+    sql.get(..10)
+        .is_some_and(|head| head.eq_ignore_ascii_case("DEALLOCATE"))
+}
+
 /// Queues the guard's error for the current response batch and returns the statement that
 /// makes the database fail in its place.
 fn refuse(pending: &Pending, error: GuardError) -> String {
@@ -391,7 +442,8 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let Some(run) = upstream.frames().await? else {
             return Ok(());
         };
-        let has_refusals = !crate::lock(&pending.refusals).is_empty();
+        let has_refusals = !crate::lock(&pending.refusals).is_empty()
+            || !crate::lock(&pending.translated).is_empty();
         if !has_refusals {
             frame::each_frame(&run, |kind, bytes| match kind {
                 b'Z' => {
@@ -408,6 +460,9 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let mut out = BytesMut::with_capacity(run.len());
         frame::each_frame(&run, |kind, bytes| {
             let batch = pending.answered.load(Ordering::Relaxed);
+            if translated_frame(pending, batch, kind, bytes) {
+                return;
+            }
             match kind {
                 b'E' => {
                     let mut refusals = crate::lock(&pending.refusals);
@@ -430,6 +485,10 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     while refusals.front().is_some_and(|(b, _)| *b < done) {
                         refusals.pop_front();
                     }
+                    let mut translated = crate::lock(&pending.translated);
+                    while translated.front().is_some_and(|t| t.batch < done) {
+                        translated.pop_front();
+                    }
                     out.extend_from_slice(bytes);
                 }
                 _ => out.extend_from_slice(bytes),
@@ -437,5 +496,31 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         });
         client.write_all(&out).await?;
         client.flush().await?;
+    }
+}
+
+/// Takes the extended protocol's acknowledgements out of the answer to a translated read
+/// (`true`: the frame is dropped), and keeps the session's statements in step with what
+/// the database did: a Parse acknowledged, or failed, or a statement found gone.
+fn translated_frame(pending: &Pending, batch: u64, kind: u8, bytes: &[u8]) -> bool {
+    let mut translated = crate::lock(&pending.translated);
+    let Some(run) = translated.front_mut().filter(|t| t.batch == batch) else {
+        return false;
+    };
+    match kind {
+        b'1' => {
+            run.parsing = false;
+            crate::lock(&pending.statements).ready(&run.name);
+            true
+        }
+        b'2' | b'3' => true,
+        b'E' => {
+            if run.parsing || bound::statement_gone(bytes) {
+                run.parsing = false;
+                crate::lock(&pending.statements).forget(&run.name);
+            }
+            false
+        }
+        _ => false,
     }
 }

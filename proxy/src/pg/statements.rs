@@ -161,6 +161,19 @@ pub(super) async fn guarded<D: Directory>(
         .await
 }
 
+/// The guard's answer for a text sent as a query; a templated read also comes with its
+/// parameters for the extended protocol.
+pub(super) async fn guarded_text<D: Directory>(
+    shared: &Shared<D>,
+    access: &mut SessionAccess,
+    identity: &Identity,
+    sql: &str,
+) -> Result<crate::guarded::TextAnswer, GuardError> {
+    guarding(shared)
+        .guard_text(&*shared.directory, access, identity, sql, true)
+        .await
+}
+
 fn guarding<D>(shared: &Shared<D>) -> crate::guarded::Guarding<'_> {
     crate::guarded::Guarding {
         cache: &shared.guarded,

@@ -20,6 +20,8 @@ struct State {
     pg_statements: AtomicU64,
     /// PostgreSQL result rows the server side sent (DataRow messages).
     pg_rows: AtomicU64,
+    /// PostgreSQL statements the client side prepared (Parse messages).
+    pg_parses: AtomicU64,
 }
 
 pub struct Relay {
@@ -98,6 +100,11 @@ impl Relay {
         self.state.pg_statements.load(Ordering::SeqCst)
     }
 
+    /// How many statements PostgreSQL clients prepared (Parse messages) so far.
+    pub fn pg_parses(&self) -> u64 {
+        self.state.pg_parses.load(Ordering::SeqCst)
+    }
+
     /// How many result rows PostgreSQL sent through the relay so far.
     pub fn pg_rows(&self) -> u64 {
         self.state.pg_rows.load(Ordering::SeqCst)
@@ -159,7 +166,7 @@ struct PgFrames {
 }
 
 impl PgFrames {
-    fn feed(&mut self, bytes: &[u8], statements: &AtomicU64) {
+    fn feed(&mut self, bytes: &[u8], statements: &AtomicU64, parses: &AtomicU64) {
         self.pending.extend_from_slice(bytes);
         loop {
             let header = if self.started { 5 } else { 4 };
@@ -179,6 +186,9 @@ impl PgFrames {
             }
             if self.started && matches!(self.pending[0], b'E' | b'Q') {
                 statements.fetch_add(1, Ordering::SeqCst);
+            }
+            if self.started && self.pending[0] == b'P' {
+                parses.fetch_add(1, Ordering::SeqCst);
             }
             if !self.started {
                 // An SSLRequest or startup packet; the client speaks typed messages after
@@ -211,7 +221,7 @@ async fn pipe(
             Ok(n) => n,
         };
         if client_side {
-            frames.feed(&buf[..n], &state.pg_statements);
+            frames.feed(&buf[..n], &state.pg_statements, &state.pg_parses);
         } else {
             server_frames.feed(&buf[..n], &state.pg_rows);
         }

@@ -1,0 +1,154 @@
+//! Reads a restricted user sends as text run upstream as prepared statements with their
+//! literals as parameters: prepared once per session, answering exactly what the same text
+//! answers on a direct connection, through errors, aborted transactions, `DEALLOCATE ALL`
+//! and pipelined queries.
+
+use std::sync::Arc;
+
+use crate::clerk::{clerk_permissions, restricted_app_on};
+use crate::support::relay::Relay;
+use crate::support::{Kind, PG_PORT, TestDb};
+use crate::wire_pg::{SETUP, connect, direct, simple, sqlstate};
+
+const MORE_CUSTOMERS: &str =
+    "INSERT INTO customers (name) VALUES ('O''Brien'), ('Ådä'), ('back\\slash'), ('G%'), (NULL)";
+
+async fn start() -> (crate::support::App, Relay) {
+    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
+    let db = TestDb::new(Kind::Postgres).await;
+    let (app, _) = restricted_app_on(
+        db,
+        Some(relay.port()),
+        SETUP,
+        "Clerk",
+        &clerk_permissions(),
+        &[],
+    )
+    .await;
+    app.db.exec(MORE_CUSTOMERS).await;
+    (app, relay)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
+    let (app, relay) = start().await;
+    let clerk = connect(&app, "clerk@example.com", "clerk-token")
+        .await
+        .expect("clerk login");
+    let db = direct(&app).await;
+
+    let before = relay.pg_parses();
+    for id in 1..=4 {
+        let sql = format!("SELECT id, amount FROM orders WHERE id = {id}");
+        let (_, rows) = simple(&clerk, &sql).await.unwrap();
+        // Only published orders (1 and 3) are the clerk's.
+        let expected: Vec<Vec<Option<String>>> = match id {
+            1 => vec![vec![Some("1".into()), Some("10.50".into())]],
+            3 => vec![vec![Some("3".into()), Some("30.25".into())]],
+            _ => vec![],
+        };
+        assert_eq!(rows, expected, "{sql}");
+    }
+    assert_eq!(
+        relay.pg_parses() - before,
+        1,
+        "four texts of one shape are one prepared statement upstream"
+    );
+
+    // Customers are the clerk's without a row filter: every text answers as it does
+    // directly, whatever its literals are and wherever they stand.
+    for sql in [
+        "SELECT id, name FROM customers WHERE name = 'Ada'",
+        "SELECT id, name FROM customers WHERE name = 'O''Brien'",
+        "SELECT id, name FROM customers WHERE name = 'Ådä'",
+        "SELECT id, name FROM customers WHERE name = 'back\\slash'",
+        "SELECT id, name FROM customers WHERE name = E'back\\\\slash'",
+        "SELECT id, name FROM customers WHERE name LIKE 'G%' ORDER BY id",
+        "SELECT id, name FROM customers WHERE name LIKE 'G\\%' ORDER BY id",
+        "SELECT id FROM customers WHERE id IN (1, 3, 5) ORDER BY id",
+        "SELECT id FROM customers WHERE id BETWEEN 2 AND 2 + 2 ORDER BY id",
+        "SELECT id FROM customers WHERE id = 1.0",
+        "SELECT id FROM customers WHERE id = 2147483648",
+        "SELECT id FROM customers WHERE id = 99999999999999999999",
+        "SELECT id FROM customers WHERE id = -1 OR -id = -2",
+        "SELECT id FROM customers WHERE id * 2 = 4 OR 7 / 2 = id",
+        "SELECT id FROM customers WHERE 1.5e0 < id ORDER BY id",
+        "SELECT id, 2 * id, 'x' AS x FROM customers WHERE id >= 1 ORDER BY 1 DESC LIMIT 2",
+        "SELECT id FROM customers WHERE name = 'Ada' OR id = 2 ORDER BY 2 - id",
+        "SELECT name FROM customers WHERE name IS NULL OR name = '' ORDER BY 1",
+        "SELECT count(*) FROM customers WHERE id > 1 GROUP BY 'a' = name ORDER BY 1",
+    ] {
+        assert_eq!(
+            simple(&clerk, sql).await.unwrap(),
+            simple(&db, sql).await.unwrap(),
+            "{sql}"
+        );
+        // The second time runs the statement prepared the first time.
+        assert_eq!(
+            simple(&clerk, sql).await.unwrap(),
+            simple(&db, sql).await.unwrap(),
+            "{sql} again"
+        );
+    }
+
+    // A value the column's type does not read fails as it does directly.
+    let sql = "SELECT id FROM customers WHERE id = 'abc'";
+    let wire = sqlstate(&simple(&clerk, sql).await.unwrap_err());
+    let plain = sqlstate(&simple(&db, sql).await.unwrap_err());
+    assert_eq!(wire.0, plain.0);
+    assert_eq!(wire.0, "22P02");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_reads_survive_aborted_transactions_deallocate_and_pipelines() {
+    let (app, _relay) = start().await;
+    let clerk = connect(&app, "clerk@example.com", "clerk-token")
+        .await
+        .expect("clerk login");
+    let one = "SELECT id, name FROM customers WHERE id = 1";
+    let ada = vec![vec![Some("1".to_string()), Some("Ada".to_string())]];
+
+    // Prepared in a transaction that fails: the statement stays usable after it.
+    clerk.simple_query("BEGIN").await.unwrap();
+    let (code, _) = sqlstate(
+        &simple(&clerk, "SELECT id FROM customers WHERE id = 'x'")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "22P02");
+    let (code, _) = sqlstate(&simple(&clerk, one).await.unwrap_err());
+    assert_eq!(code, "25P02", "an aborted transaction refuses the read");
+    clerk.simple_query("ROLLBACK").await.unwrap();
+    assert_eq!(simple(&clerk, one).await.unwrap().1, ada);
+
+    // DEALLOCATE ALL drops the session's statements too; the next read prepares again.
+    simple(&clerk, one).await.unwrap();
+    clerk.simple_query("DEALLOCATE ALL").await.unwrap();
+    assert_eq!(simple(&clerk, one).await.unwrap().1, ada);
+
+    // Queries pipelined on one connection: those sent while their statement is still being
+    // prepared go as they are; every answer is its own.
+    let clerk = Arc::new(clerk);
+    let mut tasks = Vec::new();
+    for round in 0..3 {
+        for id in 1..=8i64 {
+            let clerk = clerk.clone();
+            tasks.push(tokio::spawn(async move {
+                let sql = format!(
+                    "SELECT id, {round} AS round FROM customers WHERE id = {id} AND {round} >= 0"
+                );
+                (id, round, simple(&clerk, &sql).await)
+            }));
+        }
+    }
+    for task in tasks {
+        let (id, round, answer) = task.await.unwrap();
+        let (_, rows) = answer.unwrap();
+        let expected = if id <= 7 {
+            vec![vec![Some(id.to_string()), Some(round.to_string())]]
+        } else {
+            vec![]
+        };
+        assert_eq!(rows, expected, "id {id}, round {round}");
+    }
+}
