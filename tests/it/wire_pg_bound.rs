@@ -152,3 +152,123 @@ async fn prepared_reads_survive_aborted_transactions_deallocate_and_pipelines() 
         assert_eq!(rows, expected, "id {id}, round {round}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_keeps_256_statements_and_closes_the_least_used() {
+    let (app, relay) = start().await;
+    let clerk = connect(&app, "clerk@example.com", "clerk-token")
+        .await
+        .expect("clerk login");
+    // LIMIT keeps its literal, so each count is a statement of its own.
+    let text = |n: usize| format!("SELECT id FROM customers WHERE id > 0 ORDER BY id LIMIT {n}");
+    let before = relay.pg_parses();
+    for n in 1..=300 {
+        let (_, rows) = simple(&clerk, &text(n)).await.unwrap();
+        assert_eq!(rows.len(), n.min(7), "{}", text(n));
+    }
+    assert_eq!(relay.pg_parses() - before, 300);
+    // The newest are still prepared; the first ones were closed and are prepared again.
+    let before = relay.pg_parses();
+    for n in 290..=300 {
+        assert_eq!(simple(&clerk, &text(n)).await.unwrap().1.len(), 7);
+    }
+    assert_eq!(relay.pg_parses() - before, 0);
+    for n in 1..=3 {
+        assert_eq!(simple(&clerk, &text(n)).await.unwrap().1.len(), n);
+    }
+    assert_eq!(relay.pg_parses() - before, 3);
+}
+
+/// A frame of the PostgreSQL protocol: type, length, body.
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads frames until ReadyForQuery; returns their types and the SQLSTATE of any error.
+async fn until_ready(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, Vec<String>) {
+    use tokio::io::AsyncReadExt;
+    let (mut kinds, mut codes) = (Vec::new(), Vec::new());
+    loop {
+        let kind = stream.read_u8().await.expect("frame type");
+        let len = stream.read_i32().await.expect("frame length") as usize;
+        let mut body = vec![0; len - 4];
+        stream.read_exact(&mut body).await.expect("frame body");
+        kinds.push(kind);
+        if kind == b'E' {
+            // Fields: a type byte and a NUL-terminated value each; `C` is the SQLSTATE.
+            let mut fields = body.as_slice();
+            while let Some((&field, rest)) = fields.split_first().filter(|(f, _)| **f != 0) {
+                let end = rest.iter().position(|b| *b == 0).expect("field end");
+                if field == b'C' {
+                    codes.push(String::from_utf8_lossy(&rest[..end]).to_string());
+                }
+                fields = &rest[end + 1..];
+            }
+        }
+        if kind == b'Z' {
+            return (kinds, codes);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_cannot_name_statements_as_the_session_does() {
+    use tokio::io::AsyncWriteExt;
+    let (app, _relay) = start().await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.server.pg_port()))
+        .await
+        .expect("connect");
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196_608i32.to_be_bytes());
+    for (k, v) in [
+        ("user", "clerk@example.com"),
+        ("database", app.db.name.as_str()),
+    ] {
+        startup.extend_from_slice(k.as_bytes());
+        startup.push(0);
+        startup.extend_from_slice(v.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    stream.write_all(&packet).await.unwrap();
+    // The cleartext password request, then the password.
+    let mut request = [0u8; 9];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut request)
+        .await
+        .unwrap();
+    assert_eq!(
+        (request[0], request[8]),
+        (b'R', 3),
+        "cleartext password asked"
+    );
+    stream
+        .write_all(&frame(b'p', b"clerk-token\0"))
+        .await
+        .unwrap();
+    let (kinds, codes) = until_ready(&mut stream).await;
+    assert!(codes.is_empty() && kinds.contains(&b'R'), "logged in");
+
+    // A read the session prepares upstream, then a client Parse under such a name.
+    let mut query = b"SELECT id FROM customers WHERE id = 1".to_vec();
+    query.push(0);
+    stream.write_all(&frame(b'Q', &query)).await.unwrap();
+    let (kinds, codes) = until_ready(&mut stream).await;
+    assert_eq!(kinds, b"TDCZ", "the simple protocol's answer");
+    assert!(codes.is_empty());
+    let mut parse = b"\x01rectus_1\0SELECT name FROM customers\0".to_vec();
+    parse.extend_from_slice(&0i16.to_be_bytes());
+    let mut batch = frame(b'P', &parse);
+    batch.extend(frame(b'S', b""));
+    stream.write_all(&batch).await.unwrap();
+    let (_, codes) = until_ready(&mut stream).await;
+    assert_eq!(codes, vec!["42501".to_string()]);
+    // The session's own statement still answers.
+    stream.write_all(&frame(b'Q', &query)).await.unwrap();
+    let (kinds, codes) = until_ready(&mut stream).await;
+    assert_eq!((kinds.as_slice(), codes.len()), (&b"TDCZ"[..], 0));
+}

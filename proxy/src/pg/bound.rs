@@ -170,3 +170,93 @@ fn put_cstr(body: &mut BytesMut, s: &str) {
     body.put_slice(s.as_bytes());
     body.put_u8(0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(sql: &str) -> Bound {
+        Bound {
+            sql: sql.into(),
+            types: vec![23],
+            values: vec!["5".into()],
+        }
+    }
+
+    fn kinds(out: &[u8]) -> Vec<u8> {
+        let mut kinds = Vec::new();
+        super::super::frame::each_frame(out, |kind, _| kinds.push(kind));
+        kinds
+    }
+
+    #[test]
+    fn prepared_once_run_after_its_parse_is_acknowledged() {
+        let mut statements = UpstreamStatements::default();
+        let read = bound("SELECT 1 WHERE 1 = $1");
+        let mut out = BytesMut::new();
+        let first = statements.frames(&read, &mut out).expect("prepared");
+        assert!(first.parsing);
+        assert_eq!(kinds(&out), b"PBDES");
+        // Until the database acknowledges the Parse, the text goes as it is.
+        let mut out = BytesMut::new();
+        assert!(statements.frames(&read, &mut out).is_none());
+        assert!(out.is_empty());
+        statements.ready(&first.name);
+        let second = statements.frames(&read, &mut out).expect("run");
+        assert_eq!(second.name, first.name);
+        assert!(!second.parsing);
+        assert_eq!(kinds(&out), b"BDES");
+        // Gone (DEALLOCATE, a failed Parse): prepared again under a new name.
+        statements.forget(&first.name);
+        let mut out = BytesMut::new();
+        let third = statements.frames(&read, &mut out).expect("prepared again");
+        assert_ne!(third.name, first.name);
+        assert_eq!(kinds(&out), b"PBDES");
+    }
+
+    #[test]
+    fn a_full_session_closes_its_least_used_statement() {
+        let mut statements = UpstreamStatements::default();
+        let mut names = Vec::new();
+        for i in 0..KEPT {
+            let mut out = BytesMut::new();
+            let run = statements
+                .frames(&bound(&format!("SELECT {i} WHERE 1 = $1")), &mut out)
+                .expect("prepared");
+            statements.ready(&run.name);
+            names.push(run.name);
+        }
+        // The first is used again, so the second is the least used.
+        let mut out = BytesMut::new();
+        statements.frames(&bound("SELECT 0 WHERE 1 = $1"), &mut out);
+        let mut out = BytesMut::new();
+        statements
+            .frames(&bound("SELECT new WHERE 1 = $1"), &mut out)
+            .expect("prepared");
+        assert_eq!(kinds(&out), b"CPBDES");
+        let mut closed = Vec::new();
+        super::super::frame::each_frame(&out, |kind, frame| {
+            if kind == b'C' {
+                closed = frame[6..frame.len() - 1].to_vec();
+            }
+        });
+        assert_eq!(closed, names[1].as_bytes());
+    }
+
+    #[test]
+    fn only_a_missing_statement_counts_as_gone() {
+        let error = |code: &str| {
+            let mut body = Vec::new();
+            for (kind, value) in [(b'S', "ERROR"), (b'C', code), (b'M', "message")] {
+                body.push(kind);
+                body.extend_from_slice(value.as_bytes());
+                body.push(0);
+            }
+            body.push(0);
+            typed(b'E', &body).to_vec()
+        };
+        assert!(statement_gone(&error("26000")));
+        assert!(!statement_gone(&error("22P02")));
+        assert!(!statement_gone(&error("25P02")));
+    }
+}
