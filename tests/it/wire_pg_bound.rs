@@ -126,6 +126,16 @@ async fn prepared_reads_survive_aborted_transactions_deallocate_and_pipelines() 
     clerk.simple_query("DEALLOCATE ALL").await.unwrap();
     assert_eq!(simple(&clerk, one).await.unwrap().1, ada);
 
+    // Planning every run with its values, as PostgreSQL plans a text query, is the
+    // session's choice.
+    clerk
+        .simple_query("SET plan_cache_mode = force_custom_plan")
+        .await
+        .unwrap();
+    assert_eq!(simple(&clerk, one).await.unwrap().1, ada);
+    let (_, rows) = simple(&clerk, "SHOW plan_cache_mode").await.unwrap();
+    assert_eq!(rows, vec![vec![Some("force_custom_plan".to_string())]]);
+
     // Queries pipelined on one connection: those sent while their statement is still being
     // prepared go as they are; every answer is its own.
     let clerk = Arc::new(clerk);

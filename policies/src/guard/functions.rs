@@ -373,6 +373,9 @@ const SETTINGS: &[&str] = &[
     "lc_monetary",
     "lc_numeric",
     "lc_time",
+    // Text reads run as prepared statements upstream: a session with skewed data may ask
+    // PostgreSQL to plan every run with its values, as for a text query.
+    "plan_cache_mode",
 ];
 
 /// Settings that may be read but not changed.
