@@ -4,8 +4,13 @@
 //! run, with the simple and the prepared protocol.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example wirebench -- [SECONDS] [CLIENTS] [SCALE] [tcp|socket]
+//! cargo build --release && cargo run --release --example wirebench -- [SECONDS] [CLIENTS] [SCALE] [tcp|socket] [ROUNDS]
 //! ```
+//!
+//! Each row is run in ROUNDS rounds (default 1), the targets in turn and in the opposite
+//! order every other round, since this machine's speed drifts within a minute; TPS are the
+//! medians of the rounds, ratios the medians of each round's ratios, and the last column
+//! lists every round's restricted ÷ direct.
 //!
 //! `socket` puts rectus and PgBouncer next to the database the way a sidecar is: both reach
 //! PostgreSQL over its Unix socket, while every client (pgbench) still connects over TCP;
@@ -135,6 +140,7 @@ fn main() {
         Some("socket") => true,
         Some(other) => panic!("the upstream is tcp or socket, not {other}"),
     };
+    let rounds: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -143,7 +149,9 @@ fn main() {
     let database = format!("rectus_wirebench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
     let outcome = std::panic::catch_unwind(|| {
-        runtime.block_on(run(&bin, &database, seconds, clients, scale, socket))
+        runtime.block_on(run(
+            &bin, &database, seconds, clients, scale, socket, rounds,
+        ))
     });
     psql(
         "postgres",
@@ -177,6 +185,7 @@ async fn run(
     clients: usize,
     scale: u32,
     socket: bool,
+    rounds: usize,
 ) {
     let socket_dir = socket_directory();
     let upstream = if socket {
@@ -236,9 +245,9 @@ async fn run(
     );
     println!();
     println!(
-        "| workload | protocol | direct tps | direct tps (socket) | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct | restricted ÷ direct (socket) |"
+        "| workload | protocol | direct tps | direct tps (socket) | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct | restricted ÷ direct (socket) | rounds (restricted ÷ direct) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let script_arg = format!("-f{}", script.display());
     for (workload, args) in [
         ("pgbench -S", vec!["-S"]),
@@ -291,31 +300,54 @@ async fn run(
             ];
             // WIREBENCH_ONLY=<target name> runs one target (for profiling it).
             let only = std::env::var("WIREBENCH_ONLY").ok();
-            let tps: Vec<Option<f64>> = targets
-                .iter()
-                .map(|t| {
+            // Per round, the TPS of each target (None: skipped or failed).
+            let mut measured: Vec<Vec<Option<f64>>> = Vec::with_capacity(rounds);
+            for round in 0..rounds {
+                let mut tps = vec![None; targets.len()];
+                let mut order: Vec<usize> = (0..targets.len()).collect();
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+                for i in order {
+                    let t = &targets[i];
                     if only.as_deref().is_some_and(|o| o != t.name) {
-                        return None;
+                        continue;
                     }
-                    pgbench(t, database, mode, &args, seconds, clients)
-                })
-                .collect();
-            let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
-            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "-".into(),
+                    tps[i] = pgbench(t, database, mode, &args, seconds, clients);
+                }
+                measured.push(tps);
+            }
+            let median = |mut v: Vec<f64>| -> Option<f64> {
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied()
             };
+            let tps = |i: usize| median(measured.iter().filter_map(|r| r[i]).collect());
+            let ratios = |a: usize, b: usize| -> Vec<f64> {
+                measured
+                    .iter()
+                    .filter_map(|r| match (r[a], r[b]) {
+                        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
+            let ratio = |a: usize, b: usize| {
+                median(ratios(a, b)).map_or("-".to_string(), |r| format!("{r:.2}"))
+            };
+            let each: Vec<String> = ratios(3, 0).iter().map(|r| format!("{r:.2}")).collect();
             let bouncer_label = if mode == "simple" { "" } else { " (session)" };
             println!(
-                "| {workload} | {mode} | {} | {} | {}{bouncer_label} | {} | {} | {} | {} | {} |",
-                show(tps[0]),
-                show(tps[4]),
-                show(tps[1]),
-                show(tps[2]),
-                show(tps[3]),
-                ratio(tps[2], tps[1]),
-                ratio(tps[3], tps[0]),
-                ratio(tps[3], tps[4]),
+                "| {workload} | {mode} | {} | {} | {}{bouncer_label} | {} | {} | {} | {} | {} | {} |",
+                show(tps(0)),
+                show(tps(4)),
+                show(tps(1)),
+                show(tps(2)),
+                show(tps(3)),
+                ratio(2, 1),
+                ratio(3, 0),
+                ratio(3, 4),
+                each.join(" "),
             );
         }
     }
