@@ -77,6 +77,9 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
         "SELECT id FROM customers WHERE name = 'Ada' OR id = 2 ORDER BY 2 - id",
         "SELECT name FROM customers WHERE name IS NULL OR name = '' ORDER BY 1",
         "SELECT count(*) FROM customers WHERE id > 1 GROUP BY 'a' = name ORDER BY 1",
+        "SELECT id + 1 FROM customers WHERE id > 1 GROUP BY id + 1 ORDER BY 1",
+        "SELECT DISTINCT id * 2 FROM customers WHERE id < 5 ORDER BY id * 2",
+        "SELECT name = 'Ada', count(*) FROM customers GROUP BY name = 'Ada' ORDER BY 1",
     ] {
         assert_eq!(
             simple(&clerk, sql).await.unwrap(),

@@ -159,6 +159,55 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
     split(&guarded.sql, places)
 }
 
+/// Whether PostgreSQL matches expressions of the statement with each other: a grouped
+/// select list against `GROUP BY` (and `HAVING`), `DISTINCT` against `ORDER BY`, an
+/// aggregate's `DISTINCT` arguments against its `ORDER BY`. Equal literals match; two
+/// parameters never do, so such statements keep every literal.
+fn matches_expressions(statement: &Statement) -> bool {
+    use sqlparser::ast::{
+        DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Query, SetExpr, Visit, Visitor,
+    };
+    use std::ops::ControlFlow;
+
+    fn grouped(body: &SetExpr) -> bool {
+        match body {
+            SetExpr::Select(select) => {
+                select.distinct.is_some()
+                    || select.having.is_some()
+                    || match &select.group_by {
+                        GroupByExpr::All(_) => true,
+                        GroupByExpr::Expressions(list, modifiers) => {
+                            !list.is_empty() || !modifiers.is_empty()
+                        }
+                    }
+            }
+            SetExpr::SetOperation { left, right, .. } => grouped(left) || grouped(right),
+            // Nested queries are visited on their own.
+            _ => false,
+        }
+    }
+    struct Matching;
+    impl Visitor for Matching {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if grouped(&query.body) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr
+                && let FunctionArguments::List(list) = &f.args
+                && matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
+            {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    statement.visit(&mut Matching).is_break()
+}
+
 /// The [`Place`] of each literal of a parsed shape, by its marker.
 fn places(statement: &Statement, count: usize) -> Vec<Place> {
     use sqlparser::ast::{BinaryOperator as Op, Expr, UnaryOperator, visit_expressions};
@@ -179,6 +228,9 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
         matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
     }
     let mut places = vec![Place::Kept; count];
+    if matches_expressions(statement) {
+        return places;
+    }
     let mut set = |e: &Expr, place: Place| {
         if let Some(slot) = marker(e).and_then(|i| places.get_mut(i)) {
             *slot = place;
