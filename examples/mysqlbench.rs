@@ -5,8 +5,12 @@
 //! text protocol and with prepared statements.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example mysqlbench -- [SECONDS] [THREADS] [ROWS] [tcp|socket]
+//! cargo build --release && cargo run --release --example mysqlbench -- [SECONDS] [THREADS] [ROWS] [tcp|socket] [ROUNDS]
 //! ```
+//!
+//! Rounds as in `wirebench`: the targets in turn, reversed every other round; TPS are
+//! medians, ratios the medians of each round's ratios, and the last column lists every
+//! round's restricted ÷ direct.
 //!
 //! `socket` puts rectus and the relay next to the database the way a sidecar is: both reach
 //! MariaDB over its Unix socket, while sysbench still connects over TCP; the direct runs
@@ -172,6 +176,7 @@ fn main() {
         Some("socket") => true,
         Some(other) => panic!("the upstream is tcp or socket, not {other}"),
     };
+    let rounds: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -180,7 +185,7 @@ fn main() {
     let database = format!("rectus_mysqlbench_{}", std::process::id());
     mysql(&format!("CREATE DATABASE {database}"));
     let outcome = std::panic::catch_unwind(|| {
-        runtime.block_on(run(&bin, &database, seconds, threads, rows, socket))
+        runtime.block_on(run(&bin, &database, seconds, threads, rows, socket, rounds))
     });
     mysql(&format!("DROP DATABASE {database}"));
     if let Err(panic) = outcome {
@@ -206,6 +211,7 @@ async fn run(
     threads: usize,
     rows: usize,
     socket: bool,
+    rounds: usize,
 ) {
     let socket_path = socket_file();
     let upstream = socket.then(|| socket_path.clone());
@@ -263,9 +269,9 @@ async fn run(
     );
     println!();
     println!(
-        "| workload | protocol | direct tps | direct tps (socket) | relay tps | rectus admin tps | rectus restricted tps | relay ÷ direct | admin ÷ direct | restricted ÷ direct | admin ÷ direct (socket) | restricted ÷ direct (socket) |"
+        "| workload | protocol | direct tps | direct tps (socket) | relay tps | rectus admin tps | rectus restricted tps | relay ÷ direct | admin ÷ direct | restricted ÷ direct | admin ÷ direct (socket) | restricted ÷ direct (socket) | rounds (restricted ÷ direct) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let (_relay, relay_port) = start_relay(3306, upstream.clone());
     let targets = [
         Target {
@@ -308,33 +314,26 @@ async fn run(
     let only = std::env::var("MYSQLBENCH_ONLY").ok();
     for test in ["oltp_point_select", "oltp_read_only"] {
         for (mode, ps_mode) in [("text", "disable"), ("prepared", "auto")] {
-            let tps: Vec<Option<(f64, f64)>> = targets
-                .iter()
-                .map(|t| {
-                    if only.as_deref().is_some_and(|o| o != t.name) {
-                        return None;
-                    }
-                    sysbench(t, database, test, ps_mode, seconds, threads, rows)
-                })
-                .collect();
-            let show =
-                |v: Option<(f64, f64)>| v.map_or("failed".to_string(), |v| format!("{:.0}", v.0));
-            let ratio = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
-                (Some(a), Some(b)) if b.0 > 0.0 => format!("{:.2}", a.0 / b.0),
-                _ => "-".into(),
-            };
+            let measured = bench::in_rounds(rounds, targets.len(), |i| {
+                let t = &targets[i];
+                if only.as_deref().is_some_and(|o| o != t.name) {
+                    return None;
+                }
+                sysbench(t, database, test, ps_mode, seconds, threads, rows).map(|v| v.0)
+            });
             println!(
-                "| {test} | {mode} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                show(tps[0]),
-                show(tps[4]),
-                show(tps[1]),
-                show(tps[2]),
-                show(tps[3]),
-                ratio(tps[1], tps[0]),
-                ratio(tps[2], tps[0]),
-                ratio(tps[3], tps[0]),
-                ratio(tps[2], tps[4]),
-                ratio(tps[3], tps[4]),
+                "| {test} | {mode} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                measured.shown(0),
+                measured.shown(4),
+                measured.shown(1),
+                measured.shown(2),
+                measured.shown(3),
+                measured.ratio(1, 0),
+                measured.ratio(2, 0),
+                measured.ratio(3, 0),
+                measured.ratio(2, 4),
+                measured.ratio(3, 4),
+                measured.each_ratio(3, 0),
             );
         }
     }

@@ -300,54 +300,25 @@ async fn run(
             ];
             // WIREBENCH_ONLY=<target name> runs one target (for profiling it).
             let only = std::env::var("WIREBENCH_ONLY").ok();
-            // Per round, the TPS of each target (None: skipped or failed).
-            let mut measured: Vec<Vec<Option<f64>>> = Vec::with_capacity(rounds);
-            for round in 0..rounds {
-                let mut tps = vec![None; targets.len()];
-                let mut order: Vec<usize> = (0..targets.len()).collect();
-                if round % 2 == 1 {
-                    order.reverse();
+            let measured = bench::in_rounds(rounds, targets.len(), |i| {
+                let t = &targets[i];
+                if only.as_deref().is_some_and(|o| o != t.name) {
+                    return None;
                 }
-                for i in order {
-                    let t = &targets[i];
-                    if only.as_deref().is_some_and(|o| o != t.name) {
-                        continue;
-                    }
-                    tps[i] = pgbench(t, database, mode, &args, seconds, clients);
-                }
-                measured.push(tps);
-            }
-            let median = |mut v: Vec<f64>| -> Option<f64> {
-                v.sort_by(f64::total_cmp);
-                v.get(v.len() / 2).copied()
-            };
-            let tps = |i: usize| median(measured.iter().filter_map(|r| r[i]).collect());
-            let ratios = |a: usize, b: usize| -> Vec<f64> {
-                measured
-                    .iter()
-                    .filter_map(|r| match (r[a], r[b]) {
-                        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-                        _ => None,
-                    })
-                    .collect()
-            };
-            let show = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
-            let ratio = |a: usize, b: usize| {
-                median(ratios(a, b)).map_or("-".to_string(), |r| format!("{r:.2}"))
-            };
-            let each: Vec<String> = ratios(3, 0).iter().map(|r| format!("{r:.2}")).collect();
+                pgbench(t, database, mode, &args, seconds, clients)
+            });
             let bouncer_label = if mode == "simple" { "" } else { " (session)" };
             println!(
                 "| {workload} | {mode} | {} | {} | {}{bouncer_label} | {} | {} | {} | {} | {} | {} |",
-                show(tps(0)),
-                show(tps(4)),
-                show(tps(1)),
-                show(tps(2)),
-                show(tps(3)),
-                ratio(2, 1),
-                ratio(3, 0),
-                ratio(3, 4),
-                each.join(" "),
+                measured.shown(0),
+                measured.shown(4),
+                measured.shown(1),
+                measured.shown(2),
+                measured.shown(3),
+                measured.ratio(2, 1),
+                measured.ratio(3, 0),
+                measured.ratio(3, 4),
+                measured.each_ratio(3, 0),
             );
         }
     }

@@ -213,3 +213,72 @@ pub async fn reader(
     user["role"] = role;
     call(client, base, admin, "POST", "/users", user).await;
 }
+
+/// Throughput of each target in each round of a row (`None`: skipped or failed).
+pub struct Rounds(Vec<Vec<Option<f64>>>);
+
+/// Runs `targets` targets `rounds` times with `run` (target index → throughput): in turn,
+/// and in the opposite order every other round, since this machine's speed drifts within a
+/// minute and the last target of a row would otherwise always meet the drift.
+pub fn in_rounds(
+    rounds: usize,
+    targets: usize,
+    mut run: impl FnMut(usize) -> Option<f64>,
+) -> Rounds {
+    let mut measured = Vec::with_capacity(rounds);
+    for round in 0..rounds.max(1) {
+        let mut row = vec![None; targets];
+        let mut order: Vec<usize> = (0..targets).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            row[i] = run(i);
+        }
+        measured.push(row);
+    }
+    Rounds(measured)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+impl Rounds {
+    /// The median throughput of target `i`.
+    pub fn median(&self, i: usize) -> Option<f64> {
+        median(self.0.iter().filter_map(|r| r[i]).collect())
+    }
+
+    /// Each round's ratio of target `a` to target `b`.
+    pub fn ratios(&self, a: usize, b: usize) -> Vec<f64> {
+        self.0
+            .iter()
+            .filter_map(|r| match (r[a], r[b]) {
+                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The median of the rounds' ratios of `a` to `b`, printed ("-" when none).
+    pub fn ratio(&self, a: usize, b: usize) -> String {
+        median(self.ratios(a, b)).map_or("-".to_string(), |r| format!("{r:.2}"))
+    }
+
+    /// The median throughput of target `i`, printed.
+    pub fn shown(&self, i: usize) -> String {
+        self.median(i)
+            .map_or("failed".to_string(), |v| format!("{v:.0}"))
+    }
+
+    /// Every round's ratio of `a` to `b`, printed.
+    pub fn each_ratio(&self, a: usize, b: usize) -> String {
+        self.ratios(a, b)
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
