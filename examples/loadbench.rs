@@ -510,20 +510,17 @@ async fn measure(
     {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
             let sql = w.sql.replace("{rbac}", rbac);
-            // The machine's speed drifts by tens of percent within a minute (other guests on
-            // the host): each round measures both sides back to back, in turns of who goes
-            // first, and the ratio reported is the median of the rounds' ratios.
-            let mut runs: Vec<(Measured, Measured)> = (0..rounds)
-                .map(|round| {
-                    if round % 2 == 0 {
-                        let api = http_load(base, token, w, seconds, connections, pid);
-                        (api, pgbench(database, &sql, seconds, connections))
-                    } else {
-                        let direct = pgbench(database, &sql, seconds, connections);
-                        (http_load(base, token, w, seconds, connections, pid), direct)
-                    }
+            // Each round measures both sides back to back, in turns of who goes first; the
+            // ratio reported is the median of the rounds' ratios.
+            let mut runs: Vec<(Measured, Measured)> = bench::in_turns(rounds, 2, |side| {
+                Some(match side {
+                    0 => http_load(base, token, w, seconds, connections, pid),
+                    _ => pgbench(database, &sql, seconds, connections),
                 })
-                .collect();
+            })
+            .into_iter()
+            .filter_map(|mut row| Some((row[0].take()?, row[1].take()?)))
+            .collect();
             let ratio =
                 |(api, direct): &(Measured, Measured)| api.rps / direct.rps.max(f64::MIN_POSITIVE);
             let ratios: Vec<String> = runs.iter().map(|r| format!("{:.2}", ratio(r))).collect();

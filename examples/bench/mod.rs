@@ -217,17 +217,17 @@ pub async fn reader(
 /// Throughput of each target in each round of a row (`None`: skipped or failed).
 pub struct Rounds(Vec<Vec<Option<f64>>>);
 
-/// Runs `targets` targets `rounds` times with `run` (target index → throughput): in turn,
-/// and in the opposite order every other round, since this machine's speed drifts within a
-/// minute and the last target of a row would otherwise always meet the drift.
-pub fn in_rounds(
+/// Runs `targets` targets `rounds` times with `run` (target index → its measurement):
+/// in turn, and in the opposite order every other round, since this machine's speed drifts
+/// within a minute and the last target of a row would otherwise always meet the drift.
+pub fn in_turns<T>(
     rounds: usize,
     targets: usize,
-    mut run: impl FnMut(usize) -> Option<f64>,
-) -> Rounds {
+    mut run: impl FnMut(usize) -> Option<T>,
+) -> Vec<Vec<Option<T>>> {
     let mut measured = Vec::with_capacity(rounds);
     for round in 0..rounds.max(1) {
-        let mut row = vec![None; targets];
+        let mut row: Vec<Option<T>> = (0..targets).map(|_| None).collect();
         let mut order: Vec<usize> = (0..targets).collect();
         if round % 2 == 1 {
             order.reverse();
@@ -237,7 +237,12 @@ pub fn in_rounds(
         }
         measured.push(row);
     }
-    Rounds(measured)
+    measured
+}
+
+/// [`in_turns`] of throughputs.
+pub fn in_rounds(rounds: usize, targets: usize, run: impl FnMut(usize) -> Option<f64>) -> Rounds {
+    Rounds(in_turns(rounds, targets, run))
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
