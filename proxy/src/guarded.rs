@@ -106,10 +106,16 @@ impl Guarding<'_> {
         prepared: bool,
     ) -> Result<Vec<Guarded>, GuardError> {
         if !prepared {
-            return Ok(self
+            return match self
                 .guard_text(directory, access, identity, sql, false)
                 .await?
-                .statements);
+            {
+                TextAnswer::Statements(list) => Ok(list),
+                // Not asked for.
+                TextAnswer::Bound(..) => {
+                    Err(GuardError::denied("rectus could not guard the statement"))
+                }
+            };
         }
         let access = access.get(directory, identity).await?;
         // Prepared statements may leave rule checks to their parameters: both endpoints
@@ -122,7 +128,8 @@ impl Guarding<'_> {
     }
 
     /// The guard's answer for a text sent as a query; with `bind`, a read that has a
-    /// template also comes as [`Bound`] for the extended protocol.
+    /// template and literals that can be parameters comes as [`Bound`] for the extended
+    /// protocol, its text printed only if asked for ([`Filler`]).
     pub(crate) async fn guard_text<D: Directory>(
         &self,
         directory: &D,
@@ -133,12 +140,7 @@ impl Guarding<'_> {
     ) -> Result<TextAnswer, GuardError> {
         let access = access.get(directory, identity).await?;
         let ctx = self.context(&access, false);
-        let whole = |sql| {
-            guard(sql, &ctx).map(|statements| TextAnswer {
-                statements,
-                bound: None,
-            })
-        };
+        let whole = |sql| guard(sql, &ctx).map(TextAnswer::Statements);
         let Some(shape) = template::shape(sql, self.dialect) else {
             return whole(sql);
         };
@@ -148,16 +150,17 @@ impl Guarding<'_> {
         let Some(template) = kept.as_ref().as_ref() else {
             return whole(sql);
         };
+        if let Some(bound) = bind.then(|| shape.bind(template)).flatten() {
+            return Ok(TextAnswer::Bound(
+                bound,
+                Filler {
+                    shape,
+                    template: kept,
+                },
+            ));
+        }
         match shape.fill(template) {
-            Some(filled) => Ok(TextAnswer {
-                statements: vec![Guarded {
-                    sql: filled,
-                    kind: StatementKind::Read,
-                    prepared: None,
-                    deferred: None,
-                }],
-                bound: if bind { shape.bind(template) } else { None },
-            }),
+            Some(filled) => Ok(TextAnswer::Statements(vec![read(filled)])),
             None => whole(sql),
         }
     }
@@ -177,11 +180,36 @@ impl Guarding<'_> {
     }
 }
 
-/// A text's statements as guarded, and for a templated read the same read with
-/// parameters ([`Bound`]).
-pub(crate) struct TextAnswer {
-    pub statements: Vec<Guarded>,
-    pub bound: Option<Bound>,
+/// The guard's answer for a text sent as a query.
+pub(crate) enum TextAnswer {
+    Statements(Vec<Guarded>),
+    /// A templated read with parameters, and how to print it as text.
+    Bound(Bound, Filler),
+}
+
+/// A templated read's text, printed only when the extended protocol cannot take it.
+pub(crate) struct Filler {
+    shape: template::Shape,
+    template: Arc<Option<template::Template>>,
+}
+
+impl Filler {
+    /// The read as text; `None` when it cannot be printed (then the text is guarded as it
+    /// is).
+    pub(crate) fn read(&self) -> Option<Guarded> {
+        let template = self.template.as_ref().as_ref()?;
+        self.shape.fill(template).map(read)
+    }
+}
+
+/// A templated read filled with its literals.
+fn read(sql: String) -> Guarded {
+    Guarded {
+        sql,
+        kind: StatementKind::Read,
+        prepared: None,
+        deferred: None,
+    }
 }
 
 pub(crate) type GuardCache =

@@ -22,6 +22,7 @@ use super::statements::{
 };
 use super::upstream::Leased;
 use super::{Shared, startup};
+use crate::guarded::TextAnswer;
 use crate::{Directory, Identity};
 
 pub(super) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -258,23 +259,33 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 b'Q' => {
                     let mut frame = BytesMut::from(bytes);
                     let query: Query = frame::decode(&mut frame)?;
-                    let answer = guarded_text(shared, &mut access, identity, &query.query).await;
+                    // Between a client's Parse and its Sync the extended protocol's unnamed
+                    // portal and error skipping are the client's: no parameters then.
+                    let answer =
+                        guarded_text(shared, &mut access, identity, &query.query, !extended).await;
                     let answer = match answer {
-                        Ok(text) => {
-                            // Between a client's Parse and its Sync the extended protocol's
-                            // unnamed portal and error skipping are the client's.
-                            if let (Some(bound), false) = (&text.bound, extended) {
+                        Ok(TextAnswer::Bound(bound, filler)) => {
+                            {
                                 let mut statements = crate::lock(&pending.statements);
-                                if let Some(mut run) = statements.frames(bound, &mut out) {
+                                if let Some(mut run) = statements.frames(&bound, &mut out) {
                                     run.batch = pending.sent.fetch_add(1, Ordering::Relaxed);
                                     crate::lock(&pending.translated).push_back(run);
                                     continue;
                                 }
                             }
-                            if text.statements.iter().any(|g| deallocates(&g.sql)) {
+                            match filler.read() {
+                                Some(read) => Ok(vec![read]),
+                                None => {
+                                    guarded(shared, &mut access, identity, &query.query, false)
+                                        .await
+                                }
+                            }
+                        }
+                        Ok(TextAnswer::Statements(list)) => {
+                            if list.iter().any(|g| deallocates(&g.sql)) {
                                 crate::lock(&pending.statements).forget_all();
                             }
-                            Ok(text.statements)
+                            Ok(list)
                         }
                         Err(e) => Err(e),
                     };

@@ -161,16 +161,17 @@ pub(super) async fn guarded<D: Directory>(
         .await
 }
 
-/// The guard's answer for a text sent as a query; a templated read also comes with its
-/// parameters for the extended protocol.
+/// The guard's answer for a text sent as a query; with `bind`, a templated read comes with
+/// its parameters for the extended protocol.
 pub(super) async fn guarded_text<D: Directory>(
     shared: &Shared<D>,
     access: &mut SessionAccess,
     identity: &Identity,
     sql: &str,
+    bind: bool,
 ) -> Result<crate::guarded::TextAnswer, GuardError> {
     guarding(shared)
-        .guard_text(&*shared.directory, access, identity, sql, true)
+        .guard_text(&*shared.directory, access, identity, sql, bind)
         .await
 }
 
