@@ -118,6 +118,9 @@ struct Measured {
     cpu_ms: Option<f64>,
     /// Highest resident memory seen during the run, MB (rectus only).
     rss_mb: Option<f64>,
+    /// PostgreSQL's CPU per request or transaction, milliseconds: where the two sides'
+    /// rates part when the database does the work.
+    db_cpu_ms: f64,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -129,7 +132,40 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// CPU ticks (user + system) of a process.
+/// USER_HZ on Linux: the unit of CPU times in /proc.
+const HZ: f64 = 100.0;
+
 fn cpu_ticks(pid: u32) -> u64 {
+    process_ticks_and_parent(pid).0
+}
+
+/// CPU ticks of every PostgreSQL process, the backends that have exited included (the
+/// postmaster has waited for them, so their time is in its children's time).
+fn postgres_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let mut ticks = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        if comm(&name).trim() != "postgres" {
+            continue;
+        }
+        let (own, children, parent) = process_ticks_and_parent(pid);
+        ticks += own;
+        if comm(&parent.to_string()).trim() != "postgres" {
+            ticks += children;
+        }
+    }
+    ticks
+}
+
+/// A process's CPU ticks, its waited-for children's, and its parent's pid.
+fn process_ticks_and_parent(pid: u32) -> (u64, u64, u32) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -139,8 +175,13 @@ fn cpu_ticks(pid: u32) -> u64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    // utime and stime are fields 14 and 15 of stat; 12 and 13 after "pid (comm) ".
-    field(11) + field(12)
+    // ppid, utime, stime, cutime and cstime are fields 4, 14 to 17 of stat; 2, 12 to 15
+    // after "pid (comm) ".
+    (
+        field(11) + field(12),
+        field(13) + field(14),
+        field(1) as u32,
+    )
 }
 
 fn status_kb(pid: u32, key: &str) -> f64 {
@@ -215,6 +256,7 @@ fn http_load(
         })
     };
     let ticks_before = cpu_ticks(pid);
+    let db_before = postgres_ticks();
     let out = Command::new("wrk")
         .args(["-t2", "--latency"])
         .arg(format!("-c{connections}"))
@@ -225,6 +267,7 @@ fn http_load(
         .output()
         .expect("wrk (apt install wrk)");
     let ticks = cpu_ticks(pid) - ticks_before;
+    let db_ticks = postgres_ticks().saturating_sub(db_before);
     running.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak_kb = sampler.join().unwrap_or(0.0);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -247,14 +290,14 @@ fn http_load(
     let errors = value_after("Non-2xx or 3xx responses:")
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(0);
-    let hz = 100.0; // USER_HZ on Linux
     Measured {
         errors,
         rps,
         p50_ms: value_after("50%").map_or(0.0, wrk_duration_ms),
         p99_ms: value_after("99%").map_or(0.0, wrk_duration_ms),
-        cpu_ms: Some(ticks as f64 / hz * 1000.0 / requests.max(1.0)),
+        cpu_ms: Some(ticks as f64 / HZ * 1000.0 / requests.max(1.0)),
         rss_mb: Some(peak_kb / 1024.0),
+        db_cpu_ms: db_ticks as f64 / HZ * 1000.0 / requests.max(1.0),
     }
 }
 
@@ -263,6 +306,7 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
     let script = dir.path().join("w.sql");
     std::fs::write(&script, sql).expect("script");
     let prefix = dir.path().join("log");
+    let db_before = postgres_ticks();
     let out = Command::new("pgbench")
         .args([
             "-h",
@@ -285,6 +329,7 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
         .current_dir(dir.path())
         .output()
         .expect("pgbench");
+    let db_ticks = postgres_ticks().saturating_sub(db_before);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -296,6 +341,12 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let transactions = text
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|n| n.split('/').next())
+        .and_then(|n| n.trim().parse::<f64>().ok())
         .unwrap_or(0.0);
     let mut latencies: Vec<u64> = Vec::new();
     for entry in std::fs::read_dir(dir.path()).expect("logs").flatten() {
@@ -317,6 +368,7 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
         p99_ms: percentile(&latencies, 0.99),
         cpu_ms: None,
         rss_mb: None,
+        db_cpu_ms: db_ticks as f64 / HZ * 1000.0 / transactions.max(1.0),
     }
 }
 
@@ -501,9 +553,9 @@ async fn measure(
     );
     println!();
     println!(
-        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | ratio | rounds |"
+        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | ratio | rounds |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for w in WORKLOADS
         .iter()
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
@@ -528,7 +580,7 @@ async fn measure(
             let median = &runs[runs.len() / 2];
             let (api, direct) = median;
             println!(
-                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.3} | {:.2} | {} |",
                 w.name,
                 api.rps,
                 if api.errors > 0 {
@@ -539,10 +591,12 @@ async fn measure(
                 api.p50_ms,
                 api.p99_ms,
                 api.cpu_ms.unwrap_or(0.0),
+                api.db_cpu_ms,
                 api.rss_mb.unwrap_or(0.0),
                 direct.rps,
                 direct.p50_ms,
                 direct.p99_ms,
+                direct.db_cpu_ms,
                 ratio(median),
                 ratios.join(" "),
             );
