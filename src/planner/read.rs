@@ -417,6 +417,18 @@ fn page(
         (Some(p), Some(l)) => (p - 1).saturating_mul(l),
         _ => query.offset.unwrap_or(0),
     };
+    // Keys read from the first row on with room for all of them need no LIMIT: their
+    // condition already bounds the rows, and without the cut the item is read in one flat
+    // SELECT (a read by key is the commonest read there is).
+    if let Some(n) = keys
+        && offset <= 0
+        && limit.is_some_and(|l| l >= n as i64)
+    {
+        return Cut {
+            cut: false,
+            rows: Some(n as i64),
+        };
+    }
     match limit {
         Some(l) => {
             select.limit(Ord::max(l, 0) as u64);
