@@ -146,9 +146,10 @@ fn caller_key(ctx: &PlanContext) -> String {
     k
 }
 
-/// The query as text no two different queries share. (Every field is named, so a field
-/// added to [`Query`] cannot be left out of the key without the compiler noticing.)
-fn query_key(query: &Query) -> String {
+/// The query as text no two different queries share (plan keys, and GraphQL's reads done
+/// once per request). Every field is named, so a field added to [`Query`] cannot be left
+/// out of the key without the compiler noticing.
+pub fn query_key(query: &Query) -> String {
     let Query {
         fields,
         filter,

@@ -18,6 +18,7 @@ use super::types;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::planner::Query;
+use crate::planner::cache::query_key;
 use crate::services::authz::Caller;
 use crate::services::items::{Items, ReadBack};
 
@@ -214,7 +215,7 @@ pub struct Read {
 async fn read_list(ctx: &ResolverContext<'_>, read: &Read) -> Result<Value, ApiError> {
     let data = data(ctx).map_err(|e| ApiError::internal(&e.message))?;
     let query = data.query(ctx, &read.collection)?;
-    let key = format!("list\u{0}{}\u{0}{query:?}", read.collection);
+    let key = format!("list\u{0}{}\u{0}{}", read.collection, query_key(&query));
     data.once(key, async {
         let listing = data.items().read_many(&read.collection, &query).await?;
         parse(&listing.data)
@@ -260,7 +261,11 @@ pub fn by_id(name: &str, collection: &str, read: Read) -> Field {
             let value = async {
                 let query = data.query(&ctx, &read.collection)?;
                 let id = argument(&ctx, "id");
-                let key = format!("one\u{0}{}\u{0}{id}\u{0}{query:?}", read.collection);
+                let key = format!(
+                    "one\u{0}{}\u{0}{id}\u{0}{}",
+                    read.collection,
+                    query_key(&query)
+                );
                 data.once(key, async {
                     parse(&data.items().read_one(&read.collection, &id, &query).await?)
                 })
@@ -308,7 +313,11 @@ pub fn aggregated(name: &str, collection: &str, read: Read) -> Field {
                 let data = data(&ctx)?;
                 let value = async {
                     let query = aggregate_query(&ctx.field())?;
-                    let key = format!("aggregate\u{0}{}\u{0}{query:?}", read.collection);
+                    let key = format!(
+                        "aggregate\u{0}{}\u{0}{}",
+                        read.collection,
+                        query_key(&query)
+                    );
                     data.once(key, async {
                         let listing = data.items().read_many(&read.collection, &query).await?;
                         Ok(grouped(parse(&listing.data)?, &query.group_by))
