@@ -137,11 +137,11 @@ fn caller_key(ctx: &PlanContext) -> String {
     key::texts(&mut k, &v.roles);
     key::texts(&mut k, &v.policies);
     for fields in [&v.user_fields, &v.role_fields] {
-        let values: Vec<(&str, String)> = fields
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.to_string()))
-            .collect();
-        key::pairs(&mut k, values.iter().map(|(n, v)| (*n, v.as_str())));
+        let _ = write!(k, "{{{}}}", fields.len());
+        for (name, value) in fields {
+            key::text(&mut k, name);
+            key::text(&mut k, &value.to_string());
+        }
     }
     k
 }
@@ -310,6 +310,7 @@ mod tests {
     use serde_json::json;
 
     use super::{Query, query_key};
+    use crate::planner::query::ExportFormat;
 
     fn query(edit: impl FnOnce(&mut Query)) -> Query {
         let mut q = Query::default();
@@ -340,7 +341,7 @@ mod tests {
             query(|q| q.group_by = vec!["status".into()]),
             query(|q| q.alias = vec![("a".into(), "b".into())]),
             query(|q| q.alias = vec![("ab".into(), String::new())]),
-            query(|q| q.export = Some(super::super::query::ExportFormat::Csv)),
+            query(|q| q.export = Some(ExportFormat::Csv)),
         ];
         let keys: Vec<String> = queries.iter().map(query_key).collect();
         for (i, a) in keys.iter().enumerate() {
