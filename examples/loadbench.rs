@@ -301,6 +301,55 @@ fn http_load(
     }
 }
 
+/// The floor service (`examples/httpfloor.rs`) answering every request with one SQL
+/// statement, running while this lives.
+struct Floor {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Floor {
+    fn start(database: &str, sql: &str) -> Floor {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("floor.sql");
+        std::fs::write(&file, sql).expect("floor SQL");
+        let bin = std::env::current_exe()
+            .expect("exe")
+            .with_file_name("httpfloor");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --release --examples` first",
+            bin.display()
+        );
+        let port = free_port();
+        let mut cmd = bench::daemon(&bin);
+        cmd.arg(port.to_string()).arg(database).arg(&file);
+        let child = cmd.spawn().expect("start httpfloor");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "httpfloor did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Floor {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measured {
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("w.sql");
@@ -553,51 +602,68 @@ async fn measure(
     );
     println!();
     println!(
-        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | ratio | rounds |"
+        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | floor req/s | floor CPU ms/req | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | floor / pgbench | rectus / floor | ratio | rounds |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!(
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for w in WORKLOADS
         .iter()
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
     {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
             let sql = w.sql.replace("{rbac}", rbac);
-            // Each round measures both sides back to back, in turns of who goes first; the
-            // ratio reported is the median of the rounds' ratios.
-            let mut runs: Vec<(Measured, Measured)> = bench::in_turns(rounds, 2, |side| {
+            let floor = Floor::start(database, &sql);
+            // Each round measures the three sides back to back, in turns of who goes first;
+            // the round shown is the one with the median rectus / pgbench ratio.
+            let mut runs: Vec<[Measured; 3]> = bench::in_turns(rounds, 3, |side| {
                 Some(match side {
                     0 => http_load(base, token, w, seconds, connections, pid),
+                    1 => http_load(&floor.base, token, w, seconds, connections, floor.pid()),
                     _ => pgbench(database, &sql, seconds, connections),
                 })
             })
             .into_iter()
-            .filter_map(|mut row| Some((row[0].take()?, row[1].take()?)))
+            .filter_map(|mut row| Some([row[0].take()?, row[1].take()?, row[2].take()?]))
             .collect();
-            let ratio =
-                |(api, direct): &(Measured, Measured)| api.rps / direct.rps.max(f64::MIN_POSITIVE);
-            let ratios: Vec<String> = runs.iter().map(|r| format!("{:.2}", ratio(r))).collect();
-            runs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
-            let median = &runs[runs.len() / 2];
-            let (api, direct) = median;
+            drop(floor);
+            let ratio = |a: &Measured, b: &Measured| a.rps / b.rps.max(f64::MIN_POSITIVE);
+            let each = |a: usize, b: usize| -> Vec<f64> {
+                runs.iter().map(|r| ratio(&r[a], &r[b])).collect()
+            };
+            let median_of = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let ratios: Vec<String> = each(0, 2).iter().map(|r| format!("{r:.2}")).collect();
+            let floor_ratio = median_of(each(1, 2));
+            let over_floor = median_of(each(0, 1));
+            runs.sort_by(|a, b| ratio(&a[0], &a[2]).total_cmp(&ratio(&b[0], &b[2])));
+            let [api, floor, direct] = &runs[runs.len() / 2];
+            let errors = |m: &Measured| match m.errors {
+                0 => String::new(),
+                n => format!(" ({n} errors)"),
+            };
             println!(
-                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.3} | {:.2} | {} |",
+                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0}{} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {:.2} | {} |",
                 w.name,
                 api.rps,
-                if api.errors > 0 {
-                    format!(" ({} errors)", api.errors)
-                } else {
-                    String::new()
-                },
+                errors(api),
                 api.p50_ms,
                 api.p99_ms,
                 api.cpu_ms.unwrap_or(0.0),
                 api.db_cpu_ms,
                 api.rss_mb.unwrap_or(0.0),
+                floor.rps,
+                errors(floor),
+                floor.cpu_ms.unwrap_or(0.0),
                 direct.rps,
                 direct.p50_ms,
                 direct.p99_ms,
                 direct.db_cpu_ms,
-                ratio(median),
+                floor_ratio,
+                over_floor,
+                ratio(api, direct),
                 ratios.join(" "),
             );
         }
