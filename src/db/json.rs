@@ -184,6 +184,9 @@ fn rows_of_objects(
 /// key is one of the values as it is (a plain column, as a primary key is). Each row
 /// becomes an object by its columns named by the keys, with no subquery per element
 /// (about 5% of a statement listing related items); the aggregate sorts by those columns.
+/// The aggregate takes the rows themselves, not `row_to_json` of them: no JSON text per
+/// row made, sorted and copied again (a fifth of a 100-item list's statement). It puts a
+/// line break between the objects, whitespace that [`compact_into`] drops.
 /// `None` when the shape does not apply.
 pub fn object_array(
     dialect: Dialect,
@@ -231,7 +234,7 @@ fn array_of_rows(
         rows.expr_as(value.clone(), Alias::new(key.clone()));
     }
     let array = Expr::cust_with_exprs(
-        format!(r#"COALESCE(json_agg(row_to_json("__row") ORDER BY {ordering}), '[]'::json)"#),
+        format!(r#"COALESCE(json_agg("__row" ORDER BY {ordering}), '[]'::json)"#),
         columns.into_iter().map(|(column, _)| column),
     );
     let mut outer = Query::select();
@@ -250,6 +253,20 @@ fn row_keys(pairs: &[(String, Expr)]) -> bool {
         && pairs
             .iter()
             .all(|(key, _)| !key.is_empty() && key.len() <= PG_NAME_MAX && !key.contains('\0'))
+}
+
+/// Appends the JSON text a database built to `out` without the line breaks (and the one
+/// space after each) that PostgreSQL's `json_agg` puts between objects. Valid JSON holds a
+/// raw line break only as whitespace between tokens (strings escape it), so dropping them
+/// never changes a value.
+pub fn compact_into(out: &mut String, json: &str) {
+    let mut rest = json;
+    while let Some(at) = rest.find('\n') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        rest = after.strip_prefix(' ').unwrap_or(after);
+    }
+    out.push_str(rest);
 }
 
 fn as_text(dialect: Dialect, merged: Expr) -> Expr {
@@ -437,5 +454,27 @@ pub fn aggregate_type(dialect: Dialect, function: &str, field_type: FieldType) -
         ("sum" | "sumDistinct" | "avg" | "avgDistinct", Dialect::Sqlite) => FieldType::Float,
         ("sum" | "sumDistinct" | "avg" | "avgDistinct", _) => FieldType::Decimal,
         _ => field_type,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_into;
+
+    fn compact(json: &str) -> String {
+        let mut out = String::new();
+        compact_into(&mut out, json);
+        out
+    }
+
+    #[test]
+    fn line_breaks_between_objects_go_escaped_ones_stay() {
+        let built = "[{\"a\":\"x\\ny\"}, \n {\"a\":\"\\n \"}, \n {\"b\":[1,\n2]}]";
+        let compacted = compact(built);
+        assert_eq!(compacted, "[{\"a\":\"x\\ny\"}, {\"a\":\"\\n \"}, {\"b\":[1,2]}]");
+        let before: serde_json::Value = serde_json::from_str(built).expect("valid");
+        let after: serde_json::Value = serde_json::from_str(&compacted).expect("valid");
+        assert_eq!(before, after);
+        assert_eq!(compact("{\"plain\":1}"), "{\"plain\":1}");
     }
 }

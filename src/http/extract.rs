@@ -224,7 +224,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 pub fn data_response(data: &str, meta: Option<&Json>) -> Response {
     let mut body = String::with_capacity(data.len() + 32);
     body.push_str("{\"data\":");
-    body.push_str(data);
+    crate::db::json::compact_into(&mut body, data);
     if let Some(meta) = meta {
         body.push_str(",\"meta\":");
         body.push_str(&meta.to_string());
