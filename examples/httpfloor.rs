@@ -42,7 +42,10 @@ fn main() {
         .collect::<Vec<_>>()
         .join("\n");
     let takes_customer = sql.contains(":cid");
-    let sql = sql.replace(":cid", "$1::int").trim_end_matches(';').to_string();
+    let sql = sql
+        .replace(":cid", "$1::int")
+        .trim_end_matches(';')
+        .to_string();
     let workers = rectus::runtime::worker_threads().expect("TOKIO_WORKER_THREADS");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -74,9 +77,7 @@ async fn serve(port: u16, database: &str, sql: String, takes_customer: bool) {
         takes_customer,
         next: AtomicU32::new(0),
     });
-    let app = axum::Router::new()
-        .fallback(answer)
-        .with_state(floor);
+    let app = axum::Router::new().fallback(answer).with_state(floor);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind");

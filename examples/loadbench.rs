@@ -328,7 +328,10 @@ impl Floor {
         let child = cmd.spawn().expect("start httpfloor");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "httpfloor did not listen");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "httpfloor did not listen"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Floor {

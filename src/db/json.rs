@@ -471,7 +471,10 @@ mod tests {
     fn line_breaks_between_objects_go_escaped_ones_stay() {
         let built = "[{\"a\":\"x\\ny\"}, \n {\"a\":\"\\n \"}, \n {\"b\":[1,\n2]}]";
         let compacted = compact(built);
-        assert_eq!(compacted, "[{\"a\":\"x\\ny\"}, {\"a\":\"\\n \"}, {\"b\":[1,2]}]");
+        assert_eq!(
+            compacted,
+            "[{\"a\":\"x\\ny\"}, {\"a\":\"\\n \"}, {\"b\":[1,2]}]"
+        );
         let before: serde_json::Value = serde_json::from_str(built).expect("valid");
         let after: serde_json::Value = serde_json::from_str(&compacted).expect("valid");
         assert_eq!(before, after);

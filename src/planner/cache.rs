@@ -1,4 +1,4 @@
-//! Read plans kept for reuse, and the reads folded into creates: building a statement
+//! Read plans kept for reuse, and the statements of creates: building a statement
 //! (field tree, permission predicates, sea-query rendering) costs more than everything else
 //! rectus does for a simple read, and clients send the same few query shapes over and over.
 //!
@@ -13,10 +13,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rectus_policies::value::Scalar;
-use sea_query::SelectStatement;
+use sea_query::{Expr, SelectStatement};
 
 use super::query::Query;
 use super::read::{PlanContext, ReadPlan, plan_created_read, plan_read};
+use super::write::sea_value;
 use crate::db::{DbValue, Stmt};
 use crate::error::ApiError;
 
@@ -60,15 +61,15 @@ fn statement(plan: &mut ReadPlan, i: usize) -> Option<&mut Stmt> {
 
 pub struct PlanCache {
     plans: moka::sync::Cache<PlanKey, Arc<Template>>,
-    /// Reads folded into a create ([`plan_created_read`]), `None` where one cannot be.
-    created_reads: moka::sync::Cache<PlanKey, Option<Arc<SelectStatement>>>,
+    /// Statements of creates of one item, with the read folded into them.
+    creates: moka::sync::Cache<PlanKey, Arc<Shaped>>,
 }
 
 impl Default for PlanCache {
     fn default() -> Self {
         PlanCache {
             plans: moka::sync::Cache::new(CACHED_PLANS),
-            created_reads: moka::sync::Cache::new(CACHED_PLANS),
+            creates: moka::sync::Cache::new(CACHED_PLANS),
         }
     }
 }
@@ -277,31 +278,111 @@ impl PlanCache {
         }
     }
 
-    /// The read folded into a create, as [`plan_created_read`] makes it, reused when it
-    /// can be (it holds no key: it reads the new row by the table's name).
-    pub fn created_read(
+    /// The statement of a create of one item (built by `build` from the read folded into
+    /// it, as [`plan_created_read`] makes it for `read`, and the expressions of `inputs`),
+    /// reused for every create of the same `shape` by the same caller: built once with
+    /// stand-ins, each use puts the create's `inputs` where they are. Also answers whether
+    /// the read is folded in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_statement(
         &self,
         ctx: &PlanContext,
         generation: u64,
         collection: &str,
-        query: &Query,
-    ) -> Option<SelectStatement> {
+        read: Option<&Query>,
+        shape: &str,
+        inputs: &[DbValue],
+        build: impl Fn(Option<SelectStatement>, Vec<Expr>) -> Result<Stmt, ApiError>,
+    ) -> Result<(Stmt, bool), ApiError> {
+        let mut query = String::with_capacity(64 + shape.len());
+        key::optional(&mut query, read.map(query_key).as_deref());
+        key::text(&mut query, shape);
         let key = PlanKey {
             generation,
             caller: caller_key(ctx),
             collection: collection.to_string(),
-            query: query_key(query),
-            keys: 0,
+            query,
+            keys: inputs.len(),
         };
-        if let Some(read) = self.created_reads.get(&key) {
-            return read.as_deref().cloned();
+        if let Some(shaped) = self.creates.get(&key) {
+            return Ok((shaped.with(inputs), shaped.folded));
         }
         ctx.caller.variables.clock_read.take();
-        let read = plan_created_read(ctx, collection, query);
-        if !ctx.caller.variables.clock_read.take() {
-            self.created_reads.insert(key, read.clone().map(Arc::new));
+        let read_back = read.and_then(|q| plan_created_read(ctx, collection, q));
+        let clock = ctx.caller.variables.clock_read.take();
+        let folded = read_back.is_some();
+        let stand_ins = (0..inputs.len()).map(|i| Expr::val(stand_in(i))).collect();
+        let built = build(read_back.clone(), stand_ins)?;
+        match Shaped::new(built, inputs.len(), folded) {
+            Some(shaped) => {
+                let stmt = shaped.with(inputs);
+                if !clock {
+                    self.creates.insert(key, Arc::new(shaped));
+                }
+                Ok((stmt, folded))
+            }
+            // The stand-ins did not come through as values: built with the values.
+            None => Ok((build(read_back, values_of(inputs))?, folded)),
         }
-        read
+    }
+}
+
+/// A create's statement as [`PlanCache::create_statement`] makes it, built afresh.
+pub fn create_statement_afresh(
+    ctx: &PlanContext,
+    collection: &str,
+    read: Option<&Query>,
+    inputs: &[DbValue],
+    build: impl Fn(Option<SelectStatement>, Vec<Expr>) -> Result<Stmt, ApiError>,
+) -> Result<(Stmt, bool), ApiError> {
+    let read_back = read.and_then(|q| plan_created_read(ctx, collection, q));
+    let folded = read_back.is_some();
+    Ok((build(read_back, values_of(inputs))?, folded))
+}
+
+fn values_of(inputs: &[DbValue]) -> Vec<Expr> {
+    inputs
+        .iter()
+        .cloned()
+        .map(|v| Expr::val(sea_value(v)))
+        .collect()
+}
+
+/// A create's statement built with stand-ins for its inputs.
+struct Shaped {
+    stmt: Stmt,
+    /// Where each input goes: (index among the statement's values, index of the input).
+    slots: Vec<(usize, usize)>,
+    folded: bool,
+}
+
+impl Shaped {
+    fn new(stmt: Stmt, inputs: usize, folded: bool) -> Option<Shaped> {
+        let mut slots = Vec::with_capacity(inputs);
+        let mut found = vec![false; inputs];
+        for (value, v) in stmt.values.iter().enumerate() {
+            if let DbValue::Text(text) = v
+                && let Some(input) = (0..inputs).find(|i| *text == stand_in(*i))
+            {
+                slots.push((value, input));
+                found[input] = true;
+            }
+        }
+        found.iter().all(|f| *f).then_some(Shaped {
+            stmt,
+            slots,
+            folded,
+        })
+    }
+
+    fn with(&self, inputs: &[DbValue]) -> Stmt {
+        let mut stmt = self.stmt.clone();
+        for (value, input) in &self.slots {
+            if let (Some(value), Some(input)) = (stmt.values.get_mut(*value), inputs.get(*input)) {
+                *value = input.clone();
+            }
+        }
+        stmt
     }
 }
 

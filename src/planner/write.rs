@@ -276,20 +276,31 @@ pub fn insert_statement(
     values: Vec<(String, DbValue)>,
     returning_key: bool,
 ) -> Result<sea_query::InsertStatement, ApiError> {
+    let (columns, values): (Vec<String>, Vec<DbValue>) = values.into_iter().unzip();
+    let exprs = values
+        .into_iter()
+        .map(|v| Expr::val(sea_value(v)))
+        .collect();
+    let mut insert = insert_exprs(collection, columns, exprs)?;
+    if returning_key {
+        insert.returning_col(collection.primary_key.clone());
+    }
+    Ok(insert)
+}
+
+/// `INSERT INTO collection (columns) VALUES (exprs)`, or `DEFAULT VALUES` with no columns.
+pub fn insert_exprs(
+    collection: &Collection,
+    columns: Vec<String>,
+    exprs: Vec<Expr>,
+) -> Result<sea_query::InsertStatement, ApiError> {
     let mut insert = Sql::insert();
     insert.into_table(collection.collection.clone());
-    let (columns, values): (Vec<String>, Vec<DbValue>) = values.into_iter().unzip();
     if columns.is_empty() {
-        // Every column takes its default.
         insert.or_default_values();
     } else {
         insert.columns(columns);
-        insert
-            .values(values.into_iter().map(|v| Expr::val(sea_value(v))))
-            .map_err(|e| ApiError::internal(&e))?;
-    }
-    if returning_key {
-        insert.returning_col(collection.primary_key.clone());
+        insert.values(exprs).map_err(|e| ApiError::internal(&e))?;
     }
     Ok(insert)
 }

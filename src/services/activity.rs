@@ -20,6 +20,39 @@ const UNRECORDED: &[&str] = &[
     "directus_sessions",
 ];
 
+/// The create of one item as [`Recorder::create_statement`] writes it: the columns of the
+/// item, activity and revision rows (the statement's shape) and, in that order, the values
+/// that go into them, the revision's data last.
+pub struct CreateParts {
+    item: Vec<String>,
+    /// Empty when the collection records no activity.
+    activity: Vec<String>,
+    /// Empty when the collection records no revisions.
+    revision: Vec<String>,
+    /// The key is in the item's values (else the database makes it).
+    given: bool,
+    pub values: Vec<DbValue>,
+}
+
+impl CreateParts {
+    /// The shape as text no two different shapes share.
+    pub fn shape_key(&self) -> String {
+        let mut key = String::with_capacity(128);
+        for columns in [&self.item, &self.activity, &self.revision] {
+            key.push_str(&columns.len().to_string());
+            for column in columns {
+                key.push('|');
+                key.push_str(&column.len().to_string());
+                key.push(':');
+                key.push_str(column);
+            }
+            key.push(';');
+        }
+        key.push(if self.given { 'G' } else { 'g' });
+        key
+    }
+}
+
 pub struct Recorder<'a> {
     pub schema: &'a SchemaOverview,
     pub caller: &'a Caller,
@@ -140,46 +173,128 @@ impl Recorder<'_> {
         Ok(())
     }
 
+    /// What the create of one item (see [`Self::create_statement`]) writes, split into its
+    /// shape and the values that change from one create to the next.
+    pub fn create_parts(
+        &self,
+        collection: &Collection,
+        values: Vec<(String, DbValue)>,
+    ) -> Result<CreateParts, ApiError> {
+        let pk = &collection.primary_key;
+        let given = values
+            .iter()
+            .find(|(k, v)| k == pk && !v.is_null())
+            .map(|(_, v)| v.to_json());
+        let written = masked(collection, values_json(&values));
+        let (item, mut inputs): (Vec<String>, Vec<DbValue>) = values.into_iter().unzip();
+        let mut parts = CreateParts {
+            item,
+            activity: Vec::new(),
+            revision: Vec::new(),
+            given: given.is_some(),
+            values: Vec::new(),
+        };
+        let (activity, revisions) = self.level(collection);
+        let Some(table) = self
+            .schema
+            .collection("directus_activity")
+            .filter(|_| activity)
+        else {
+            parts.values = inputs;
+            return Ok(parts);
+        };
+        let mut row = activity_row(self.caller, "create", &collection.collection, "");
+        row.remove("item");
+        for (column, value) in write::row_values(table, &row)? {
+            parts.activity.push(column);
+            inputs.push(value);
+        }
+        if let (true, Some(revisions_table)) =
+            (revisions, self.schema.collection("directus_revisions"))
+        {
+            let mut revision = Map::new();
+            revision.insert("collection".into(), collection.collection.clone().into());
+            revision.insert("delta".into(), written.clone());
+            for (column, value) in write::row_values(revisions_table, &revision)? {
+                parts.revision.push(column);
+                inputs.push(value);
+            }
+            inputs.push(match given {
+                Some(key) => {
+                    let mut data = written;
+                    if let Json::Object(map) = &mut data {
+                        map.insert(pk.clone(), key);
+                    }
+                    DbValue::Json(data)
+                }
+                // The key exists only in the statement, where it is appended to this head
+                // of the object's text (not merged through jsonb, which refuses the
+                // `\u0000` json keeps).
+                None => {
+                    let text = written.to_string();
+                    DbValue::Text(match text.strip_suffix('}') {
+                        Some("{") | None => "{".to_string(),
+                        Some(head) => format!("{head},"),
+                    })
+                }
+            });
+        }
+        parts.values = inputs;
+        Ok(parts)
+    }
+
     /// The create of one item with its activity and revision as ONE PostgreSQL statement
     /// that answers the new key (column named as the key) and, given `read_back` (from
     /// [`crate::planner::read::plan_created_read`]), the item as the caller reads it
     /// (`__json`, NULL when they may not). The item's INSERT and the records' INSERTs, which
     /// read the key it generated, are data-modifying CTEs; a statement is atomic by itself,
     /// so such a create needs no transaction and one round trip instead of five.
+    ///
+    /// `inputs` are the expressions of `parts.values`, in their order: the values
+    /// themselves, or stand-ins where the statement is built once for its shape and reused
+    /// ([`crate::planner::cache::PlanCache::create_statement`]).
     pub fn create_statement(
         &self,
         collection: &Collection,
-        values: Vec<(String, DbValue)>,
+        parts: &CreateParts,
+        inputs: Vec<Expr>,
         read_back: Option<SelectStatement>,
     ) -> Result<crate::db::Stmt, ApiError> {
         const ACTIVITY: &str = "__activity";
+        let mut inputs = inputs.into_iter();
+        let mut take = |n: usize| -> Result<Vec<Expr>, ApiError> {
+            let taken: Vec<Expr> = inputs.by_ref().take(n).collect();
+            match taken.len() == n {
+                true => Ok(taken),
+                false => Err(ApiError::internal(
+                    &"a create's shape took more values than it has",
+                )),
+            }
+        };
         // The read-back reads the new row through a CTE that shadows the table's name.
         let item: String = match read_back {
             Some(_) => collection.collection.clone(),
             None => "__item".into(),
         };
         let pk = collection.primary_key.clone();
-        let given = values
-            .iter()
-            .find(|(k, v)| *k == pk && !v.is_null())
-            .map(|(_, v)| v.to_json());
-        let written = masked(collection, values_json(&values));
-        let mut insert = write::insert_statement(collection, values, false)?;
+        let mut insert =
+            write::insert_exprs(collection, parts.item.clone(), take(parts.item.len())?)?;
         match read_back {
             Some(_) => insert.returning_all(),
             None => insert.returning_col(pk.clone()),
         };
         let mut with = WithClause::new();
         with.cte(cte(insert, &item));
-        let (activity, revisions) = self.level(collection);
-        let activity_table = self
-            .schema
-            .collection("directus_activity")
-            .filter(|_| activity);
-        if let Some(table) = activity_table {
-            let mut row = activity_row(self.caller, "create", &collection.collection, "");
-            row.remove("item");
-            let mut pairs = typed(write::row_values(table, &row)?);
+        if let (false, Some(table)) = (
+            parts.activity.is_empty(),
+            self.schema.collection("directus_activity"),
+        ) {
+            let mut pairs: Vec<(String, Expr)> = parts
+                .activity
+                .iter()
+                .cloned()
+                .zip(take(parts.activity.len())?)
+                .collect();
             pairs.push((
                 "item".into(),
                 Expr::col((item.clone(), pk.clone())).cast_as("text"),
@@ -187,39 +302,28 @@ impl Recorder<'_> {
             let mut insert = insert_select(table, pairs, &[&item])?;
             insert.returning(Sql::returning().columns([table.primary_key.clone(), "item".into()]));
             with.cte(cte(insert, ACTIVITY));
-            if let (true, Some(revisions_table)) =
-                (revisions, self.schema.collection("directus_revisions"))
-            {
-                let mut revision = Map::new();
-                revision.insert("collection".into(), collection.collection.clone().into());
-                revision.insert("delta".into(), written.clone());
-                let data = match given {
-                    Some(key) => {
-                        let mut data = written;
-                        if let Json::Object(map) = &mut data {
-                            map.insert(pk.clone(), key);
-                        }
-                        Expr::val(write::sea_value(DbValue::Json(data)))
-                    }
-                    // The key exists only in the statement: appended to the object's text
-                    // there (not merged through jsonb, which refuses the `\u0000` json keeps).
-                    None => {
-                        let text = written.to_string();
-                        let head = match text.strip_suffix('}') {
-                            Some("{") | None => "{".to_string(),
-                            Some(head) => format!("{head},"),
-                        };
-                        Expr::cust_with_exprs(
-                            "CAST(CAST($1 AS text) || to_json(CAST($2 AS text))::text || ':' || to_json($3)::text || '}' AS json)",
-                            [
-                                Expr::val(head),
-                                Expr::val(pk.clone()),
-                                Expr::col((item.clone(), pk.clone())),
-                            ],
-                        )
-                    }
+            if let (false, Some(revisions_table)) = (
+                parts.revision.is_empty(),
+                self.schema.collection("directus_revisions"),
+            ) {
+                let mut pairs: Vec<(String, Expr)> = parts
+                    .revision
+                    .iter()
+                    .cloned()
+                    .zip(take(parts.revision.len())?)
+                    .collect();
+                let data = take(1)?.remove(0);
+                let data = match parts.given {
+                    true => data,
+                    false => Expr::cust_with_exprs(
+                        "CAST(CAST($1 AS text) || to_json(CAST($2 AS text))::text || ':' || to_json($3)::text || '}' AS json)",
+                        [
+                            data,
+                            Expr::val(pk.clone()),
+                            Expr::col((item.clone(), pk.clone())),
+                        ],
+                    ),
                 };
-                let mut pairs = typed(write::row_values(revisions_table, &revision)?);
                 pairs.push((
                     "activity".into(),
                     Expr::col((ACTIVITY, table.primary_key.clone())),
@@ -292,13 +396,6 @@ fn cte(insert: sea_query::InsertStatement, name: &str) -> sea_query::CommonTable
     let mut cte = sea_query::CommonTableExpression::new();
     cte.query(insert).table_name(name.to_string());
     cte
-}
-
-fn typed(values: Vec<(String, DbValue)>) -> Vec<(String, Expr)> {
-    values
-        .into_iter()
-        .map(|(c, v)| (c, Expr::val(write::sea_value(v))))
-        .collect()
 }
 
 /// `INSERT INTO table (columns) SELECT exprs FROM sources`: one row per row of the

@@ -288,6 +288,31 @@ async fn activity_and_revisions(kind: Kind) {
     assert_eq!(activity["item"], key.to_string());
     assert_eq!(activity["collection"], "orders");
     assert!(activity["user"].is_string(), "{activity}");
+    // A second create of the same shape reuses the first one's statement (PostgreSQL)
+    // with its own values, in the item, its answer and its revision alike.
+    let second = app
+        .admin_call(
+            "POST",
+            "/items/orders",
+            Some(json!({"customer_name": "Di", "amount": "3.75", "customer": 1})),
+        )
+        .await["data"]
+        .clone();
+    let second_key = second["id"].as_i64().expect("a generated key");
+    assert_ne!(second_key, key);
+    assert_eq!(second["customer_name"], "Di", "{second}");
+    assert_eq!(second["customer"], 1, "{second}");
+    let revision = app
+        .admin_call(
+            "GET",
+            &format!("/revisions?filter[collection][_eq]=orders&filter[item][_eq]={second_key}"),
+            None,
+        )
+        .await["data"][0]
+        .clone();
+    assert_eq!(revision["data"]["id"], second_key, "{revision}");
+    assert_eq!(revision["data"]["customer_name"], "Di", "{revision}");
+    assert_eq!(revision["delta"]["customer"], 1, "{revision}");
     app.admin_call("PATCH", "/items/orders/2", Some(json!({"amount": 4.5})))
         .await;
     let revision = app

@@ -13,8 +13,9 @@ use super::{Items, forbidden_field, key_db_value, scalar_json};
 use crate::auth::password;
 use crate::db::{Conn, DbValue, Dialect, DialectExt};
 use crate::error::{ApiError, ErrorCode};
+use crate::planner::cache::create_statement_afresh;
 use crate::planner::query::Query;
-use crate::planner::read::{key_value, plan_created_read};
+use crate::planner::read::key_value;
 use crate::planner::write;
 use crate::services::activity::{Recorder, insert_returning_key, masked, values_json};
 use crate::services::authz::AUTHZ_TABLES;
@@ -224,20 +225,26 @@ impl Items<'_> {
         item: &Json,
         read: Option<&Query>,
     ) -> Result<Created, ApiError> {
-        // Planned before a connection is held.
-        let read_back = read.and_then(|q| {
-            let ctx = self.plan_context();
-            match self.plans {
-                Some((cache, generation)) => cache.created_read(&ctx, generation, &c.collection, q),
-                None => plan_created_read(&ctx, &c.collection, q),
-            }
-        });
         let mut conn = self.db.acquire().await?;
         // Without relational values, splitting the payload reads nothing.
         let split = self.split(&mut conn, c, rules, item, 0).await?;
         let values = self.prepare(c, rules, Action::Create, &split.own).await?;
-        let folded = read_back.is_some();
-        let stmt = self.recorder().create_statement(c, values, read_back)?;
+        let recorder = self.recorder();
+        let parts = recorder.create_parts(c, values)?;
+        let build = |read_back, inputs| recorder.create_statement(c, &parts, inputs, read_back);
+        let ctx = self.plan_context();
+        let (stmt, folded) = match self.plans {
+            Some((cache, generation)) => cache.create_statement(
+                &ctx,
+                generation,
+                &c.collection,
+                read,
+                &parts.shape_key(),
+                &parts.values,
+                build,
+            )?,
+            None => create_statement_afresh(&ctx, &c.collection, read, &parts.values, build)?,
+        };
         let row = conn
             .query_opt(&stmt)
             .await
