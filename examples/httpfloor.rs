@@ -12,6 +12,11 @@
 //!
 //! The SQL is a pgbench script: `\set` lines are dropped and `:cid` becomes a parameter
 //! that cycles through 1..=10000, as pgbench's `random(1, 10000)` spreads the creates.
+//!
+//! `FLOOR_SHARED=N` (an experiment, not what loadbench measures by default): instead of a
+//! pooled connection per request, every request's statement goes over one of N connections
+//! shared by all requests, which tokio-postgres pipelines — several requests' statements
+//! in one send, PostgreSQL reading them in one receive.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,6 +29,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 struct Floor {
     pool: Pool,
+    /// `FLOOR_SHARED` connections with the statement prepared on each; empty: the pool.
+    shared: Vec<(tokio_postgres::Client, tokio_postgres::Statement)>,
     sql: String,
     takes_customer: bool,
     next: AtomicU32,
@@ -64,15 +71,30 @@ async fn serve(port: u16, database: &str, sql: String, takes_customer: bool) {
         .user("postgres")
         .dbname(database);
     let manager = Manager::from_config(
-        config,
+        config.clone(),
         tokio_postgres::NoTls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
     let pool = Pool::builder(manager).max_size(10).build().expect("pool");
+    let shared_connections: usize = std::env::var("FLOOR_SHARED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut shared = Vec::with_capacity(shared_connections);
+    for _ in 0..shared_connections {
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let statement = client.prepare(&sql).await.expect("prepare");
+        shared.push((client, statement));
+    }
     let floor = Arc::new(Floor {
         pool,
+        shared,
         sql,
         takes_customer,
         next: AtomicU32::new(0),
@@ -92,20 +114,24 @@ async fn answer(State(floor): State<Arc<Floor>>, _body: Bytes) -> Response {
 }
 
 async fn run(floor: &Floor) -> Result<String, String> {
-    let client = floor.pool.get().await.map_err(|e| e.to_string())?;
-    let statement = client
-        .prepare_cached(&floor.sql)
-        .await
-        .map_err(|e| e.to_string())?;
-    let customer = (floor.next.fetch_add(1, Ordering::Relaxed) % 10_000 + 1) as i32;
+    let turn = floor.next.fetch_add(1, Ordering::Relaxed) as usize;
+    let customer = (turn % 10_000 + 1) as i32;
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match floor.takes_customer {
         true => vec![&customer],
         false => vec![],
     };
-    let row = client
-        .query_one(&statement, &params)
-        .await
-        .map_err(|e| e.to_string())?;
+    let row = match floor.shared.get(turn % floor.shared.len().max(1)) {
+        Some((client, statement)) => client.query_one(statement, &params).await,
+        None => {
+            let client = floor.pool.get().await.map_err(|e| e.to_string())?;
+            let statement = client
+                .prepare_cached(&floor.sql)
+                .await
+                .map_err(|e| e.to_string())?;
+            client.query_one(&statement, &params).await
+        }
+    }
+    .map_err(|e| e.to_string())?;
     // The statement's one column is json, whose binary form is its text: the body as it
     // came, not parsed, as rectus answers the database's JSON.
     let Json(text) = row.try_get(0).map_err(|e| e.to_string())?;
