@@ -262,10 +262,11 @@ impl Recorder<'_> {
     ) -> Result<crate::db::Stmt, ApiError> {
         const ACTIVITY: &str = "__activity";
         let mut inputs = inputs.into_iter();
-        let mut take = |n: usize| -> Result<Vec<Expr>, ApiError> {
-            let taken: Vec<Expr> = inputs.by_ref().take(n).collect();
-            match taken.len() == n {
-                true => Ok(taken),
+        // The next values, paired with the columns they go into.
+        let mut take = |columns: &[String]| -> Result<Vec<(String, Expr)>, ApiError> {
+            let pairs: Vec<(String, Expr)> = columns.iter().cloned().zip(inputs.by_ref()).collect();
+            match pairs.len() == columns.len() {
+                true => Ok(pairs),
                 false => Err(ApiError::internal(
                     &"a create's shape took more values than it has",
                 )),
@@ -277,8 +278,8 @@ impl Recorder<'_> {
             None => "__item".into(),
         };
         let pk = collection.primary_key.clone();
-        let mut insert =
-            write::insert_exprs(collection, parts.item.clone(), take(parts.item.len())?)?;
+        let (columns, values) = take(&parts.item)?.into_iter().unzip();
+        let mut insert = write::insert_exprs(collection, columns, values)?;
         match read_back {
             Some(_) => insert.returning_all(),
             None => insert.returning_col(pk.clone()),
@@ -289,12 +290,7 @@ impl Recorder<'_> {
             parts.activity.is_empty(),
             self.schema.collection("directus_activity"),
         ) {
-            let mut pairs: Vec<(String, Expr)> = parts
-                .activity
-                .iter()
-                .cloned()
-                .zip(take(parts.activity.len())?)
-                .collect();
+            let mut pairs = take(&parts.activity)?;
             pairs.push((
                 "item".into(),
                 Expr::col((item.clone(), pk.clone())).cast_as("text"),
@@ -306,13 +302,10 @@ impl Recorder<'_> {
                 parts.revision.is_empty(),
                 self.schema.collection("directus_revisions"),
             ) {
-                let mut pairs: Vec<(String, Expr)> = parts
-                    .revision
-                    .iter()
-                    .cloned()
-                    .zip(take(parts.revision.len())?)
-                    .collect();
-                let data = take(1)?.remove(0);
+                let mut pairs = take(&parts.revision)?;
+                let Some((_, data)) = take(&["data".to_string()])?.pop() else {
+                    return Err(ApiError::internal(&"a create's revision has no data"));
+                };
                 let data = match parts.given {
                     true => data,
                     false => Expr::cust_with_exprs(
