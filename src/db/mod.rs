@@ -171,6 +171,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Database {
     pool: Arc<Pool>,
+    /// PostgreSQL's connections shared by small reads.
+    shared: Arc<pg::Pipelines>,
 }
 
 enum Pool {
@@ -191,6 +193,7 @@ impl Database {
         };
         let db = Database {
             pool: Arc::new(pool),
+            shared: Arc::new(pg::Pipelines::new()),
         };
         db.ping().await?;
         Ok(db)
@@ -233,6 +236,16 @@ impl Database {
 
     pub async fn query_opt(&self, stmt: &Stmt) -> Result<Option<Row>, DbError> {
         Ok(self.query(stmt).await?.into_iter().next())
+    }
+
+    /// [`Self::query`] for a read whose work is bounded by its keys (a read by key of the
+    /// rows' own columns, see [`crate::planner::read::ReadPlan::small`]): on PostgreSQL it
+    /// shares a connection with other such reads (see `pg::Pipelines`).
+    pub async fn query_small(&self, stmt: &Stmt) -> Result<Vec<Row>, DbError> {
+        match &*self.pool {
+            Pool::Postgres(pool) => self.shared.query(pool, stmt).await,
+            _ => self.query(stmt).await,
+        }
     }
 
     /// The JSON array of the texts in `column` (each row's a JSON value), in row order.

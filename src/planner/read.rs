@@ -43,6 +43,10 @@ pub struct ReadPlan {
     pub data_is_array: bool,
     pub total_count: Option<Stmt>,
     pub filter_count: Option<Stmt>,
+    /// A read by key of the rows' own columns under a permission on their own columns: its
+    /// work is bounded by the keys, so it may share a connection with other such reads
+    /// ([`crate::db::Database::query_small`]).
+    pub small: bool,
 }
 
 pub fn filter_error(e: FilterError) -> ApiError {
@@ -230,14 +234,23 @@ pub fn plan_read(
         .cond_where(permission.clone())
         .cond_where(user.clone());
     let mut data_is_array = false;
+    let mut small = false;
     if query.aggregate.is_empty() && query.group_by.is_empty() {
         let tree = super::tree::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
+        small = keys.is_some()
+            && query.filter.is_none()
+            && query.search.is_none()
+            && query.sort.is_empty()
+            && query.deep.is_none()
+            && own_columns(&tree)
+            && local_rule(&access, name);
         let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
         let sort = sort_order(&builder, collection, &query.sort)?;
         for (expr, direction) in sort.iter().cloned() {
             select.order_by_expr(expr, direction);
         }
         let limit = page(&mut select, ctx, query, keys.map(<[Scalar]>::len));
+        small &= !limit.cut;
         if limit.cut {
             // The page is cut first and only its rows become JSON: the databases otherwise
             // build the JSON of every matching row before sorting them.
@@ -290,7 +303,25 @@ pub fn plan_read(
             .wants_meta("filter_count")
             .then(|| count(true))
             .transpose()?,
+        small,
     })
+}
+
+/// Whether a read selects only its rows' own columns (no relation, count or alias).
+fn own_columns(tree: &super::tree::Tree) -> bool {
+    tree.selected.iter().all(|(_, s)| {
+        matches!(
+            s,
+            super::tree::Selected::Column(_) | super::tree::Selected::Date { .. }
+        )
+    })
+}
+
+/// Whether the caller's read rule on `collection` looks at its own columns only.
+fn local_rule(access: &super::access::ReadAccess, collection: &str) -> bool {
+    access
+        .item_filter(collection)
+        .is_ok_and(|rule| rule.is_none_or(|f| f.is_local()))
 }
 
 /// The read-back of an item being created, for a statement that writes it in a CTE named
@@ -324,18 +355,12 @@ pub fn plan_created_read(
     }
     let access = super::access::read_access(ctx.schema, ctx.caller);
     let name = collection.collection.as_str();
-    if !access.item_filter(name).ok()?.is_none_or(|f| f.is_local()) {
+    if !local_rule(&access, name) {
         return None;
     }
     let tree =
         super::tree::tree(ctx.schema, &access, collection, &query.fields, &query.alias).ok()?;
-    let own_columns = tree.selected.iter().all(|(_, s)| {
-        matches!(
-            s,
-            super::tree::Selected::Column(_) | super::tree::Selected::Date { .. }
-        )
-    });
-    if !own_columns {
+    if !own_columns(&tree) {
         return None;
     }
     let sql = sql_context(ctx, &access);

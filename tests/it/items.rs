@@ -861,3 +861,62 @@ async fn lists_keep_their_order(kind: Kind) {
             .is_empty()
     );
 }
+
+/// Reads by key of the rows' own columns share PostgreSQL connections (pipelined): many at
+/// once each get their own item over no more connections than are shared, and losing the
+/// shared connection costs no read.
+#[tokio::test]
+async fn reads_by_key_share_a_connection_on_postgres() {
+    // Orders' own columns (`*` would reach their tags, a relation).
+    const OWN: &str = "id,customer_name,amount,customer";
+    let app = seeded(Kind::Postgres).await;
+    let probe = crate::support::pg_client(&app.db.name).await;
+    // Every connection rectus holds (the seeding's pooled ones) is ended by the server.
+    let end_all = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND application_name = 'rectus'";
+    probe.batch_execute(end_all).await.expect("terminate");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let reads = (0..60).map(|i| {
+        let id = 1 + i % 3;
+        let app = &app;
+        async move {
+            let item = app
+                .admin_call("GET", &format!("/items/orders/{id}?fields={OWN}"), None)
+                .await["data"]
+                .clone();
+            (id, item)
+        }
+    });
+    for (id, item) in futures_util::future::join_all(reads).await {
+        assert_eq!(item["id"], id, "{item}");
+        let name = if id == 3 { "Bob" } else { "Ann" };
+        assert_eq!(item["customer_name"], name, "{item}");
+    }
+    let held: i64 = probe
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'rectus'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let shared = (cores / 2).max(1) as i64;
+    assert!(
+        (1..=shared).contains(&held),
+        "60 reads by key held {held} connections"
+    );
+    // The shared connection lost: the next reads take a fresh one.
+    probe.batch_execute(end_all).await.expect("terminate");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let path = format!("/items/orders/3?fields={OWN}");
+    let item = app.admin_call("GET", &path, None).await["data"].clone();
+    assert_eq!(item["customer_name"], "Bob", "{item}");
+    // A read that reaches a relation keeps a pooled connection of its own.
+    let item = app
+        .admin_call("GET", "/items/orders/1?fields=id,customer.name", None)
+        .await["data"]
+        .clone();
+    assert_eq!(item["customer"]["name"], "Ann", "{item}");
+}

@@ -77,15 +77,6 @@ impl<'a> Items<'a> {
         self.schema.collection(name).ok_or_else(ApiError::forbidden)
     }
 
-    async fn rows(&self, stmt: &crate::db::Stmt) -> Result<Vec<String>, ApiError> {
-        self.db
-            .query(stmt)
-            .await?
-            .into_iter()
-            .map(|r| r.into_string("__json").map_err(ApiError::from))
-            .collect()
-    }
-
     async fn count(&self, stmt: Option<crate::db::Stmt>) -> Result<Option<i64>, ApiError> {
         let Some(stmt) = stmt else { return Ok(None) };
         let row = self.db.query_opt(&stmt).await?;
@@ -197,11 +188,14 @@ impl<'a> Items<'a> {
         let c = self.collection(collection)?;
         let key = key_value(c, key).ok_or_else(ApiError::forbidden)?;
         let plan = self.plan(collection, query, Some(&[key]))?;
-        self.rows(&plan.data)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(ApiError::forbidden)
+        let rows = match plan.small {
+            true => self.db.query_small(&plan.data).await?,
+            false => self.db.query(&plan.data).await?,
+        };
+        match rows.into_iter().next() {
+            Some(row) => Ok(row.into_string("__json")?),
+            None => Err(ApiError::forbidden()),
+        }
     }
 
     fn rules(&self, collection: &Collection, action: Action) -> Result<Rules<'a>, ApiError> {
