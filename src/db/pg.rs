@@ -187,6 +187,11 @@ impl Pipelines {
     }
 
     pub(super) async fn query(&self, pool: &Pool, stmt: &Stmt) -> Result<Vec<Row>, DbError> {
+        // A shared connection is one the pool no longer lends: in a small pool (`DB_POOL__MAX`)
+        // it would leave writes and transactions waiting, so there reads take pooled ones.
+        if pool.status().max_size < 2 * self.slots.len() {
+            return query(&acquire(pool).await?, stmt, false).await;
+        }
         let client = self.client(pool).await?;
         match query(&client, stmt, false).await {
             // The shared connection was lost (a restart, a terminated backend): a read

@@ -920,3 +920,26 @@ async fn reads_by_key_share_a_connection_on_postgres() {
         .clone();
     assert_eq!(item["customer"]["name"], "Ann", "{item}");
 }
+
+/// With a one-connection pool no connection is kept aside for reads by key: reads and
+/// writes take turns on the one there is.
+#[tokio::test]
+async fn a_one_connection_pool_keeps_serving_reads_and_writes_on_postgres() {
+    let app = fill(App::start_with(Kind::Postgres, None, &[("DB_POOL__MAX", "1")]).await).await;
+    for _ in 0..3 {
+        let item = app
+            .admin_call("GET", "/items/orders/1?fields=id,customer_name", None)
+            .await["data"]
+            .clone();
+        assert_eq!(item["customer_name"], "Ann", "{item}");
+        let created = app
+            .admin_call(
+                "POST",
+                "/items/orders",
+                Some(json!({"customer_name": "Eve", "amount": 1, "customer": 2})),
+            )
+            .await["data"]
+            .clone();
+        assert_eq!(created["customer_name"], "Eve", "{created}");
+    }
+}
