@@ -77,7 +77,7 @@ impl Default for PlanCache {
 /// length before it, so no value can run into the next and two different inputs never
 /// write the same key. (Written by hand: `Debug` formatting of the caller and the query
 /// was about 5% of a cached read's CPU.)
-mod key {
+pub(crate) mod key {
     use std::fmt::Write as _;
 
     use serde_json::Value as Json;
@@ -211,6 +211,21 @@ fn stand_in(i: usize) -> String {
     format!("\u{0}rectus-key\u{0}{i}")
 }
 
+/// Where the stand-ins `0..found.len()` are among `values`: (value index, stand-in), each
+/// stand-in seen marked in `found`.
+fn stand_ins_in(values: &[DbValue], found: &mut [bool]) -> Vec<(usize, usize)> {
+    let mut places = Vec::new();
+    for (value, v) in values.iter().enumerate() {
+        if let DbValue::Text(text) = v
+            && let Some(i) = (0..found.len()).find(|i| *text == stand_in(*i))
+        {
+            places.push((value, i));
+            found[i] = true;
+        }
+    }
+    places
+}
+
 impl Template {
     fn new(mut plan: ReadPlan, keys: usize) -> Option<Template> {
         let mut slots = Vec::new();
@@ -219,18 +234,12 @@ impl Template {
             let Some(stmt) = statement(&mut plan, s) else {
                 continue;
             };
-            for (value, v) in stmt.values.iter().enumerate() {
-                if let DbValue::Text(text) = v
-                    && let Some(key) = (0..keys).find(|k| *text == stand_in(*k))
-                {
-                    slots.push(Slot {
-                        statement: s,
-                        value,
-                        key,
-                    });
-                    found[key] = true;
-                }
-            }
+            let places = stand_ins_in(&stmt.values, &mut found);
+            slots.extend(places.into_iter().map(|(value, key)| Slot {
+                statement: s,
+                value,
+                key,
+            }));
         }
         // Every key must have found its place, or the plan cannot take real keys.
         found.iter().all(|f| *f).then_some(Template { plan, slots })
@@ -376,16 +385,8 @@ struct Shaped {
 
 impl Shaped {
     fn new(stmt: Stmt, inputs: usize, folded: bool) -> Option<Shaped> {
-        let mut slots = Vec::with_capacity(inputs);
         let mut found = vec![false; inputs];
-        for (value, v) in stmt.values.iter().enumerate() {
-            if let DbValue::Text(text) = v
-                && let Some(input) = (0..inputs).find(|i| *text == stand_in(*i))
-            {
-                slots.push((value, input));
-                found[input] = true;
-            }
-        }
+        let slots = stand_ins_in(&stmt.values, &mut found);
         found.iter().all(|f| *f).then_some(Shaped {
             stmt,
             slots,

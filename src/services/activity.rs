@@ -39,14 +39,7 @@ impl CreateParts {
     pub fn shape_key(&self) -> String {
         let mut key = String::with_capacity(128);
         for columns in [&self.item, &self.activity, &self.revision] {
-            key.push_str(&columns.len().to_string());
-            for column in columns {
-                key.push('|');
-                key.push_str(&column.len().to_string());
-                key.push(':');
-                key.push_str(column);
-            }
-            key.push(';');
+            crate::planner::cache::key::texts(&mut key, columns);
         }
         key.push(if self.given { 'G' } else { 'g' });
         key
