@@ -7,8 +7,10 @@
 //! costs on this machine.
 //!
 //! ```text
-//! httpfloor PORT DATABASE SQL_FILE
+//! httpfloor PORT DATABASE SQL_FILE [HOST]
 //! ```
+//!
+//! HOST is where PostgreSQL is reached: 127.0.0.1 (the default) or its socket directory.
 //!
 //! The SQL is a pgbench script: `\set` lines are dropped and `:cid` becomes a parameter
 //! that cycles through 1..=10000, as pgbench's `random(1, 10000)` spreads the creates.
@@ -38,9 +40,13 @@ struct Floor {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, port, database, sql_file] = args.as_slice() else {
-        eprintln!("usage: httpfloor PORT DATABASE SQL_FILE");
-        std::process::exit(2);
+    let (port, database, sql_file, host) = match args.as_slice() {
+        [_, port, database, sql_file] => (port, database, sql_file, "127.0.0.1"),
+        [_, port, database, sql_file, host] => (port, database, sql_file, host.as_str()),
+        _ => {
+            eprintln!("usage: httpfloor PORT DATABASE SQL_FILE [HOST]");
+            std::process::exit(2);
+        }
     };
     let script = std::fs::read_to_string(sql_file).expect("SQL file");
     let sql: String = script
@@ -60,13 +66,13 @@ fn main() {
         .build()
         .expect("runtime");
     let port: u16 = port.parse().expect("port");
-    runtime.block_on(serve(port, database, sql, takes_customer));
+    runtime.block_on(serve(port, database, host, sql, takes_customer));
 }
 
-async fn serve(port: u16, database: &str, sql: String, takes_customer: bool) {
+async fn serve(port: u16, database: &str, host: &str, sql: String, takes_customer: bool) {
     let mut config = tokio_postgres::Config::new();
     config
-        .host("127.0.0.1")
+        .host(host)
         .port(5432)
         .user("postgres")
         .dbname(database);

@@ -3,11 +3,16 @@
 //! to the same data fetched as JSON straight from PostgreSQL with pgbench in the same run.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS] [WORKLOAD|all] [ROUNDS]
+//! cargo build --release && cargo run --release --example loadbench -- [SECONDS] [CONNECTIONS] [WORKLOAD|all] [ROUNDS] [tcp|socket]
 //! ```
 //!
-//! Each workload is measured in ROUNDS (default 3) rounds of both sides back to back; the
+//! Each workload is measured in ROUNDS (default 3) rounds of every side back to back; the
 //! table shows the round with the median ratio and every round's ratio.
+//!
+//! `socket` runs rectus and the floor as sidecars next to the database: they reach
+//! PostgreSQL over its Unix socket, while wrk and the first pgbench side still connect
+//! over TCP, as clients on another machine would. A fourth side then runs pgbench over the
+//! socket too, and the ratio against it is shown beside the TCP one.
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust) and `pgbench`. Creates and
 //! drops its own database. Prints one Markdown table.
@@ -310,7 +315,7 @@ struct Floor {
 }
 
 impl Floor {
-    fn start(database: &str, sql: &str) -> Floor {
+    fn start(database: &str, host: &str, sql: &str) -> Floor {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("floor.sql");
         std::fs::write(&file, sql).expect("floor SQL");
@@ -324,7 +329,7 @@ impl Floor {
         );
         let port = free_port();
         let mut cmd = bench::daemon(&bin);
-        cmd.arg(port.to_string()).arg(database).arg(&file);
+        cmd.arg(port.to_string()).arg(database).arg(&file).arg(host);
         let child = cmd.spawn().expect("start httpfloor");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -353,7 +358,7 @@ impl Drop for Floor {
     }
 }
 
-fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measured {
+fn pgbench(database: &str, host: &str, sql: &str, seconds: u64, connections: usize) -> Measured {
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("w.sql");
     std::fs::write(&script, sql).expect("script");
@@ -361,15 +366,7 @@ fn pgbench(database: &str, sql: &str, seconds: u64, connections: usize) -> Measu
     let db_before = postgres_ticks();
     let out = Command::new("pgbench")
         .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-n",
-            "-M",
-            "prepared",
-            "-j",
-            "2",
+            "-h", host, "-U", "postgres", "-n", "-M", "prepared", "-j", "2",
         ])
         .arg(format!("-c{connections}"))
         .arg(format!("-T{seconds}"))
@@ -430,6 +427,11 @@ fn main() {
     let connections: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let only = args.get(3).cloned().filter(|name| name != "all");
     let rounds: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
+    let socket_dir = match args.get(5).map(String::as_str) {
+        None | Some("tcp") => None,
+        Some("socket") => Some(bench::socket_directory()),
+        Some(other) => panic!("the upstream is tcp or socket, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -439,6 +441,7 @@ fn main() {
         connections,
         only,
         rounds,
+        socket_dir,
     }));
 }
 
@@ -450,6 +453,13 @@ struct Settings {
     /// Workloads whose name contains this; all when `None`.
     only: Option<String>,
     rounds: usize,
+    /// PostgreSQL's socket directory when rectus and the floor reach it that way.
+    socket_dir: Option<String>,
+}
+
+/// Where rectus and the floor reach PostgreSQL.
+fn upstream(settings: &Settings) -> &str {
+    settings.socket_dir.as_deref().unwrap_or("127.0.0.1")
 }
 
 async fn run(settings: Settings) {
@@ -461,7 +471,7 @@ async fn run(settings: Settings) {
     let port = free_port();
     let env: Vec<(&str, String)> = vec![
         ("DB_CLIENT", "pg".into()),
-        ("DB_HOST", "127.0.0.1".into()),
+        ("DB_HOST", upstream(&settings).into()),
         ("DB_PORT", "5432".into()),
         ("DB_DATABASE", database.clone()),
         ("DB_USER", "postgres".into()),
@@ -600,39 +610,53 @@ async fn measure(
     // peak reported is the measured runs'.
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 
+    let socket = settings.socket_dir.as_deref();
+    let upstream = upstream(settings);
     println!(
-        "rectus items API vs pgbench, {rounds} rounds of {seconds} s per side, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders; the round with the median ratio"
+        "rectus items API vs pgbench, {rounds} rounds of {seconds} s per side, {connections} connections, PostgreSQL, 10,000 customers / 200,000 orders; rectus and the floor reach PostgreSQL over {}; the round with the median ratio",
+        if socket.is_some() {
+            "its Unix socket"
+        } else {
+            "TCP"
+        }
     );
     println!();
     println!(
-        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | floor req/s | floor CPU ms/req | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | floor / pgbench | rectus / floor | ratio | rounds |"
+        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | floor req/s | floor CPU ms/req | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | pgbench tps (socket) | floor / pgbench | rectus / floor | ratio | ratio (socket) | rounds |"
     );
     println!(
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
+    let sides = if socket.is_some() { 4 } else { 3 };
     for w in WORKLOADS
         .iter()
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
     {
         for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
             let sql = w.sql.replace("{rbac}", rbac);
-            let floor = Floor::start(database, &sql);
-            // Each round measures the three sides back to back, in turns of who goes first;
-            // the round shown is the one with the median rectus / pgbench ratio.
-            let mut runs: Vec<[Measured; 3]> = bench::in_turns(rounds, 3, |side| {
-                Some(match side {
-                    0 => http_load(base, token, w, seconds, connections, pid),
-                    1 => http_load(&floor.base, token, w, seconds, connections, floor.pid()),
-                    _ => pgbench(database, &sql, seconds, connections),
+            let floor = Floor::start(database, upstream, &sql);
+            // Each round measures the sides back to back, in turns of who goes first; the
+            // round shown is the one with the median rectus / pgbench ratio.
+            let mut runs: Vec<([Measured; 3], Option<Measured>)> =
+                bench::in_turns(rounds, sides, |side| {
+                    Some(match side {
+                        0 => http_load(base, token, w, seconds, connections, pid),
+                        1 => http_load(&floor.base, token, w, seconds, connections, floor.pid()),
+                        2 => pgbench(database, "127.0.0.1", &sql, seconds, connections),
+                        _ => pgbench(database, socket?, &sql, seconds, connections),
+                    })
                 })
-            })
-            .into_iter()
-            .filter_map(|mut row| Some([row[0].take()?, row[1].take()?, row[2].take()?]))
-            .collect();
+                .into_iter()
+                .filter_map(|mut row| {
+                    let by_socket = row.get_mut(3).and_then(Option::take);
+                    let three = [row[0].take()?, row[1].take()?, row[2].take()?];
+                    Some((three, by_socket))
+                })
+                .collect();
             drop(floor);
             let ratio = |a: &Measured, b: &Measured| a.rps / b.rps.max(f64::MIN_POSITIVE);
             let each = |a: usize, b: usize| -> Vec<f64> {
-                runs.iter().map(|r| ratio(&r[a], &r[b])).collect()
+                runs.iter().map(|(r, _)| ratio(&r[a], &r[b])).collect()
             };
             let median_of = |mut v: Vec<f64>| {
                 v.sort_by(f64::total_cmp);
@@ -641,14 +665,27 @@ async fn measure(
             let ratios: Vec<String> = each(0, 2).iter().map(|r| format!("{r:.2}")).collect();
             let floor_ratio = median_of(each(1, 2));
             let over_floor = median_of(each(0, 1));
-            runs.sort_by(|a, b| ratio(&a[0], &a[2]).total_cmp(&ratio(&b[0], &b[2])));
-            let [api, floor, direct] = &runs[runs.len() / 2];
+            let by_socket: Vec<f64> = runs
+                .iter()
+                .filter_map(|(r, s)| Some(ratio(&r[0], s.as_ref()?)))
+                .collect();
+            let socket_ratio = if by_socket.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.2}", median_of(by_socket))
+            };
+            runs.sort_by(|(a, _), (b, _)| ratio(&a[0], &a[2]).total_cmp(&ratio(&b[0], &b[2])));
+            let (row, direct_socket) = &runs[runs.len() / 2];
+            let [api, floor, direct] = row;
+            let direct_socket = direct_socket
+                .as_ref()
+                .map_or("–".to_string(), |m| format!("{:.0}", m.rps));
             let errors = |m: &Measured| match m.errors {
                 0 => String::new(),
                 n => format!(" ({n} errors)"),
             };
             println!(
-                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0}{} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {:.2} | {} |",
+                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0}{} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {direct_socket} | {:.2} | {:.2} | {:.2} | {socket_ratio} | {} |",
                 w.name,
                 api.rps,
                 errors(api),

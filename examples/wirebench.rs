@@ -162,22 +162,6 @@ fn main() {
     }
 }
 
-/// The directory of PostgreSQL's Unix socket.
-fn socket_directory() -> String {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-Atc"])
-        .arg("SHOW unix_socket_directories")
-        .arg("postgres")
-        .output()
-        .expect("psql");
-    String::from_utf8_lossy(&out.stdout)
-        .split(',')
-        .map(str::trim)
-        .find(|d| d.starts_with('/'))
-        .expect("PostgreSQL listens on a Unix socket")
-        .to_string()
-}
-
 async fn run(
     bin: &std::path::Path,
     database: &str,
@@ -187,7 +171,7 @@ async fn run(
     socket: bool,
     rounds: usize,
 ) {
-    let socket_dir = socket_directory();
+    let socket_dir = bench::socket_directory();
     let upstream = if socket {
         socket_dir.clone()
     } else {

@@ -287,3 +287,19 @@ impl Rounds {
             .join(" ")
     }
 }
+
+/// The directory of PostgreSQL's Unix socket.
+pub fn socket_directory() -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-Atc"])
+        .arg("SHOW unix_socket_directories")
+        .arg("postgres")
+        .output()
+        .expect("psql");
+    String::from_utf8_lossy(&out.stdout)
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.starts_with('/'))
+        .expect("PostgreSQL listens on a Unix socket")
+        .to_string()
+}

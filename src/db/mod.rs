@@ -11,6 +11,7 @@ mod mysql;
 mod pg;
 mod sqlite;
 pub mod sqlite_rebuild;
+pub mod timestamps;
 mod value;
 
 use std::fmt::Write as _;

@@ -4,7 +4,7 @@
 //! under the related collection's read permission.
 
 use rectus_policies::filter::{FieldAccess, SqlContext, date_part};
-use rectus_policies::{Collection, Relation};
+use rectus_policies::{Collection, FieldType, Relation};
 use sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query as Sql};
 use serde_json::Value as Json;
 
@@ -22,6 +22,32 @@ use crate::error::ApiError;
 fn related_key(related: &Collection, table: &str) -> Expr {
     Expr::col((table.to_string(), related.primary_key.clone()))
 }
+
+/// Whether PostgreSQL prints `key` in JSON as it is (no quote, backslash or control
+/// character to escape), so that it can be found in the text by its bytes.
+fn plain_key(key: &str) -> bool {
+    key.chars()
+        .all(|c| c != '"' && c != '\\' && !c.is_control())
+}
+
+/// Whether a column's JSON (as [`json::value`] makes it on PostgreSQL) is a scalar or an
+/// array of strings, never an object: the types that only scalar column types introspect
+/// as, and `uuid` only on a `uuid` column (the special flag can mark any column).
+fn flat_value(f: &rectus_policies::Field) -> bool {
+    use FieldType as T;
+    match f.kind {
+        T::String | T::Text | T::Integer | T::BigInteger | T::Float | T::Decimal | T::Boolean => {
+            true
+        }
+        T::Date | T::Time | T::DateTime | T::Timestamp | T::Binary | T::Hash | T::Csv => true,
+        T::Uuid => f.db_type.as_deref() == Some("uuid"),
+        T::Json | T::Alias | T::Unknown => false,
+    }
+}
+
+/// The keys and values of a read's items, and the keys of their timestamps left to
+/// PostgreSQL's printing ([`Builder::top_pairs`]).
+pub type TopPairs = (Vec<(String, Expr)>, Vec<String>);
 
 /// Everything the JSON of a tree needs.
 pub struct Builder<'a> {
@@ -51,6 +77,44 @@ impl Builder<'_> {
         self.sql
             .column(collection, table, field)
             .map_err(rule_error)
+    }
+
+    /// [`Self::pairs`] of the items a read answers, with the keys whose values PostgreSQL
+    /// prints as its own JSON timestamps, to be put in Directus's form after the statement
+    /// ([`crate::db::timestamps`], which finds them by their keys): their own `timestamp`
+    /// columns under plain keys, when no value of the items can hold an object (a JSON
+    /// column, a relation) in which such a key could appear again. Otherwise, and on the
+    /// other dialects, the statement formats them.
+    pub fn top_pairs(
+        &self,
+        tree: &Tree,
+        table: &str,
+        deep: Option<&Json>,
+    ) -> Result<TopPairs, ApiError> {
+        let mut pairs = self.pairs(tree, table, deep)?;
+        let mut timestamps = Vec::new();
+        let flat = tree.selected.iter().all(|(_, s)| match s {
+            Selected::Column(f) => flat_value(f),
+            Selected::Date { .. } => true,
+            // Arrays of related keys.
+            Selected::Keys { related, .. } => related.primary_key_field().is_some_and(flat_value),
+            _ => false,
+        });
+        if self.dialect != Dialect::Postgres || !flat || pairs.len() != tree.selected.len() {
+            return Ok((pairs, timestamps));
+        }
+        let name = tree.collection.collection.as_str();
+        for ((out, s), pair) in tree.selected.iter().zip(pairs.iter_mut()) {
+            if let Selected::Column(f) = s
+                && f.kind == FieldType::Timestamp
+                && !f.has_special("conceal")
+                && plain_key(out)
+            {
+                pair.1 = self.column(name, table, &f.field)?;
+                timestamps.push(out.clone());
+            }
+        }
+        Ok((pairs, timestamps))
     }
 
     /// The keys and values of one item of `tree`, whose table is named `table`; `deep` holds

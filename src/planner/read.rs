@@ -47,6 +47,16 @@ pub struct ReadPlan {
     /// work is bounded by the keys, so it may share a connection with other such reads
     /// ([`crate::db::Database::query_small`]).
     pub small: bool,
+    /// Keys of the answer's items whose values are PostgreSQL's JSON timestamps, to be put
+    /// in Directus's form: [`ReadPlan::finish`].
+    pub timestamps: std::sync::Arc<[String]>,
+}
+
+impl ReadPlan {
+    /// The JSON text the data statement answered, as Directus gives it.
+    pub fn finish(&self, json: String) -> String {
+        crate::db::timestamps::directus_timestamps(json, &self.timestamps)
+    }
 }
 
 pub fn filter_error(e: FilterError) -> ApiError {
@@ -235,6 +245,7 @@ pub fn plan_read(
         .cond_where(user.clone());
     let mut data_is_array = false;
     let mut small = false;
+    let mut timestamps = Vec::new();
     if query.aggregate.is_empty() && query.group_by.is_empty() {
         let tree = super::tree::tree(ctx.schema, &access, collection, &query.fields, &query.alias)?;
         small = keys.is_some()
@@ -244,7 +255,8 @@ pub fn plan_read(
             && query.deep.is_none()
             && own_columns(&tree)
             && local_rule(&access, name);
-        let pairs = builder.pairs(&tree, name, query.deep.as_ref())?;
+        let (pairs, native) = builder.top_pairs(&tree, name, query.deep.as_ref())?;
+        timestamps = native;
         let sort = sort_order(&builder, collection, &query.sort)?;
         for (expr, direction) in sort.iter().cloned() {
             select.order_by_expr(expr, direction);
@@ -304,6 +316,7 @@ pub fn plan_read(
             .then(|| count(true))
             .transpose()?,
         small,
+        timestamps: timestamps.into(),
     })
 }
 

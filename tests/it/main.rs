@@ -16,6 +16,7 @@ mod openapi;
 mod rbac;
 mod server;
 mod support;
+mod timestamps;
 mod wire_fuzz;
 mod wire_mysql;
 mod wire_mysql_dump;

@@ -87,13 +87,13 @@ impl<'a> Items<'a> {
 
     pub async fn read_many(&self, collection: &str, query: &Query) -> Result<Listing, ApiError> {
         let plan = self.plan(collection, query, None)?;
-        let data = match plan.data_is_array {
+        let data = plan.finish(match plan.data_is_array {
             true => match self.db.query_opt(&plan.data).await? {
                 Some(row) => row.into_string("__json")?,
                 None => "[]".to_string(),
             },
             false => self.db.json_array(&plan.data, "__json").await?,
-        };
+        });
         let total = self.count(plan.total_count).await?;
         let filtered = self.count(plan.filter_count).await?;
         let meta = (total.is_some() || filtered.is_some()).then(|| {
@@ -175,7 +175,7 @@ impl<'a> Items<'a> {
         query: &Query,
     ) -> Result<String, ApiError> {
         let plan = self.plan(collection, query, Some(keys))?;
-        Ok(self.db.json_array(&plan.data, "__json").await?)
+        Ok(plan.finish(self.db.json_array(&plan.data, "__json").await?))
     }
 
     /// One item; a missing item and one the caller may not see are both FORBIDDEN.
@@ -193,7 +193,7 @@ impl<'a> Items<'a> {
             false => self.db.query(&plan.data).await?,
         };
         match rows.into_iter().next() {
-            Some(row) => Ok(row.into_string("__json")?),
+            Some(row) => Ok(plan.finish(row.into_string("__json")?)),
             None => Err(ApiError::forbidden()),
         }
     }
