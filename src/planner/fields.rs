@@ -423,9 +423,8 @@ impl Builder<'_> {
                 Expr::SubQuery(None, Box::new(select.into())),
             ));
         }
-        // The page of related rows is cut first, whole, under the related table's own name;
-        // their JSON is built from it and aggregated in the same order (the aggregate sorts
-        // the page again: a derived table's order is not an aggregate's input order).
+        // The page of related rows is cut and sorted first, whole, under the related table's
+        // own name; their JSON is built from it and aggregated in its order.
         let mut inner = Sql::select();
         inner
             .column((Alias::new(alias), Asterisk))
@@ -451,7 +450,7 @@ impl Builder<'_> {
         if let ListValue::Object(pairs) = &value {
             let mut page = Sql::select();
             page.from_subquery(inner.clone(), Alias::new(alias));
-            if let Some(outer) = json::object_array(self.dialect, pairs, &order, page) {
+            if let Some(outer) = json::object_array(self.dialect, pairs, page) {
                 return Ok(json::nested(
                     self.dialect,
                     Expr::SubQuery(None, Box::new(outer.into())),

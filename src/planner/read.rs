@@ -271,7 +271,7 @@ pub fn plan_read(
             outer.from_subquery(select, Alias::new(name));
             let short = limit.rows.is_some_and(|n| n <= ARRAY_MOST);
             let array = match (keys, short) {
-                (None, true) => json::object_array_text(ctx.dialect, &pairs, &sort, outer.clone()),
+                (None, true) => json::object_array_text(ctx.dialect, &pairs, outer.clone()),
                 _ => None,
             };
             match array {

@@ -11,6 +11,7 @@ mod filter_differential;
 mod graphql;
 mod introspection;
 mod items;
+mod list_order;
 mod nested_writes;
 mod openapi;
 mod rbac;
