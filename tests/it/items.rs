@@ -819,23 +819,23 @@ on_every_database!(lists_keep_their_order:
     lists_keep_their_order_on_sqlite => Kind::Sqlite,
 );
 
+/// The `id`s of the items a GET answers, in order.
+pub async fn ids(app: &App, path: &str) -> Vec<i64> {
+    let body = app.admin_call("GET", path, None).await;
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: {body}"))
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap_or_default())
+        .collect()
+}
+
 /// A list comes in its sort order whatever its length: on PostgreSQL a short page is one
 /// JSON array built by the database and a long one (over 1000, or `limit=-1`) a row per
 /// item, and an empty page is `[]` either way.
 async fn lists_keep_their_order(kind: Kind) {
     let app = seeded(kind).await;
-    let ids = |path: &'static str| {
-        let app = &app;
-        async move {
-            let body = app.admin_call("GET", path, None).await;
-            body["data"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{path}: {body}"))
-                .iter()
-                .map(|item| item["id"].as_i64().unwrap_or_default())
-                .collect::<Vec<_>>()
-        }
-    };
+    let ids = |path: &'static str| ids(&app, path);
     assert_eq!(ids("/items/orders?fields=id&sort=-id").await, [3, 2, 1]);
     assert_eq!(
         ids("/items/orders?fields=id,amount&sort=id&limit=2").await,

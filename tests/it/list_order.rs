@@ -2,7 +2,7 @@
 //! page it reads, without sorting again: checked here on pages big enough for the planner
 //! to sort them itself, with parallel plans made as cheap as they can be.
 
-use crate::items::fill;
+use crate::items::{fill, ids};
 use crate::support::{App, Kind, TestDb, pg_client};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,18 +38,6 @@ async fn big_pages_keep_their_order_on_postgres() {
                 .collect::<Vec<i64>>()
         }
     };
-    let api_ids = |path: &'static str| {
-        let app = &app;
-        async move {
-            let body = app.admin_call("GET", path, None).await;
-            body["data"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{path}: {body}"))
-                .iter()
-                .map(|item| item["id"].as_i64().unwrap_or_default())
-                .collect::<Vec<i64>>()
-        }
-    };
     for (path, sql) in [
         (
             "/items/orders?fields=id&sort=-amount&limit=1000",
@@ -66,7 +54,7 @@ async fn big_pages_keep_their_order_on_postgres() {
     ] {
         let expected = sql_ids(sql).await;
         assert!(expected.len() >= 700, "{sql}");
-        assert_eq!(api_ids(path).await, expected, "{path}");
+        assert_eq!(ids(&app, path).await, expected, "{path}");
     }
     // Related items: a customer's orders, sorted and cut by `deep`.
     let body = app
