@@ -136,8 +136,8 @@ fn write_token(out: &mut String, text: &str) -> Option<()> {
     };
     let b = text.as_bytes();
     let year_len = b.iter().position(|c| *c == b'-')?;
-    // Year, then "-MM-DDTHH:MM:SS" (15 bytes).
-    if year_len < 4 || b.len() < year_len + 15 {
+    // Year (PostgreSQL's reach up to 294276), then "-MM-DDTHH:MM:SS" (15 bytes).
+    if !(4..=6).contains(&year_len) || b.len() < year_len + 15 {
         return None;
     }
     let digits = |from: usize, n: usize| -> Option<u32> {
@@ -275,6 +275,7 @@ mod tests {
             "2026-12-06",
             "2026-12-06 16:33:24+00",
             "2026-12-06T16:33:24+00:00x",
+            "99999999999-01-01T00:00:00+05:00",
         ] {
             assert!(!push_directus_token(&mut String::new(), other), "{other}");
         }

@@ -91,8 +91,6 @@ impl Builder<'_> {
         table: &str,
         deep: Option<&Json>,
     ) -> Result<TopPairs, ApiError> {
-        let mut pairs = self.pairs(tree, table, deep)?;
-        let mut timestamps = Vec::new();
         let flat = tree.selected.iter().all(|(_, s)| match s {
             Selected::Column(f) => flat_value(f),
             Selected::Date { .. } => true,
@@ -100,21 +98,9 @@ impl Builder<'_> {
             Selected::Keys { related, .. } => related.primary_key_field().is_some_and(flat_value),
             _ => false,
         });
-        if self.dialect != Dialect::Postgres || !flat || pairs.len() != tree.selected.len() {
-            return Ok((pairs, timestamps));
-        }
-        let name = tree.collection.collection.as_str();
-        for ((out, s), pair) in tree.selected.iter().zip(pairs.iter_mut()) {
-            if let Selected::Column(f) = s
-                && f.kind == FieldType::Timestamp
-                && !f.has_special("conceal")
-                && plain_key(out)
-            {
-                pair.1 = self.column(name, table, &f.field)?;
-                timestamps.push(out.clone());
-            }
-        }
-        Ok((pairs, timestamps))
+        let mut timestamps = (self.dialect == Dialect::Postgres && flat).then(Vec::new);
+        let pairs = self.object_pairs(tree, table, deep, timestamps.as_mut())?;
+        Ok((pairs, timestamps.unwrap_or_default()))
     }
 
     /// The keys and values of one item of `tree`, whose table is named `table`; `deep` holds
@@ -125,6 +111,18 @@ impl Builder<'_> {
         table: &str,
         deep: Option<&Json>,
     ) -> Result<Vec<(String, Expr)>, ApiError> {
+        self.object_pairs(tree, table, deep, None)
+    }
+
+    /// [`Self::pairs`]; with `timestamps`, `timestamp` columns under plain keys are left as
+    /// they are and their keys added there ([`Self::top_pairs`]).
+    fn object_pairs(
+        &self,
+        tree: &Tree,
+        table: &str,
+        deep: Option<&Json>,
+        mut timestamps: Option<&mut Vec<String>>,
+    ) -> Result<Vec<(String, Expr)>, ApiError> {
         let name = tree.collection.collection.as_str();
         let mut pairs = Vec::with_capacity(tree.selected.len());
         for (out, s) in &tree.selected {
@@ -132,10 +130,17 @@ impl Builder<'_> {
             match s {
                 Selected::Column(f) => {
                     let column = self.column(name, table, &f.field)?;
-                    pairs.push((
-                        out,
-                        json::value(self.dialect, f.kind, f.has_special("conceal"), column),
-                    ));
+                    let concealed = f.has_special("conceal");
+                    let value = match timestamps.as_mut() {
+                        Some(keys)
+                            if f.kind == FieldType::Timestamp && !concealed && plain_key(&out) =>
+                        {
+                            keys.push(out.clone());
+                            column
+                        }
+                        _ => json::value(self.dialect, f.kind, concealed, column),
+                    };
+                    pairs.push((out, value));
                 }
                 Selected::ManyToOne {
                     field,
