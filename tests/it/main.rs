@@ -20,6 +20,7 @@ mod support;
 mod timestamps;
 mod wire_fuzz;
 mod wire_mysql;
+mod wire_mysql_bound;
 mod wire_mysql_dump;
 mod wire_mysql_protocol;
 mod wire_pg;

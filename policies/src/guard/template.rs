@@ -52,13 +52,16 @@ enum Place {
     Compared,
 }
 
-/// A read as the database's extended protocol takes it: the text with `$1..$n` where the
-/// literals stood that read the same as parameters, the parameters' types (0: left to the
-/// database) and their values in text format.
+/// A read as a prepared statement with parameters: the text with parameters where the
+/// literals stood that read the same as parameters (PostgreSQL `$1..$n`, MySQL `?`), and
+/// each parameter's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bound {
     pub sql: String,
+    /// PostgreSQL: the parameters' types (0: left to the database). MySQL: all 0.
     pub types: Vec<u32>,
+    /// PostgreSQL: the values in text format, for Bind. MySQL: the values as the literals
+    /// [`Shape::fill`] prints, for `EXECUTE … USING` (MariaDB), which takes expressions.
     pub values: Vec<String>,
 }
 
@@ -145,7 +148,10 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
         return None;
     }
     let statement = statements.remove(0);
-    let places = places(&statement, shape.literals.len());
+    let mut places = places(&statement, shape.literals.len());
+    if shape.dialect == Dialect::MySql {
+        keep_named_by_text(&statement, &mut places);
+    }
     let again = || {
         parse()?
             .into_iter()
@@ -213,17 +219,7 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
     use sqlparser::ast::{BinaryOperator as Op, Expr, UnaryOperator, visit_expressions};
     use std::ops::ControlFlow;
 
-    fn marker(e: &Expr) -> Option<usize> {
-        match e {
-            Expr::Value(v) => match &v.value {
-                Value::Placeholder(p) => {
-                    p.strip_prefix(MARKER)?.strip_suffix('\u{1}')?.parse().ok()
-                }
-                _ => None,
-            },
-            _ => None,
-        }
-    }
+    let marker = marker_of;
     fn column(e: &Expr) -> bool {
         matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
     }
@@ -298,6 +294,59 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
     places
 }
 
+/// MySQL names a select-list column without an alias by its expression's text: a literal
+/// in one (at any depth: a derived table's columns are the outer query's) stays a literal,
+/// or the column would be named `? * id` instead of `2 * id`.
+fn keep_named_by_text(statement: &Statement, places: &mut [Place]) {
+    use sqlparser::ast::{Expr, Query, SelectItem, SetExpr, Visit, Visitor, visit_expressions};
+    use std::ops::ControlFlow;
+
+    struct Named<'p>(&'p mut [Place]);
+    impl Named<'_> {
+        fn body(&mut self, body: &SetExpr) {
+            match body {
+                SetExpr::Select(select) => {
+                    for item in &select.projection {
+                        if let SelectItem::UnnamedExpr(e) = item {
+                            let _ = visit_expressions(e, |e: &Expr| {
+                                if let Some(slot) = marker_of(e).and_then(|i| self.0.get_mut(i)) {
+                                    *slot = Place::Kept;
+                                }
+                                ControlFlow::<()>::Continue(())
+                            });
+                        }
+                    }
+                }
+                SetExpr::SetOperation { left, right, .. } => {
+                    self.body(left);
+                    self.body(right);
+                }
+                // Nested queries are visited on their own.
+                _ => {}
+            }
+        }
+    }
+    impl Visitor for Named<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            self.body(&query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Named(places));
+}
+
+/// The literal a marker stands for.
+fn marker_of(e: &sqlparser::ast::Expr) -> Option<usize> {
+    match e {
+        sqlparser::ast::Expr::Value(v) => match &v.value {
+            Value::Placeholder(p) => p.strip_prefix(MARKER)?.strip_suffix('\u{1}')?.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The text between the markers of `sql`, and which literal each marker stands for; `None`
 /// unless each of the `count` markers is there exactly once.
 fn split(sql: &str, places: Vec<Place>) -> Option<Template> {
@@ -361,15 +410,15 @@ impl Shape {
         Some(())
     }
 
-    /// The text's rewrite for the extended protocol (PostgreSQL): literals whose place and
-    /// kind let a parameter read the same become `$n`, the rest are printed as [`Self::fill`]
-    /// prints them. `None` when no literal can be a parameter. Numbers take the type
-    /// PostgreSQL gives the literal (integer, bigint or numeric by its digits); plain quoted
-    /// strings compared with a column are left for the database to type from the column.
+    /// The text's rewrite as a prepared statement: literals whose place and kind let a
+    /// parameter read the same become parameters, the rest are printed as [`Self::fill`]
+    /// prints them. `None` when no literal can be a parameter. On PostgreSQL numbers take
+    /// the type PostgreSQL gives the literal (integer, bigint or numeric by its digits) and
+    /// plain quoted strings compared with a column are left for the database to type from
+    /// the column. On MySQL the parameters are given as the literals themselves
+    /// (`EXECUTE … USING 5, 'x'`), so a parameter takes the literal's own type.
     pub fn bind(&self, template: &Template) -> Option<Bound> {
-        if self.dialect == Dialect::MySql {
-            return None;
-        }
+        let mysql = self.dialect == Dialect::MySql;
         let mut sql =
             String::with_capacity(template.parts.iter().map(String::len).sum::<usize>() + 16);
         let mut types = Vec::new();
@@ -380,13 +429,11 @@ impl Shape {
                 continue;
             };
             let place = template.places.get(literal).copied().unwrap_or(Place::Kept);
-            match (place, self.literals.get(literal)?) {
+            let (oid, value) = match (place, self.literals.get(literal)?) {
                 (Place::Operand | Place::Compared, Value::Number(n, false)) => {
                     match number_type(n) {
-                        Some(oid) => {
-                            types.push(oid);
-                            values.push(n.clone());
-                        }
+                        Some(_) if mysql => (0, n.clone()),
+                        Some(oid) => (oid, n.clone()),
                         None => {
                             self.print_literal(literal, &mut sql)?;
                             continue;
@@ -394,16 +441,27 @@ impl Shape {
                     }
                 }
                 (Place::Compared, Value::SingleQuotedString(s)) if !s.contains('\0') => {
-                    types.push(0);
-                    values.push(s.clone());
+                    if mysql {
+                        let mut printed = String::with_capacity(s.len() + 2);
+                        self.print_literal(literal, &mut printed)?;
+                        (0, printed)
+                    } else {
+                        (0, s.clone())
+                    }
                 }
                 _ => {
                     self.print_literal(literal, &mut sql)?;
                     continue;
                 }
+            };
+            types.push(oid);
+            values.push(value);
+            if mysql {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&types.len().to_string());
             }
-            sql.push('$');
-            sql.push_str(&types.len().to_string());
         }
         if types.is_empty() {
             return None;

@@ -164,13 +164,58 @@ fn literals_become_parameters_only_where_they_read_the_same() {
     );
     assert!(b.sql.contains("ORDER BY 1"), "{}", b.sql);
 
-    // Nothing to bind, MySQL, and literal forms PostgreSQL types on its own: no parameters.
+    // MySQL: `?`, and each value as the literal it was, for MariaDB's `EXECUTE … USING`.
+    let b = bound(
+        "select id, 'x' from orders where id = 5 and status = 'it''s' and amount > 1.5 and id in (7, 8) limit 3",
+        Dialect::MySql,
+    )
+    .expect("bound");
+    assert_eq!(b.values, vec!["5", "'it''s'", "1.5", "7", "8"]);
+    assert_eq!(b.types, vec![0; 5]);
+    assert!(
+        b.sql.contains("= ?") && b.sql.contains("> ?") && b.sql.contains("IN (?, ?)"),
+        "{}",
+        b.sql
+    );
+    assert!(
+        b.sql.contains("'x'") && b.sql.contains("LIMIT 3") && !b.sql.contains("$1"),
+        "{}",
+        b.sql
+    );
+
+    // MySQL names a column without an alias by its text: literals there stay, at any depth.
+    let b = bound(
+        "select 2 * id, id + 1 as y, (select count(*) from orders where id > 4) from orders where id = 5 union select id - 3, 0, 0 from orders where id < 6",
+        Dialect::MySql,
+    )
+    .expect("bound");
+    assert_eq!(b.values, vec!["1", "5", "6"]);
+    assert!(
+        b.sql.contains("2 * id") && b.sql.contains("id > 4") && b.sql.contains("id - 3"),
+        "{}",
+        b.sql
+    );
+    let b = bound(
+        "select x from (select id * 3 as x, id - 1 from orders) as t where x > 2",
+        Dialect::MySql,
+    )
+    .expect("bound");
+    assert_eq!(b.values, vec!["3", "2"]);
+    assert!(b.sql.contains("id - 1"), "{}", b.sql);
+
+    // Nothing to bind, and literal forms the database types on its own: no parameters.
     for (sql, dialect) in [
         (
             "select id from orders order by 1 limit 5",
             Dialect::Postgres,
         ),
-        ("select id from orders where id = 5", Dialect::MySql),
+        ("select id from orders where id = 0x10", Dialect::MySql),
+        ("select id from orders where status = x'41'", Dialect::MySql),
+        (
+            "select id from orders where status = _utf8mb4'a' collate utf8mb4_bin",
+            Dialect::MySql,
+        ),
+        ("select id from orders where status = \"a\"", Dialect::MySql),
         (
             "select id from orders where status = E'a\\'b'",
             Dialect::Postgres,

@@ -8,16 +8,18 @@
 use std::collections::HashMap;
 
 use bytes::{BufMut, BytesMut};
+use rectus_policies::guard::template::Bound;
 use rectus_policies::guard::{Deferred, GuardError, Guarded, StatementKind};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
+use super::bound;
 use super::packet::{self, Packet};
 use super::params::{self, ParamType};
 use super::protocol::{self, Expect, Response, caps, command};
 use super::session::{Client, Hello};
-use super::upstream::{Leased, ServerInfo};
-use crate::guarded::{Guarding, SessionAccess};
+use super::upstream::{Leased, ServerInfo, UpstreamError};
+use crate::guarded::{Guarding, SessionAccess, TextAnswer};
 use crate::{Directory, Identity};
 
 /// The prepared statements of a session, by the database's statement id.
@@ -102,10 +104,25 @@ impl<'a, D: Directory> Session<'a, D> {
                     Ok(sql) => sql,
                     Err(_) => return refuse(client, seq, &not_utf8()).await,
                 };
-                let guarded = match self.guard(sql, false).await {
+                let guarded = match self.guard_text(sql).await {
+                    Ok(TextAnswer::Bound(bound, filler)) => {
+                        match self.run_bound(client, leased, seq, &bound).await? {
+                            true => return Ok(()),
+                            // Not prepared: the text goes as it is.
+                            false => match filler.read() {
+                                Some(read) => Ok(vec![read]),
+                                None => self.guard(sql, false).await,
+                            },
+                        }
+                    }
+                    Ok(TextAnswer::Statements(list)) => Ok(list),
+                    Err(e) => Err(e),
+                };
+                let guarded = match guarded {
                     Ok(list) => list,
                     Err(e) => return refuse(client, seq, &e).await,
                 };
+                let upstream = &mut leased.upstream;
                 let statements: Vec<&str> = guarded.iter().map(|g| self.as_sent(g)).collect();
                 if statements.is_empty() {
                     let out = protocol::err(1065, "42000", "Query was empty");
@@ -246,6 +263,7 @@ impl<'a, D: Directory> Session<'a, D> {
                 let mut answer = Vec::new();
                 relay(&mut answer, leased, Expect::One, seq).await?;
                 self.prepared.0.clear();
+                leased.upstream.statements.clear();
                 self.snapshot = false;
                 if let Err(e) = leased.upstream.guard_session(self.info).await {
                     tracing::warn!(error = ?e, "MySQL wire session: cannot set the session up again");
@@ -297,6 +315,52 @@ impl<'a, D: Directory> Session<'a, D> {
                 prepared,
             )
             .await
+    }
+
+    /// The guard's answer for a text sent as a query: a read with literals that can be
+    /// parameters comes [`TextAnswer::Bound`] where the database runs it that way.
+    async fn guard_text(&mut self, sql: &str) -> Result<TextAnswer, GuardError> {
+        let guarding = self.guarding();
+        guarding
+            .guard_text(
+                &*self.shared.directory,
+                &mut self.access,
+                self.identity,
+                sql,
+                bound::executes_literals(&self.info.version),
+            )
+            .await
+    }
+
+    /// Runs a bound read as its prepared statement, preparing it first on this connection
+    /// if needed, and relays the answer. `false` when the database did not prepare it
+    /// (nothing was sent to the client).
+    async fn run_bound(
+        &mut self,
+        client: &mut Client,
+        leased: &mut Leased,
+        seq: u8,
+        bound: &Bound,
+    ) -> std::io::Result<bool> {
+        let upstream = &mut leased.upstream;
+        let run = upstream.statements.run(bound);
+        if let Some(prepare) = run.prepare {
+            match upstream.run(&prepare).await {
+                Ok(_) => {}
+                Err(UpstreamError::Refused(e)) => {
+                    tracing::debug!(error = %e, "MySQL wire session: a read could not be prepared");
+                    upstream.statements.forget(bound);
+                    return Ok(false);
+                }
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        let mut out = BytesMut::with_capacity(run.execute.len() + 1);
+        out.put_u8(command::QUERY);
+        out.extend_from_slice(run.execute.as_bytes());
+        upstream.send(&out).await?;
+        relay(&mut client.stream, leased, Expect::Results, seq).await?;
+        Ok(true)
     }
 
     /// What a prepared write leaves to its parameters is checked with their values before

@@ -7,6 +7,7 @@
 //! packets and knowing where an answer ends need the packets themselves.
 
 mod auth;
+mod bound;
 mod commands;
 mod packet;
 mod params;

@@ -34,6 +34,8 @@ pub struct Upstream {
     pub capabilities: u32,
     version: String,
     server_capabilities: u32,
+    /// Guarded reads prepared on this connection ([`super::bound`]).
+    pub statements: super::bound::TextStatements,
 }
 
 impl Upstream {
@@ -116,6 +118,7 @@ impl Upstream {
             capabilities,
             version,
             server_capabilities,
+            statements: Default::default(),
         };
         packet::write(&mut upstream.writer, greeting.seq.wrapping_add(1), &out).await?;
         loop {
@@ -181,6 +184,7 @@ impl Upstream {
 
     /// Resets the session (variables, prepared statements, transaction) for the next user.
     pub async fn reset(&mut self) -> Result<(), UpstreamError> {
+        self.statements.clear();
         self.send(&[command::RESET_CONNECTION]).await?;
         self.read_answer(Expect::One).await.map(|_| ())
     }

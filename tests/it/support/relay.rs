@@ -22,6 +22,10 @@ struct State {
     pg_rows: AtomicU64,
     /// PostgreSQL statements the client side prepared (Parse messages).
     pg_parses: AtomicU64,
+    /// MySQL `COM_QUERY` texts the client side sent that prepare (`PREPARE …`) or run
+    /// (`EXECUTE …`) an SQL-level prepared statement.
+    my_prepares: AtomicU64,
+    my_executes: AtomicU64,
 }
 
 pub struct Relay {
@@ -103,6 +107,16 @@ impl Relay {
     /// How many statements PostgreSQL clients prepared (Parse messages) so far.
     pub fn pg_parses(&self) -> u64 {
         self.state.pg_parses.load(Ordering::SeqCst)
+    }
+
+    /// How many `PREPARE` texts MySQL clients sent so far.
+    pub fn my_prepares(&self) -> u64 {
+        self.state.my_prepares.load(Ordering::SeqCst)
+    }
+
+    /// How many `EXECUTE` texts MySQL clients sent so far.
+    pub fn my_executes(&self) -> u64 {
+        self.state.my_executes.load(Ordering::SeqCst)
     }
 
     /// How many result rows PostgreSQL sent through the relay so far.
@@ -206,6 +220,38 @@ impl PgFrames {
     }
 }
 
+/// Follows the MySQL protocol's framing on the client side: packets of a 3-byte length and
+/// a sequence id; a command is a packet with sequence id 0 (the login's packets are not).
+#[derive(Default)]
+struct MyFrames {
+    pending: Vec<u8>,
+}
+
+impl MyFrames {
+    fn feed(&mut self, bytes: &[u8], state: &State) {
+        self.pending.extend_from_slice(bytes);
+        while self.pending.len() >= 4 {
+            let len = self.pending[0] as usize
+                | (self.pending[1] as usize) << 8
+                | (self.pending[2] as usize) << 16;
+            if self.pending.len() < 4 + len {
+                return;
+            }
+            let payload = &self.pending[4..4 + len];
+            if self.pending[3] == 0 && payload.first() == Some(&0x03) {
+                let text = String::from_utf8_lossy(&payload[1..]).to_ascii_uppercase();
+                if text.starts_with("PREPARE ") {
+                    state.my_prepares.fetch_add(1, Ordering::SeqCst);
+                }
+                if text.starts_with("EXECUTE ") {
+                    state.my_executes.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            self.pending.drain(..4 + len);
+        }
+    }
+}
+
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
@@ -214,6 +260,7 @@ async fn pipe(
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut frames = PgFrames::default();
+    let mut my_frames = MyFrames::default();
     let mut server_frames = PgServerFrames::default();
     loop {
         let n = match from.read(&mut buf).await {
@@ -222,6 +269,7 @@ async fn pipe(
         };
         if client_side {
             frames.feed(&buf[..n], &state.pg_statements, &state.pg_parses);
+            my_frames.feed(&buf[..n], &state);
         } else {
             server_frames.feed(&buf[..n], &state.pg_rows);
         }
