@@ -54,17 +54,24 @@ impl Directory for WireDirectory {
     }
 
     async fn login(&self, user: &str, password: &str) -> Result<Identity, LoginError> {
-        match self.state.auth.verify_login(user, password).await {
-            Ok(found) => return self.identity(&found.id, found.role.as_deref()).await,
-            Err(AuthError::InvalidCredentials | AuthError::UserSuspended) => {}
-            Err(AuthError::TooManyAttempts) => return Err(LoginError::Invalid),
-            Err(e) => return Err(LoginError::Internal(e.to_string())),
-        }
-        // Service accounts: any user name, a static token as the password.
+        // Service accounts: any user name, a static token as the password. Tried first: as
+        // a failed password for the name, every token login would count towards the name's
+        // login throttle, and a service connecting a few times in a row (a pool, pgbench)
+        // would find its logins refused, and a user's own logins throttled when their
+        // e-mail is the name.
         match self.state.auth.authenticate(password).await {
+            Ok(found) => return self.identity(&found.id, found.role.as_deref()).await,
+            Err(AuthError::Db(e)) => return Err(LoginError::Internal(e.to_string())),
+            Err(_) => {}
+        }
+        match self.state.auth.verify_login(user, password).await {
             Ok(found) => self.identity(&found.id, found.role.as_deref()).await,
-            Err(AuthError::Db(e)) => Err(LoginError::Internal(e.to_string())),
-            Err(_) => Err(LoginError::Invalid),
+            Err(
+                AuthError::InvalidCredentials
+                | AuthError::UserSuspended
+                | AuthError::TooManyAttempts,
+            ) => Err(LoginError::Invalid),
+            Err(e) => Err(LoginError::Internal(e.to_string())),
         }
     }
 

@@ -495,6 +495,18 @@ async fn login_rules() {
             .1,
         vec![vec![Some("2".into())]]
     );
+    // A service logging in again and again (a pool, pgbench) is never throttled, under any
+    // name, the user's own e-mail included; nor are the user's password logins after it.
+    for name in ["service", email.as_str()] {
+        for n in 0..12 {
+            connect(&app, name, "clerk-static-token")
+                .await
+                .unwrap_or_else(|e| panic!("token login {n} as {name}: {e}"));
+        }
+    }
+    connect(&app, &email, "pw")
+        .await
+        .expect("the user's password login after many token logins");
     drop(token);
 }
 
