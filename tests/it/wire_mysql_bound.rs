@@ -106,6 +106,9 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
         "SELECT name FROM customers WHERE name IS NULL OR name = '' ORDER BY 1",
         "SELECT count(*) FROM customers WHERE id > 1 GROUP BY 'a' = name ORDER BY 1",
         "SELECT DISTINCT id * 2 FROM customers WHERE id < 5 ORDER BY id * 2",
+        "SELECT DISTINCT name FROM customers WHERE id BETWEEN 2 AND 6 ORDER BY name",
+        "SELECT name, count(*) FROM customers WHERE id > 1 GROUP BY name HAVING count(*) >= 1 ORDER BY name",
+        "SELECT c.name, count(o.id) FROM customers c LEFT JOIN customers o ON o.id = c.id AND o.id > 3 WHERE c.id < 8 GROUP BY c.name ORDER BY 2, 1",
     ];
     for sql in texts {
         let direct = answer(&mut db, sql).await.unwrap();

@@ -80,6 +80,9 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
         "SELECT id + 1 FROM customers WHERE id > 1 GROUP BY id + 1 ORDER BY 1",
         "SELECT DISTINCT id * 2 FROM customers WHERE id < 5 ORDER BY id * 2",
         "SELECT name = 'Ada', count(*) FROM customers GROUP BY name = 'Ada' ORDER BY 1",
+        "SELECT DISTINCT name FROM customers WHERE id BETWEEN 2 AND 6 ORDER BY name",
+        "SELECT name, count(*) FROM customers WHERE id > 1 GROUP BY name HAVING count(*) >= 1 ORDER BY name",
+        "SELECT c.name, count(o.id) FROM customers c LEFT JOIN customers o ON o.id = c.id AND o.id > 3 WHERE c.id < 8 GROUP BY c.name ORDER BY 2, 1",
     ] {
         assert_eq!(
             simple(&clerk, sql).await.unwrap(),

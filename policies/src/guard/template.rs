@@ -149,6 +149,7 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
     }
     let statement = statements.remove(0);
     let mut places = places(&statement, shape.literals.len());
+    keep_matched(&statement, &mut places);
     if shape.dialect == Dialect::MySql {
         keep_named_by_text(&statement, &mut places);
     }
@@ -165,13 +166,16 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
     split(&guarded.sql, places)
 }
 
-/// Whether PostgreSQL matches expressions of the statement with each other: a grouped
-/// select list against `GROUP BY` (and `HAVING`), `DISTINCT` against `ORDER BY`, an
-/// aggregate's `DISTINCT` arguments against its `ORDER BY`. Equal literals match; two
-/// parameters never do, so such statements keep every literal.
-fn matches_expressions(statement: &Statement) -> bool {
+/// Literals in expressions the database matches with each other stay literals: two
+/// parameters never match. In a grouped or `DISTINCT` query that is everything but its
+/// `WHERE` and `FROM` (the select list against `GROUP BY` and `HAVING`, `DISTINCT` against
+/// `ORDER BY`; MySQL's `ONLY_FULL_GROUP_BY` matches the same way), and in an aggregate
+/// with `DISTINCT` its arguments (against its `ORDER BY`). A `WHERE` is read row by row
+/// before any grouping and matched with nothing; nested queries are judged on their own.
+fn keep_matched(statement: &Statement, places: &mut [Place]) {
     use sqlparser::ast::{
         DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Query, SetExpr, Visit, Visitor,
+        visit_expressions,
     };
     use std::ops::ControlFlow;
 
@@ -192,12 +196,40 @@ fn matches_expressions(statement: &Statement) -> bool {
             _ => false,
         }
     }
-    struct Matching;
-    impl Visitor for Matching {
+    struct Matched<'p>(&'p mut [Place]);
+    impl Matched<'_> {
+        fn keep(&mut self, node: &impl Visit) {
+            let _ = visit_expressions(node, |e: &Expr| {
+                if let Some(slot) = marker_of(e).and_then(|i| self.0.get_mut(i)) {
+                    *slot = Place::Kept;
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        fn body(&mut self, body: &SetExpr) {
+            match body {
+                SetExpr::Select(select) => {
+                    let mut matched = select.as_ref().clone();
+                    matched.selection = None;
+                    matched.from.clear();
+                    self.keep(&matched);
+                }
+                SetExpr::SetOperation { left, right, .. } => {
+                    self.body(left);
+                    self.body(right);
+                }
+                _ => {}
+            }
+        }
+    }
+    impl Visitor for Matched<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
             if grouped(&query.body) {
-                return ControlFlow::Break(());
+                self.body(&query.body);
+                if let Some(order_by) = &query.order_by {
+                    self.keep(order_by);
+                }
             }
             ControlFlow::Continue(())
         }
@@ -206,12 +238,12 @@ fn matches_expressions(statement: &Statement) -> bool {
                 && let FunctionArguments::List(list) = &f.args
                 && matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
             {
-                return ControlFlow::Break(());
+                self.keep(expr);
             }
             ControlFlow::Continue(())
         }
     }
-    statement.visit(&mut Matching).is_break()
+    let _ = statement.visit(&mut Matched(places));
 }
 
 /// The [`Place`] of each literal of a parsed shape, by its marker.
@@ -224,9 +256,6 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
         matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
     }
     let mut places = vec![Place::Kept; count];
-    if matches_expressions(statement) {
-        return places;
-    }
     let mut set = |e: &Expr, place: Place| {
         if let Some(slot) = marker(e).and_then(|i| places.get_mut(i)) {
             *slot = place;

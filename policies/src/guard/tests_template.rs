@@ -225,29 +225,69 @@ fn literals_become_parameters_only_where_they_read_the_same() {
             Dialect::Postgres,
         ),
         ("select round(amount, 2) from orders", Dialect::Postgres),
-        // PostgreSQL matches these expressions with each other; parameters never match.
-        (
-            "select id + 1 from orders where id > 0 group by id + 1",
-            Dialect::Postgres,
-        ),
-        (
-            "select distinct id + 1 from orders where id > 0 order by id + 1",
-            Dialect::Postgres,
-        ),
-        (
-            "select customer from orders where id > 0 group by customer having count(*) > 1",
-            Dialect::Postgres,
-        ),
+        // The database matches these expressions with each other; parameters never match.
         (
             "select id from orders where id in (select customer + 1 from orders group by customer + 1)",
             Dialect::Postgres,
         ),
         (
-            "select count(distinct amount + 1) from orders where id > 0",
+            "select count(distinct amount + 1) from orders",
             Dialect::Postgres,
+        ),
+        (
+            "select status, count(*) from orders group by status having count(*) > 1",
+            Dialect::MySql,
         ),
     ] {
         assert_eq!(bound(sql, dialect), None, "{sql}");
+    }
+}
+
+#[test]
+fn grouped_queries_keep_their_matched_literals_and_bind_their_where() {
+    for dialect in [Dialect::Postgres, Dialect::MySql] {
+        for (sql, values, kept) in [
+            (
+                "select id + 1 from orders where id > 0 group by id + 1",
+                vec!["0"],
+                vec!["id + 1"],
+            ),
+            (
+                "select distinct id + 1 from orders where id > 3 order by id + 1",
+                vec!["3"],
+                vec!["id + 1"],
+            ),
+            (
+                "select customer from orders where id > 4 group by customer having count(*) > 1",
+                vec!["4"],
+                vec!["count(*) > 1"],
+            ),
+            (
+                "select count(distinct amount + 1) from orders where id > 5",
+                vec!["5"],
+                vec!["amount + 1"],
+            ),
+            (
+                "select o.status, count(*) from orders o join customers c on c.id = o.customer and c.id > 6 where o.id < 7 group by o.status order by count(*) * 2",
+                vec!["6", "7"],
+                vec!["count(*) * 2"],
+            ),
+            (
+                "select customer from orders where id > 8 and id in (select customer + 9 from orders group by customer + 9)",
+                vec!["8"],
+                vec!["customer + 9"],
+            ),
+        ] {
+            let b = bound(sql, dialect).unwrap_or_else(|| panic!("{dialect:?}: {sql}"));
+            assert_eq!(b.values, values, "{dialect:?}: {sql}");
+            for text in kept {
+                assert!(
+                    b.sql.to_lowercase().contains(text),
+                    "{dialect:?}: {text} in {}",
+                    b.sql
+                );
+            }
+        }
     }
 }
 
