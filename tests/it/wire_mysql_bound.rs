@@ -169,6 +169,28 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
         "prepared again after the reset"
     );
 
+    // MariaDB keeps a statement as read under the sql_mode and collation of its PREPARE: a
+    // SET makes the session's reads prepare again, as its texts would be read anew.
+    let ada = "SELECT id, name FROM customers WHERE name = 'ada' ORDER BY id";
+    answer(&mut clerk, ada).await.unwrap();
+    for conn in [&mut clerk, &mut db] {
+        conn.query_drop("SET NAMES utf8mb4 COLLATE utf8mb4_bin")
+            .await
+            .unwrap();
+    }
+    let prepares = relay.my_prepares();
+    for _ in 0..2 {
+        assert_eq!(
+            answer(&mut clerk, ada).await.unwrap(),
+            answer(&mut db, ada).await.unwrap()
+        );
+    }
+    assert_eq!(
+        relay.my_prepares() - prepares,
+        1,
+        "prepared again after SET"
+    );
+
     // A guarded client cannot reach rectus's statements by name.
     for sql in ["EXECUTE rectus_1 USING 1", "DEALLOCATE PREPARE rectus_1"] {
         let (code, _) = answer(&mut clerk, sql).await.unwrap_err();

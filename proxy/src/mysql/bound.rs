@@ -28,6 +28,8 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct TextStatements {
     by_text: HashMap<String, Entry>,
+    /// Names of statements no longer run (prepared before a `SET`), taken again first.
+    free: Vec<String>,
     named: u64,
     clock: u64,
 }
@@ -61,8 +63,8 @@ impl TextStatements {
         } else {
             None
         };
-        let name = match reused {
-            Some(entry) => entry.name,
+        let name = match reused.map(|e| e.name).or_else(|| self.free.pop()) {
+            Some(name) => name,
             None => {
                 self.named += 1;
                 format!("rectus_{}", self.named)
@@ -87,9 +89,13 @@ impl TextStatements {
         self.by_text.remove(&bound.sql);
     }
 
-    /// After the connection was reset: none of them exists any more.
+    /// After the connection was reset (none of them exists any more), or after a `SET`:
+    /// MariaDB keeps a statement as it read it under the `sql_mode` and collation of its
+    /// `PREPARE`, where a text query is read under the session's current ones, so each read
+    /// is prepared again (under a name already used: `PREPARE` replaces the statement).
     pub(crate) fn clear(&mut self) {
-        self.by_text.clear();
+        self.free
+            .extend(self.by_text.drain().map(|(_, entry)| entry.name));
     }
 }
 
@@ -187,7 +193,11 @@ mod tests {
             "SELECT a FROM t WHERE b = 'it''s' AND c = ?",
             &["5"],
         ));
-        assert!(after.prepare.is_some(), "prepared again after a reset");
+        let prepare = after.prepare.expect("prepared again after a reset");
+        assert!(
+            prepare.starts_with("PREPARE rectus_") && kept.named == KEPT as u64,
+            "under a name already used: {prepare}"
+        );
     }
 
     #[test]

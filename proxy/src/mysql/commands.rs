@@ -123,6 +123,9 @@ impl<'a, D: Directory> Session<'a, D> {
                     Err(e) => return refuse(client, seq, &e).await,
                 };
                 let upstream = &mut leased.upstream;
+                if guarded.iter().any(|g| g.kind == StatementKind::Session) {
+                    upstream.statements.clear();
+                }
                 let statements: Vec<&str> = guarded.iter().map(|g| self.as_sent(g)).collect();
                 if statements.is_empty() {
                     let out = protocol::err(1065, "42000", "Query was empty");
