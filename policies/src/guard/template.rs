@@ -175,7 +175,6 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
 fn keep_matched(statement: &Statement, places: &mut [Place]) {
     use sqlparser::ast::{
         DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Query, SetExpr, Visit, Visitor,
-        visit_expressions,
     };
     use std::ops::ControlFlow;
 
@@ -197,38 +196,18 @@ fn keep_matched(statement: &Statement, places: &mut [Place]) {
         }
     }
     struct Matched<'p>(&'p mut [Place]);
-    impl Matched<'_> {
-        fn keep(&mut self, node: &impl Visit) {
-            let _ = visit_expressions(node, |e: &Expr| {
-                if let Some(slot) = marker_of(e).and_then(|i| self.0.get_mut(i)) {
-                    *slot = Place::Kept;
-                }
-                ControlFlow::<()>::Continue(())
-            });
-        }
-        fn body(&mut self, body: &SetExpr) {
-            match body {
-                SetExpr::Select(select) => {
-                    let mut matched = select.as_ref().clone();
-                    matched.selection = None;
-                    matched.from.clear();
-                    self.keep(&matched);
-                }
-                SetExpr::SetOperation { left, right, .. } => {
-                    self.body(left);
-                    self.body(right);
-                }
-                _ => {}
-            }
-        }
-    }
     impl Visitor for Matched<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
             if grouped(&query.body) {
-                self.body(&query.body);
+                each_select(&query.body, &mut |select| {
+                    let mut matched = select.clone();
+                    matched.selection = None;
+                    matched.from.clear();
+                    keep_in(&matched, self.0);
+                });
                 if let Some(order_by) = &query.order_by {
-                    self.keep(order_by);
+                    keep_in(order_by, self.0);
                 }
             }
             ControlFlow::Continue(())
@@ -238,7 +217,7 @@ fn keep_matched(statement: &Statement, places: &mut [Place]) {
                 && let FunctionArguments::List(list) = &f.args
                 && matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
             {
-                self.keep(expr);
+                keep_in(expr, self.0);
             }
             ControlFlow::Continue(())
         }
@@ -327,42 +306,48 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
 /// in one (at any depth: a derived table's columns are the outer query's) stays a literal,
 /// or the column would be named `? * id` instead of `2 * id`.
 fn keep_named_by_text(statement: &Statement, places: &mut [Place]) {
-    use sqlparser::ast::{Expr, Query, SelectItem, SetExpr, Visit, Visitor, visit_expressions};
+    use sqlparser::ast::{Query, SelectItem, Visit, Visitor};
     use std::ops::ControlFlow;
 
     struct Named<'p>(&'p mut [Place]);
-    impl Named<'_> {
-        fn body(&mut self, body: &SetExpr) {
-            match body {
-                SetExpr::Select(select) => {
-                    for item in &select.projection {
-                        if let SelectItem::UnnamedExpr(e) = item {
-                            let _ = visit_expressions(e, |e: &Expr| {
-                                if let Some(slot) = marker_of(e).and_then(|i| self.0.get_mut(i)) {
-                                    *slot = Place::Kept;
-                                }
-                                ControlFlow::<()>::Continue(())
-                            });
-                        }
-                    }
-                }
-                SetExpr::SetOperation { left, right, .. } => {
-                    self.body(left);
-                    self.body(right);
-                }
-                // Nested queries are visited on their own.
-                _ => {}
-            }
-        }
-    }
     impl Visitor for Named<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-            self.body(&query.body);
+            each_select(&query.body, &mut |select| {
+                for item in &select.projection {
+                    if let SelectItem::UnnamedExpr(e) = item {
+                        keep_in(e, self.0);
+                    }
+                }
+            });
             ControlFlow::Continue(())
         }
     }
     let _ = statement.visit(&mut Named(places));
+}
+
+/// Every marker in `node` stays a literal.
+fn keep_in(node: &impl sqlparser::ast::Visit, places: &mut [Place]) {
+    let _ = sqlparser::ast::visit_expressions(node, |e: &sqlparser::ast::Expr| {
+        if let Some(slot) = marker_of(e).and_then(|i| places.get_mut(i)) {
+            *slot = Place::Kept;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The `SELECT`s of a query's body (through set operations; nested queries are visited on
+/// their own).
+fn each_select(body: &sqlparser::ast::SetExpr, f: &mut impl FnMut(&sqlparser::ast::Select)) {
+    use sqlparser::ast::SetExpr;
+    match body {
+        SetExpr::Select(select) => f(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            each_select(left, f);
+            each_select(right, f);
+        }
+        _ => {}
+    }
 }
 
 /// The literal a marker stands for.
