@@ -31,9 +31,10 @@ async fn start() -> (App, Relay) {
     (app, relay)
 }
 
-type Answer = (Vec<(String, ColumnType)>, Vec<Vec<My>>);
+type Answer = (Vec<(String, ColumnType, u32, u8)>, Vec<Vec<My>>);
 
-/// The columns (name, type) and rows of a text query, or the server's error.
+/// The columns (name, type, length, decimals) and rows of a text query, or the server's
+/// error.
 async fn answer(conn: &mut Conn, sql: &str) -> Result<Answer, (u16, String)> {
     let rows: Vec<Row> = conn.query(sql).await.map_err(server_error)?;
     let columns = rows
@@ -41,7 +42,14 @@ async fn answer(conn: &mut Conn, sql: &str) -> Result<Answer, (u16, String)> {
         .map(|row| {
             row.columns_ref()
                 .iter()
-                .map(|c| (c.name_str().into_owned(), c.column_type()))
+                .map(|c| {
+                    (
+                        c.name_str().into_owned(),
+                        c.column_type(),
+                        c.column_length(),
+                        c.decimals(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -102,6 +110,7 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
         "SELECT id FROM customers WHERE id * 2 = 4 OR 7 / 2 = id",
         "SELECT id FROM customers WHERE 1.5e0 < id ORDER BY id",
         "SELECT id, 2 * id, 'x' AS x FROM customers WHERE id >= 1 ORDER BY 1 DESC LIMIT 2",
+        "SELECT id * 2.5 AS a, id - 1 AS b, 7 AS c FROM customers WHERE id >= 1 ORDER BY id LIMIT 3",
         "SELECT id FROM customers WHERE name = 'Ada' OR id = 2 ORDER BY 2 - id",
         "SELECT name FROM customers WHERE name IS NULL OR name = '' ORDER BY 1",
         "SELECT count(*) FROM customers WHERE id > 1 GROUP BY 'a' = name ORDER BY 1",

@@ -151,7 +151,7 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
     let mut places = places(&statement, shape.literals.len());
     keep_matched(&statement, &mut places);
     if shape.dialect == Dialect::MySql {
-        keep_named_by_text(&statement, &mut places);
+        keep_in_select_lists(&statement, &mut places);
     }
     let again = || {
         parse()?
@@ -302,11 +302,13 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
     places
 }
 
-/// MySQL names a select-list column without an alias by its expression's text: a literal
-/// in one (at any depth: a derived table's columns are the outer query's) stays a literal,
-/// or the column would be named `? * id` instead of `2 * id`.
-fn keep_named_by_text(statement: &Statement, places: &mut [Place]) {
-    use sqlparser::ast::{Query, SelectItem, Visit, Visitor};
+/// MySQL describes a select-list column by its expression: its name (the expression's
+/// text, without an alias) and its length and decimals (from a literal's own digits, where
+/// a parameter gets its type's). A literal in one (at any depth: a derived table's columns
+/// are the outer query's) stays a literal, or a column would be named `? * id` instead of
+/// `2 * id`, or described wider than the text's.
+fn keep_in_select_lists(statement: &Statement, places: &mut [Place]) {
+    use sqlparser::ast::{Query, Visit, Visitor};
     use std::ops::ControlFlow;
 
     struct Named<'p>(&'p mut [Place]);
@@ -315,9 +317,7 @@ fn keep_named_by_text(statement: &Statement, places: &mut [Place]) {
         fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
             each_select(&query.body, &mut |select| {
                 for item in &select.projection {
-                    if let SelectItem::UnnamedExpr(e) = item {
-                        keep_in(e, self.0);
-                    }
+                    keep_in(item, self.0);
                 }
             });
             ControlFlow::Continue(())
