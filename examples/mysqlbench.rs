@@ -16,6 +16,9 @@
 //! MariaDB over its Unix socket, while sysbench still connects over TCP; the direct runs
 //! are then made both ways.
 //!
+//! `BENCH_PIN=1` runs sysbench on one core and MariaDB, the relay and rectus on the other
+//! (see `bench::pinned`).
+//!
 //! Needs MariaDB (or MySQL) on 127.0.0.1:3306 as `root` without a password and `sysbench`
 //! (Debian's package). Creates and drops its own database. Both rectus users log in with a
 //! static token (mysql_native_password), without TLS, so TLS is not what is measured.
@@ -51,7 +54,7 @@ fn sysbench(
     threads: usize,
     rows: usize,
 ) -> Option<(f64, f64)> {
-    let out = Command::new("sysbench")
+    let out = bench::load_command("sysbench")
         .arg(test)
         .args(["--db-driver=mysql", "--mysql-ssl=off", "--tables=1"])
         .arg(match &target.socket {
@@ -185,6 +188,7 @@ fn main() {
     let database = format!("rectus_mysqlbench_{}", std::process::id());
     mysql(&format!("CREATE DATABASE {database}"));
     let outcome = std::panic::catch_unwind(|| {
+        let _pinned = bench::pin_server(&["mariadbd", "mysqld"]);
         runtime.block_on(run(&bin, &database, seconds, threads, rows, socket, rounds))
     });
     mysql(&format!("DROP DATABASE {database}"));
@@ -264,8 +268,13 @@ async fn run(
     reader(&client, &base, &admin, &tables, user).await;
 
     println!(
-        "rectus MySQL endpoint vs direct MariaDB, sysbench, {seconds} s per run, {threads} threads, {rows} rows; rectus and the relay reach MariaDB over {}",
-        if socket { "its Unix socket" } else { "TCP" }
+        "rectus MySQL endpoint vs direct MariaDB, sysbench, {seconds} s per run, {threads} threads, {rows} rows; rectus and the relay reach MariaDB over {}{}",
+        if socket { "its Unix socket" } else { "TCP" },
+        if bench::pinned() {
+            "; sysbench on CPU 1, MariaDB, the relay and rectus on CPU 0"
+        } else {
+            ""
+        }
     );
     println!();
     println!(

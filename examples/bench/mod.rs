@@ -121,8 +121,85 @@ pub fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]
 /// the pid is the server's.
 pub fn daemon(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new("setsid");
+    if pinned() {
+        // taskset also runs the program in place.
+        cmd.args(["taskset", "-c", SERVER_CPU]);
+    }
     cmd.arg(program);
     cmd
+}
+
+/// `BENCH_PIN=1` lays the machine out as a sidecar whose clients are on other machines: the
+/// load generator on one core, the database server with every program the benchmark starts
+/// next to it (rectus, relays, PgBouncer) on the other, for every target of the run.
+/// Without it all of them share both cores, and the load generator's own work competes with
+/// the hop's.
+pub fn pinned() -> bool {
+    std::env::var("BENCH_PIN").is_ok_and(|v| v == "1")
+}
+
+const SERVER_CPU: &str = "0";
+const LOAD_CPU: &str = "1";
+
+/// A command for the load generator (`sysbench`, `pgbench`, `wrk`): on its own core when
+/// [`pinned`].
+pub fn load_command(program: &str) -> Command {
+    if pinned() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", LOAD_CPU, program]);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// The database server's threads held on the server core while this lives (when
+/// [`pinned`]); its own affinity is given back when it is dropped, a failed run included.
+pub struct ServerPinned {
+    pid: String,
+    mask: String,
+}
+
+/// Pins the first running process of `names` (a server of one process with a thread per
+/// connection: `mariadbd`, `mysqld`) to the server core; `None` when not [`pinned`].
+pub fn pin_server(names: &[&str]) -> Option<ServerPinned> {
+    if !pinned() {
+        return None;
+    }
+    let pid = names
+        .iter()
+        .find_map(|name| {
+            let out = Command::new("pgrep").args(["-x", name]).output().ok()?;
+            let found = String::from_utf8_lossy(&out.stdout);
+            found.lines().next().map(|pid| pid.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("none of {names:?} runs"));
+    let out = Command::new("taskset")
+        .args(["-p", &pid])
+        .output()
+        .expect("taskset");
+    let mask = String::from_utf8_lossy(&out.stdout)
+        .rsplit(' ')
+        .next()
+        .expect("affinity mask")
+        .trim()
+        .to_string();
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", SERVER_CPU, &pid])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset");
+    assert!(status.success(), "cannot pin the database server ({pid})");
+    Some(ServerPinned { pid, mask })
+}
+
+impl Drop for ServerPinned {
+    fn drop(&mut self) {
+        let _ = Command::new("taskset")
+            .args(["-a", "-p", &self.mask, &self.pid])
+            .stdout(Stdio::null())
+            .status();
+    }
 }
 
 /// Bootstraps, then starts `rectus serve` and waits until it listens.
