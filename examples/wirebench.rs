@@ -16,6 +16,9 @@
 //! PostgreSQL over its Unix socket, while every client (pgbench) still connects over TCP;
 //! the direct runs are then made both ways, so the ratios can be read against either.
 //!
+//! `BENCH_PIN=1` runs pgbench on one core and PostgreSQL, PgBouncer and rectus on the other
+//! (see `bench::pinned`).
+//!
 //! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust), `pgbench` and `pgbouncer`
 //! (Debian's package; run as root it is started with `-u postgres`). Creates and drops its own
 //! database. All connections use `sslmode=disable` so that TLS is not what is measured.
@@ -55,7 +58,7 @@ fn pgbench(
     seconds: u64,
     clients: usize,
 ) -> Option<f64> {
-    let out = Command::new("pgbench")
+    let out = bench::load_command("pgbench")
         .env("PGPASSWORD", target.password)
         .env("PGSSLMODE", "disable")
         .args(["-n", "-h", &target.host, "-j", "2", "-M", mode])
@@ -149,6 +152,7 @@ fn main() {
     let database = format!("rectus_wirebench_{}", std::process::id());
     psql("postgres", &format!("CREATE DATABASE {database}"));
     let outcome = std::panic::catch_unwind(|| {
+        let _pinned = bench::pin_server(&["postgres"]);
         runtime.block_on(run(
             &bin, &database, seconds, clients, scale, socket, rounds,
         ))
@@ -224,8 +228,13 @@ async fn run(
         pgbouncer(dir.path(), &upstream, database, "session", clients);
 
     println!(
-        "rectus PostgreSQL endpoint vs direct and PgBouncer 1.18, {seconds} s per run, {clients} clients, pgbench scale {scale}; rectus and PgBouncer reach PostgreSQL over {}",
-        if socket { "its Unix socket" } else { "TCP" }
+        "rectus PostgreSQL endpoint vs direct and PgBouncer 1.18, {seconds} s per run, {clients} clients, pgbench scale {scale}; rectus and PgBouncer reach PostgreSQL over {}{}",
+        if socket { "its Unix socket" } else { "TCP" },
+        if bench::pinned() {
+            "; pgbench on CPU 1, PostgreSQL, PgBouncer and rectus on CPU 0"
+        } else {
+            ""
+        }
     );
     println!();
     println!(

@@ -153,52 +153,63 @@ pub fn load_command(program: &str) -> Command {
     }
 }
 
-/// The database server's threads held on the server core while this lives (when
-/// [`pinned`]); its own affinity is given back when it is dropped, a failed run included.
-pub struct ServerPinned {
-    pid: String,
-    mask: String,
-}
+/// The database server's processes and threads held on the server core while this lives
+/// (when [`pinned`]); their own affinity is given back when it is dropped, a failed run
+/// included.
+pub struct ServerPinned(Vec<(String, String)>);
 
-/// Pins the first running process of `names` (a server of one process with a thread per
-/// connection: `mariadbd`, `mysqld`) to the server core; `None` when not [`pinned`].
+/// Pins every running process named as one of `names` with all its threads to the server
+/// core: MariaDB's one process (`mariadbd`, `mysqld`), or PostgreSQL's postmaster and
+/// helpers (`postgres`), whose backends forked later inherit it. `None` when not
+/// [`pinned`].
 pub fn pin_server(names: &[&str]) -> Option<ServerPinned> {
     if !pinned() {
         return None;
     }
-    let pid = names
+    let pids: Vec<String> = names
         .iter()
-        .find_map(|name| {
-            let out = Command::new("pgrep").args(["-x", name]).output().ok()?;
-            let found = String::from_utf8_lossy(&out.stdout);
-            found.lines().next().map(|pid| pid.trim().to_string())
+        .flat_map(|name| {
+            let out = Command::new("pgrep").args(["-x", name]).output();
+            let found = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            found
+                .unwrap_or_default()
+                .lines()
+                .map(|pid| pid.trim().to_string())
+                .collect::<Vec<_>>()
         })
-        .unwrap_or_else(|| panic!("none of {names:?} runs"));
-    let out = Command::new("taskset")
-        .args(["-p", &pid])
-        .output()
-        .expect("taskset");
-    let mask = String::from_utf8_lossy(&out.stdout)
-        .rsplit(' ')
-        .next()
-        .expect("affinity mask")
-        .trim()
-        .to_string();
-    let status = Command::new("taskset")
-        .args(["-a", "-p", "-c", SERVER_CPU, &pid])
-        .stdout(Stdio::null())
-        .status()
-        .expect("taskset");
-    assert!(status.success(), "cannot pin the database server ({pid})");
-    Some(ServerPinned { pid, mask })
+        .collect();
+    assert!(!pids.is_empty(), "none of {names:?} runs");
+    let mut held = Vec::new();
+    for pid in pids {
+        let out = Command::new("taskset")
+            .args(["-p", &pid])
+            .output()
+            .expect("taskset");
+        let mask = String::from_utf8_lossy(&out.stdout)
+            .rsplit(' ')
+            .next()
+            .unwrap_or("3")
+            .trim()
+            .to_string();
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", SERVER_CPU, &pid])
+            .stdout(Stdio::null())
+            .status()
+            .expect("taskset");
+        assert!(status.success(), "cannot pin the database server ({pid})");
+        held.push((pid, mask));
+    }
+    Some(ServerPinned(held))
 }
 
 impl Drop for ServerPinned {
     fn drop(&mut self) {
-        let _ = Command::new("taskset")
-            .args(["-a", "-p", &self.mask, &self.pid])
-            .stdout(Stdio::null())
-            .status();
+        for (pid, mask) in &self.0 {
+            let _ = Command::new("taskset")
+                .args(["-a", "-p", mask, pid])
+                .stdout(Stdio::null())
+                .status();
+        }
     }
 }
 
