@@ -31,6 +31,29 @@ pub async fn restricted_app_with(
 }
 
 /// [`restricted_app_with`] on `db`, reached through `via` (a relay's port) when given.
+/// The clerk's app (see [`clerk_permissions`]) on a new `kind` database reached through a
+/// test relay (which counts what rectus sends it), with `setup` and then `more` run.
+pub async fn clerk_app_via_relay(
+    kind: Kind,
+    port: u16,
+    setup: &str,
+    more: &str,
+) -> (App, crate::support::relay::Relay) {
+    let relay = crate::support::relay::Relay::start(([127, 0, 0, 1], port).into()).await;
+    let db = crate::support::TestDb::new(kind).await;
+    let (app, _) = restricted_app_on(
+        db,
+        Some(relay.port()),
+        setup,
+        "Clerk",
+        &clerk_permissions(),
+        &[],
+    )
+    .await;
+    app.db.exec(more).await;
+    (app, relay)
+}
+
 pub async fn restricted_app_on(
     db: crate::support::TestDb,
     via: Option<u16>,

@@ -7,28 +7,16 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value as My, consts::ColumnType};
 
-use crate::clerk::{clerk_permissions, restricted_app_on};
+use crate::clerk::clerk_app_via_relay;
 use crate::support::relay::Relay;
-use crate::support::{App, Kind, MYSQL_PORT, TestDb, mysql_conn};
+use crate::support::{App, Kind, MYSQL_PORT, mysql_conn};
 use crate::wire_mysql::{SETUP, connect, server_error};
 
 const MORE_CUSTOMERS: &str = "INSERT INTO customers (name) VALUES ('O''Brien'), ('Ådä'), \
      ('back\\\\slash'), ('G%'), (NULL), ('Ada '), ('ada')";
 
 async fn start() -> (App, Relay) {
-    let relay = Relay::start(([127, 0, 0, 1], MYSQL_PORT).into()).await;
-    let db = TestDb::new(Kind::MySql).await;
-    let (app, _) = restricted_app_on(
-        db,
-        Some(relay.port()),
-        SETUP,
-        "Clerk",
-        &clerk_permissions(),
-        &[],
-    )
-    .await;
-    app.db.exec(MORE_CUSTOMERS).await;
-    (app, relay)
+    clerk_app_via_relay(Kind::MySql, MYSQL_PORT, SETUP, MORE_CUSTOMERS).await
 }
 
 type Answer = (Vec<(String, ColumnType, u32, u8)>, Vec<Vec<My>>);

@@ -5,28 +5,16 @@
 
 use std::sync::Arc;
 
-use crate::clerk::{clerk_permissions, restricted_app_on};
+use crate::clerk::clerk_app_via_relay;
 use crate::support::relay::Relay;
-use crate::support::{Kind, PG_PORT, TestDb};
+use crate::support::{Kind, PG_PORT};
 use crate::wire_pg::{SETUP, connect, direct, simple, sqlstate};
 
 const MORE_CUSTOMERS: &str =
     "INSERT INTO customers (name) VALUES ('O''Brien'), ('Ådä'), ('back\\slash'), ('G%'), (NULL)";
 
 async fn start() -> (crate::support::App, Relay) {
-    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
-    let db = TestDb::new(Kind::Postgres).await;
-    let (app, _) = restricted_app_on(
-        db,
-        Some(relay.port()),
-        SETUP,
-        "Clerk",
-        &clerk_permissions(),
-        &[],
-    )
-    .await;
-    app.db.exec(MORE_CUSTOMERS).await;
-    (app, relay)
+    clerk_app_via_relay(Kind::Postgres, PG_PORT, SETUP, MORE_CUSTOMERS).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
