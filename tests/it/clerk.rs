@@ -30,7 +30,6 @@ pub async fn restricted_app_with(
     restricted_app_on(db, None, setup, role, permissions, extra_env).await
 }
 
-/// [`restricted_app_with`] on `db`, reached through `via` (a relay's port) when given.
 /// The clerk's app (see [`clerk_permissions`]) on a new `kind` database reached through a
 /// test relay (which counts what rectus sends it), with `setup` and then `more` run.
 pub async fn clerk_app_via_relay(
@@ -54,6 +53,7 @@ pub async fn clerk_app_via_relay(
     (app, relay)
 }
 
+/// [`restricted_app_with`] on `db`, reached through `via` (a relay's port) when given.
 pub async fn restricted_app_on(
     db: crate::support::TestDb,
     via: Option<u16>,

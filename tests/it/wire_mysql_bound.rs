@@ -44,6 +44,12 @@ async fn answer(conn: &mut Conn, sql: &str) -> Result<Answer, (u16, String)> {
     Ok((columns, rows.into_iter().map(Row::unwrap).collect()))
 }
 
+/// Asserts that `sql` answers the clerk as it answers on a direct connection.
+async fn same_as_direct(clerk: &mut Conn, db: &mut Conn, sql: &str) {
+    let direct = answer(db, sql).await.unwrap();
+    assert_eq!(answer(clerk, sql).await.unwrap(), direct, "{sql}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
     let (app, relay) = start().await;
@@ -108,14 +114,9 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
         "SELECT c.name, count(o.id) FROM customers c LEFT JOIN customers o ON o.id = c.id AND o.id > 3 WHERE c.id < 8 GROUP BY c.name ORDER BY 2, 1",
     ];
     for sql in texts {
-        let direct = answer(&mut db, sql).await.unwrap();
-        assert_eq!(answer(&mut clerk, sql).await.unwrap(), direct, "{sql}");
+        same_as_direct(&mut clerk, &mut db, sql).await;
         // The second time runs the statement prepared the first time.
-        assert_eq!(
-            answer(&mut clerk, sql).await.unwrap(),
-            direct,
-            "{sql} again"
-        );
+        same_as_direct(&mut clerk, &mut db, sql).await;
     }
     assert!(
         relay.my_executes() - executes >= 2 * 20,
@@ -141,25 +142,16 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
     assert_eq!(wire, plain);
     assert_eq!(wire.0, 1242);
     let one = "SELECT id, name FROM customers WHERE id = 1";
-    assert_eq!(
-        answer(&mut clerk, one).await.unwrap(),
-        answer(&mut db, one).await.unwrap()
-    );
+    same_as_direct(&mut clerk, &mut db, one).await;
 
     // In a transaction rolled back, and after a reset of the session (which drops the
     // connection's prepared statements), the read is prepared again.
     clerk.query_drop("BEGIN").await.unwrap();
-    assert_eq!(
-        answer(&mut clerk, one).await.unwrap(),
-        answer(&mut db, one).await.unwrap()
-    );
+    same_as_direct(&mut clerk, &mut db, one).await;
     clerk.query_drop("ROLLBACK").await.unwrap();
     let prepares = relay.my_prepares();
     clerk.reset().await.expect("COM_RESET_CONNECTION");
-    assert_eq!(
-        answer(&mut clerk, one).await.unwrap(),
-        answer(&mut db, one).await.unwrap()
-    );
+    same_as_direct(&mut clerk, &mut db, one).await;
     assert_eq!(
         relay.my_prepares() - prepares,
         1,
@@ -177,10 +169,7 @@ async fn a_read_shape_is_prepared_once_and_answers_as_its_text() {
     }
     let prepares = relay.my_prepares();
     for _ in 0..2 {
-        assert_eq!(
-            answer(&mut clerk, ada).await.unwrap(),
-            answer(&mut db, ada).await.unwrap()
-        );
+        same_as_direct(&mut clerk, &mut db, ada).await;
     }
     assert_eq!(
         relay.my_prepares() - prepares,

@@ -230,13 +230,12 @@ fn places(statement: &Statement, count: usize) -> Vec<Place> {
     use sqlparser::ast::{BinaryOperator as Op, Expr, UnaryOperator, visit_expressions};
     use std::ops::ControlFlow;
 
-    let marker = marker_of;
     fn column(e: &Expr) -> bool {
         matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
     }
     let mut places = vec![Place::Kept; count];
     let mut set = |e: &Expr, place: Place| {
-        if let Some(slot) = marker(e).and_then(|i| places.get_mut(i)) {
+        if let Some(slot) = marker_of(e).and_then(|i| places.get_mut(i)) {
             *slot = place;
         }
     };

@@ -13,7 +13,6 @@ use rectus_policies::guard::{Deferred, GuardError, Guarded, StatementKind};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
-use super::bound;
 use super::packet::{self, Packet};
 use super::params::{self, ParamType};
 use super::protocol::{self, Expect, Response, caps, command};
@@ -330,7 +329,7 @@ impl<'a, D: Directory> Session<'a, D> {
                 &mut self.access,
                 self.identity,
                 sql,
-                bound::executes_literals(&self.info.version),
+                self.info.binds_text_reads,
             )
             .await
     }

@@ -25,6 +25,8 @@ pub struct ServerInfo {
     /// `IGNORE_SPACE`, combination modes), with `NO_BACKSLASH_ESCAPES`: the guard prints
     /// string literals for exactly this.
     pub guarded_mode: String,
+    /// Guarded text reads run as prepared statements ([`super::bound`]).
+    pub binds_text_reads: bool,
 }
 
 pub struct Upstream {
@@ -284,6 +286,7 @@ impl Pool {
                     version: upstream.version().to_string(),
                     capabilities: upstream.server_capabilities(),
                     guarded_mode: rectus_policies::guard::guarded_sql_mode(&mode),
+                    binds_text_reads: super::bound::executes_literals(upstream.version()),
                 };
                 self.keep(upstream);
                 Ok(info)
