@@ -14,6 +14,10 @@
 //! over TCP, as clients on another machine would. A fourth side then runs pgbench over the
 //! socket too, and the ratio against it is shown beside the TCP one.
 //!
+//! A write (the create) has one more side: pgbench running the same write with the
+//! `directus_activity` and `directus_revisions` rows rectus's statement adds (Directus
+//! records every write), and the ratio of rectus to it is shown beside the bare one.
+//!
 //! Needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust) and `pgbench`. Creates and
 //! drops its own database. Prints one Markdown table.
 
@@ -38,6 +42,11 @@ struct Workload {
     sql: &'static str,
     /// A fixed request body (GraphQL); a POST without one creates a new order each time.
     body: Option<&'static str>,
+    /// For a write: the same write with the `directus_activity` and `directus_revisions`
+    /// rows Directus's contract adds to it, as rectus's statement writes them (`{user}` is
+    /// the caller's id). pgbench runs it as a side of its own, so the table shows what the
+    /// records cost the database apart from what the API costs.
+    recorded: Option<&'static str>,
 }
 
 const WORKLOADS: &[Workload] = &[
@@ -47,6 +56,7 @@ const WORKLOADS: &[Workload] = &[
         path: "/items/orders?limit=100",
         sql: "SELECT json_agg(t) FROM (SELECT * FROM orders WHERE true {rbac} ORDER BY id LIMIT 100) t;",
         body: None,
+        recorded: None,
     },
     Workload {
         name: "filter + sort",
@@ -54,6 +64,7 @@ const WORKLOADS: &[Workload] = &[
         path: "/items/orders?filter[status][_eq]=Paid&sort=-amount",
         sql: "SELECT json_agg(t) FROM (SELECT * FROM orders WHERE status = 'Paid' {rbac} ORDER BY amount DESC, id LIMIT 100) t;",
         body: None,
+        recorded: None,
     },
     Workload {
         name: "orders with customer.*",
@@ -66,6 +77,7 @@ const WORKLOADS: &[Workload] = &[
               ORDER BY id LIMIT 100) k)) FROM customers c WHERE c.id = o.customer))) \
               FROM (SELECT * FROM orders WHERE true {rbac} ORDER BY id LIMIT 100) o;",
         body: None,
+        recorded: None,
     },
     Workload {
         name: "one order",
@@ -73,6 +85,7 @@ const WORKLOADS: &[Workload] = &[
         path: "/items/orders/12345",
         sql: "SELECT row_to_json(o) FROM orders o WHERE id = 12345 {rbac};",
         body: None,
+        recorded: None,
     },
     Workload {
         name: "customers with 5 orders",
@@ -82,6 +95,7 @@ const WORKLOADS: &[Workload] = &[
               'orders', (SELECT json_agg(row_to_json(o)) FROM (SELECT * FROM orders WHERE customer = c.id {rbac} \
               ORDER BY id LIMIT 5) o))) FROM (SELECT * FROM customers ORDER BY id LIMIT 20) c;",
         body: None,
+        recorded: None,
     },
     Workload {
         name: "create an order",
@@ -91,6 +105,20 @@ const WORKLOADS: &[Workload] = &[
               INSERT INTO orders (customer_name, amount, status, customer, date_created) \
               VALUES ('Bench', 12.5, 'Pending', :cid, now()) RETURNING row_to_json(orders.*);",
         body: None,
+        recorded: Some(
+            "\\set cid random(1, 10000)\n\
+             WITH o AS (INSERT INTO orders (customer_name, amount, status, customer, date_created) \
+             VALUES ('Bench', 12.5, 'Pending', :cid, now()) RETURNING *), \
+             a AS (INSERT INTO directus_activity (action, \"user\", ip, collection, item) \
+             SELECT 'create', '{user}', '127.0.0.1', 'orders', CAST(o.id AS text) FROM o RETURNING id, item), \
+             r AS (INSERT INTO directus_revisions (collection, delta, activity, item, data) \
+             SELECT 'orders', CAST('{\"customer_name\":\"Bench\",\"amount\":\"12.50\",\"status\":\"Pending\",\"customer\":' || :cid || \
+             ',\"date_created\":\"2026-12-06T20:44:45.475Z\"}' AS json), a.id, a.item, \
+             CAST('{\"customer_name\":\"Bench\",\"amount\":\"12.50\",\"status\":\"Pending\",\"customer\":' || :cid || \
+             ',\"date_created\":\"2026-12-06T20:44:45.475Z\",' || to_json(CAST('id' AS text))::text || ':' || to_json(o.id)::text || '}' AS json) \
+             FROM a, o) \
+             SELECT row_to_json(o.*) FROM o;",
+        ),
     },
     Workload {
         name: "count by status",
@@ -98,6 +126,7 @@ const WORKLOADS: &[Workload] = &[
         path: "/items/orders?aggregate[count]=*&groupBy[]=status",
         sql: "SELECT json_agg(t) FROM (SELECT status, count(*) FROM orders WHERE true {rbac} GROUP BY status ORDER BY status) t;",
         body: None,
+        recorded: None,
     },
     Workload {
         name: "GraphQL one order",
@@ -107,6 +136,7 @@ const WORKLOADS: &[Workload] = &[
         body: Some(
             r#"{"query":"{ orders_by_id(id: 12345) { id customer_name amount status date_created } }"}"#,
         ),
+        recorded: None,
     },
 ];
 
@@ -595,12 +625,20 @@ async fn measure(
         )
         .await;
     }
-    post(
+    let clerk_id = post(
         "/users",
         json!({"email": "clerk@example.com", "password": "clerk-password", "role": role}),
     )
-    .await;
+    .await["data"]["id"]
+        .as_str()
+        .expect("the clerk's id")
+        .to_string();
     let clerk = login(client, base, "clerk@example.com", "clerk-password").await;
+    let admin_id = call(client, base, Some(&admin), "GET", "/users/me", Value::Null).await["data"]
+        ["id"]
+        .as_str()
+        .expect("the admin's id")
+        .to_string();
 
     // Warm both paths once.
     for w in WORKLOADS.iter().filter(|w| w.method == "GET") {
@@ -622,35 +660,46 @@ async fn measure(
     );
     println!();
     println!(
-        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | floor req/s | floor CPU ms/req | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | pgbench tps (socket) | floor / pgbench | rectus / floor | ratio | ratio (socket) | rounds |"
+        "| workload | caller | rectus req/s | p50 ms | p99 ms | CPU ms/req | PG CPU ms/req | RSS MB | floor req/s | floor CPU ms/req | pgbench tps | p50 ms | p99 ms | PG CPU ms/tx | pgbench tps (socket) | floor / pgbench | rectus / floor | ratio | ratio (socket) | rounds | pgbench tps, recorded | ratio to recorded |"
     );
     println!(
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     );
-    let sides = if socket.is_some() { 4 } else { 3 };
     for w in WORKLOADS
         .iter()
         .filter(|w| only.is_none_or(|o| w.name.contains(o)))
     {
-        for (caller, token, rbac) in [("admin", &admin, ""), ("role", &clerk, ROLE_SQL)] {
+        for (caller, token, user, rbac) in [
+            ("admin", &admin, &admin_id, ""),
+            ("role", &clerk, &clerk_id, ROLE_SQL),
+        ] {
             let sql = w.sql.replace("{rbac}", rbac);
+            let recorded = w.recorded.map(|r| r.replace("{user}", user));
             let floor = Floor::start(database, upstream, &sql);
             // Each round measures the sides back to back, in turns of who goes first; the
-            // round shown is the one with the median rectus / pgbench ratio.
-            let mut runs: Vec<([Measured; 3], Option<Measured>)> =
-                bench::in_turns(rounds, sides, |side| {
+            // round shown is the one with the median rectus / pgbench ratio. Sides 3 and 4,
+            // pgbench over the socket and pgbench writing the records, run when there are.
+            let mut runs: Vec<([Measured; 3], [Option<Measured>; 2])> =
+                bench::in_turns(rounds, 5, |side| {
                     Some(match side {
                         0 => http_load(base, token, w, seconds, connections, pid),
                         1 => http_load(&floor.base, token, w, seconds, connections, floor.pid()),
                         2 => pgbench(database, "127.0.0.1", &sql, seconds, connections),
-                        _ => pgbench(database, socket?, &sql, seconds, connections),
+                        3 => pgbench(database, socket?, &sql, seconds, connections),
+                        _ => pgbench(
+                            database,
+                            "127.0.0.1",
+                            recorded.as_deref()?,
+                            seconds,
+                            connections,
+                        ),
                     })
                 })
                 .into_iter()
                 .filter_map(|mut row| {
-                    let by_socket = row.get_mut(3).and_then(Option::take);
+                    let extra = [row[3].take(), row[4].take()];
                     let three = [row[0].take()?, row[1].take()?, row[2].take()?];
-                    Some((three, by_socket))
+                    Some((three, extra))
                 })
                 .collect();
             drop(floor);
@@ -665,27 +714,32 @@ async fn measure(
             let ratios: Vec<String> = each(0, 2).iter().map(|r| format!("{r:.2}")).collect();
             let floor_ratio = median_of(each(1, 2));
             let over_floor = median_of(each(0, 1));
-            let by_socket: Vec<f64> = runs
-                .iter()
-                .filter_map(|(r, s)| Some(ratio(&r[0], s.as_ref()?)))
-                .collect();
-            let socket_ratio = if by_socket.is_empty() {
-                "–".to_string()
-            } else {
-                format!("{:.2}", median_of(by_socket))
+            // The median ratio of rectus to an extra side, "–" when it did not run.
+            let extra_ratio = |side: usize| {
+                let each: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|(r, extra)| Some(ratio(&r[0], extra[side].as_ref()?)))
+                    .collect();
+                match each.is_empty() {
+                    true => "–".to_string(),
+                    false => format!("{:.2}", median_of(each)),
+                }
             };
+            let (socket_ratio, recorded_ratio) = (extra_ratio(0), extra_ratio(1));
             runs.sort_by(|(a, _), (b, _)| ratio(&a[0], &a[2]).total_cmp(&ratio(&b[0], &b[2])));
-            let (row, direct_socket) = &runs[runs.len() / 2];
+            let (row, extra) = &runs[runs.len() / 2];
             let [api, floor, direct] = row;
-            let direct_socket = direct_socket
-                .as_ref()
-                .map_or("–".to_string(), |m| format!("{:.0}", m.rps));
+            let rate = |m: &Option<Measured>| {
+                m.as_ref()
+                    .map_or("–".to_string(), |m| format!("{:.0}", m.rps))
+            };
+            let (direct_socket, direct_recorded) = (rate(&extra[0]), rate(&extra[1]));
             let errors = |m: &Measured| match m.errors {
                 0 => String::new(),
                 n => format!(" ({n} errors)"),
             };
             println!(
-                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0}{} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {direct_socket} | {:.2} | {:.2} | {:.2} | {socket_ratio} | {} |",
+                "| {} | {caller} | {:.0}{} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0}{} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {direct_socket} | {:.2} | {:.2} | {:.2} | {socket_ratio} | {} | {direct_recorded} | {recorded_ratio} |",
                 w.name,
                 api.rps,
                 errors(api),
