@@ -9,6 +9,7 @@ pub mod json;
 pub mod migrations;
 mod mysql;
 mod pg;
+mod pg_values;
 mod sqlite;
 pub mod sqlite_rebuild;
 pub mod timestamps;
