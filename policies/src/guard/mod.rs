@@ -15,6 +15,7 @@ mod mysql;
 mod printed;
 mod read;
 mod relation;
+mod row_checks;
 mod session;
 pub mod template;
 #[cfg(test)]
@@ -32,7 +33,7 @@ use sqlparser::parser::Parser;
 use crate::access::ReadAccess;
 use crate::{Collection, Dialect, Field};
 pub use mysql::session::guarded_sql_mode;
-pub use write::{Deferred, check_deferred};
+pub use row_checks::{Deferred, check_deferred};
 
 /// SQLSTATE codes the guard answers with.
 pub mod sqlstate {
