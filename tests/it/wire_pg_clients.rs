@@ -32,6 +32,18 @@ async fn psql_over_tls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn psql_describes_only_what_the_user_may_see() {
     let (app, _, email) = start().await;
+    // Check constraints and foreign keys on readable columns show; on a hidden one
+    // (`secret`, and `backup_customer`, unknown to rectus's schema) they do not.
+    crate::wire_pg::direct(&app)
+        .await
+        .batch_execute(
+            "ALTER TABLE orders ADD CONSTRAINT orders_amount_positive CHECK (amount >= 0);
+             ALTER TABLE orders ADD CONSTRAINT orders_secret_short CHECK (length(secret) < 40);
+             ALTER TABLE orders ADD COLUMN backup_customer integer
+                 CONSTRAINT orders_backup_customer_fkey REFERENCES customers(id)",
+        )
+        .await
+        .expect("constraints");
     // Unaligned output with footers (\d prints indexes in its footer).
     let psql = |command: &str| {
         let out = run_psql(&app, &email, "pw", "disable", &[], command);
@@ -67,6 +79,18 @@ async fn psql_describes_only_what_the_user_may_see() {
     assert!(
         orders.contains("nextval('orders_id_seq'::regclass)"),
         "{orders}"
+    );
+    assert!(
+        orders.contains("\"orders_amount_positive\" CHECK (amount >= 0::numeric)"),
+        "{orders}"
+    );
+    assert!(!orders.contains("orders_secret_short"), "{orders}");
+    let foreign =
+        psql("SELECT conname FROM pg_catalog.pg_constraint WHERE contype = 'f' ORDER BY conname");
+    assert!(foreign.contains("orders_customer_fkey"), "{foreign}");
+    assert!(
+        !foreign.contains("orders_backup_customer_fkey"),
+        "{foreign}"
     );
     let notes = run_psql(&app, &email, "pw", "disable", &[], "\\d notes");
     assert!(

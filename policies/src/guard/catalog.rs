@@ -63,7 +63,8 @@ const PG_CLASS: &[(&str, Option<&str>)] = &[
     ("relpersistence", None),
     ("relkind", None),
     ("relnatts", None),
-    ("relchecks", Some("0::int2")),
+    // Replaced by the count of the check constraints the user may see: `visible_checks`.
+    ("relchecks", None),
     ("relhasrules", Some("false")),
     ("relhastriggers", Some("false")),
     ("relhassubclass", Some("false")),
@@ -109,9 +110,14 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
     match name {
         "pg_class" => {
             for (column, replacement) in PG_CLASS {
-                match replacement {
-                    None => select.column(Alias::new(*column)),
-                    Some(sql) => select.expr_as(Expr::cust(*sql), Alias::new(*column)),
+                match (*column, replacement) {
+                    ("relchecks", _) => select.expr_as(
+                        Expr::SubQuery(None, Box::new(visible_checks(ctx, &visible).into()))
+                            .cast_as(Alias::new("int2")),
+                        Alias::new(*column),
+                    ),
+                    (_, None) => select.column(Alias::new(*column)),
+                    (_, Some(sql)) => select.expr_as(Expr::cust(*sql), Alias::new(*column)),
                 };
             }
             select.from(table).cond_where(
@@ -155,14 +161,39 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
                 Expr::col(Alias::new("indexrelid")).in_subquery(visible_indexes(ctx, &visible)),
             );
         }
+        // Primary key and unique constraints of visible indexes; check constraints on
+        // readable columns only (their expressions name the columns in `conkey`); foreign
+        // keys between readable columns of visible tables.
         "pg_constraint" => {
+            let keys = Condition::all()
+                .add(Expr::col(Alias::new("contype")).is_in(["p", "u"]))
+                .add(Expr::col(Alias::new("conindid")).in_subquery(visible_indexes(ctx, &visible)));
+            let checks = Condition::all()
+                .add(Expr::col(Alias::new("contype")).eq("c"))
+                .add(readable_keys(
+                    ctx,
+                    &visible,
+                    "pg_constraint.conrelid",
+                    "pg_constraint.conkey",
+                ));
+            let foreign = Condition::all()
+                .add(Expr::col(Alias::new("contype")).eq("f"))
+                .add(readable_keys(
+                    ctx,
+                    &visible,
+                    "pg_constraint.conrelid",
+                    "pg_constraint.conkey",
+                ))
+                .add(readable_keys(
+                    ctx,
+                    &visible,
+                    "pg_constraint.confrelid",
+                    "pg_constraint.confkey",
+                ));
             select
                 .column(sea_query::Asterisk)
                 .from(table)
-                .and_where(Expr::col(Alias::new("contype")).is_in(["p", "u"]))
-                .and_where(
-                    Expr::col(Alias::new("conindid")).in_subquery(visible_indexes(ctx, &visible)),
-                );
+                .cond_where(Condition::any().add(keys).add(checks).add(foreign));
         }
         // Defaults of readable, not generated columns.
         "pg_attrdef" => {
@@ -339,6 +370,48 @@ fn visible_indexes(ctx: &GuardContext, visible: &[&Collection]) -> sea_query::Se
         )
         .and_where(Expr::cust("i.indexprs IS NULL AND i.indpred IS NULL"))
         .and_where(Expr::exists(hidden_key).not())
+        .to_owned()
+}
+
+/// The relation `relation` (a column reference) is a visible table and none of its columns
+/// numbered in `keys` (an `int2[]` column reference) is hidden. Both are the catalog's own
+/// column names, never the user's text.
+fn readable_keys(
+    ctx: &GuardContext,
+    visible: &[&Collection],
+    relation: &'static str,
+    keys: &'static str,
+) -> Condition {
+    let hidden_key = SeaQuery::select()
+        .expr(Expr::val(1))
+        .from_as(
+            (Alias::new("pg_catalog"), Alias::new("pg_attribute")),
+            Alias::new("a"),
+        )
+        .and_where(Expr::cust(format!(
+            "a.attrelid = {relation} AND a.attnum = ANY ({keys})"
+        )))
+        .cond_where(readable_columns(ctx, visible, Some("a")).not())
+        .to_owned();
+    Condition::all()
+        .add(Expr::cust(relation).is_in(visible.iter().map(|c| regclass(ctx, c))))
+        .add(Expr::exists(hidden_key).not())
+}
+
+/// `SELECT count(*)` of the check constraints of the `pg_class` row at hand that the user may
+/// see (psql asks for them only when `relchecks` says there are some).
+fn visible_checks(ctx: &GuardContext, visible: &[&Collection]) -> sea_query::SelectStatement {
+    SeaQuery::select()
+        .expr(Expr::cust("count(*)"))
+        .from((Alias::new("pg_catalog"), Alias::new("pg_constraint")))
+        .and_where(Expr::cust("pg_constraint.conrelid = pg_class.oid"))
+        .and_where(Expr::col((Alias::new("pg_constraint"), Alias::new("contype"))).eq("c"))
+        .cond_where(readable_keys(
+            ctx,
+            visible,
+            "pg_constraint.conrelid",
+            "pg_constraint.conkey",
+        ))
         .to_owned()
 }
 
