@@ -168,22 +168,13 @@ pub fn virtual_catalog(ctx: &GuardContext, name: &str, fence: bool) -> GuardResu
             let keys = Condition::all()
                 .add(Expr::col(Alias::new("contype")).is_in(["p", "u"]))
                 .add(Expr::col(Alias::new("conindid")).in_subquery(visible_indexes(ctx, &visible)));
+            let own_keys = own_keys_readable(ctx, &visible);
             let checks = Condition::all()
                 .add(Expr::col(Alias::new("contype")).eq("c"))
-                .add(readable_keys(
-                    ctx,
-                    &visible,
-                    "pg_constraint.conrelid",
-                    "pg_constraint.conkey",
-                ));
+                .add(own_keys.clone());
             let foreign = Condition::all()
                 .add(Expr::col(Alias::new("contype")).eq("f"))
-                .add(readable_keys(
-                    ctx,
-                    &visible,
-                    "pg_constraint.conrelid",
-                    "pg_constraint.conkey",
-                ))
+                .add(own_keys)
                 .add(readable_keys(
                     ctx,
                     &visible,
@@ -406,13 +397,18 @@ fn visible_checks(ctx: &GuardContext, visible: &[&Collection]) -> sea_query::Sel
         .from((Alias::new("pg_catalog"), Alias::new("pg_constraint")))
         .and_where(Expr::cust("pg_constraint.conrelid = pg_class.oid"))
         .and_where(Expr::col((Alias::new("pg_constraint"), Alias::new("contype"))).eq("c"))
-        .cond_where(readable_keys(
-            ctx,
-            visible,
-            "pg_constraint.conrelid",
-            "pg_constraint.conkey",
-        ))
+        .cond_where(own_keys_readable(ctx, visible))
         .to_owned()
+}
+
+/// [`readable_keys`] of a `pg_constraint` row's own table and columns.
+fn own_keys_readable(ctx: &GuardContext, visible: &[&Collection]) -> Condition {
+    readable_keys(
+        ctx,
+        visible,
+        "pg_constraint.conrelid",
+        "pg_constraint.conkey",
+    )
 }
 
 /// The user tables the caller may read.
