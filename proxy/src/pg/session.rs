@@ -167,7 +167,12 @@ async fn serve<D: Directory>(
         &identity,
         &pending,
     );
-    let responses = forward_responses(&mut upstream_reader, &mut client_write, &pending);
+    let responses = forward_responses(
+        &mut upstream_reader,
+        &mut client_write,
+        &pending,
+        identity.admin,
+    );
     let (clean, upstream_closed) = tokio::select! {
         r = requests => (r?, false),
         r = responses => { r?; (false, true) }
@@ -213,8 +218,6 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
         let Some(run) = client.frames().await? else {
             return Ok(false);
         };
-        let mut frames = Vec::new();
-        frame::each_frame(&run, |kind, bytes| frames.push((kind, bytes.len())));
         if identity.admin {
             if !access.still_admin(&*shared.directory, identity).await {
                 return Err(frame::invalid("the user is no longer an active admin"));
@@ -222,16 +225,16 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
             // Passthrough: the bytes as they came, up to a Terminate.
             let mut end = 0;
             let mut terminate = false;
-            for (kind, len) in &frames {
-                if *kind == b'X' {
+            frame::each_frame(&run, |kind, bytes| {
+                if terminate || kind == b'X' {
                     terminate = true;
-                    break;
+                    return;
                 }
                 if matches!(kind, b'Q' | b'S' | b'F') {
                     pending.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                end += len;
-            }
+                end += bytes.len();
+            });
             if end > 0 {
                 upstream.write_all(&run[..end]).await?;
             }
@@ -240,6 +243,8 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
             }
             continue;
         }
+        let mut frames = Vec::new();
+        frame::each_frame(&run, |kind, bytes| frames.push((kind, bytes.len())));
         let mut out = BytesMut::with_capacity(run.len());
         let mut terminate = false;
         let mut at = 0;
@@ -444,15 +449,25 @@ fn refuse(pending: &Pending, error: GuardError) -> String {
 }
 
 /// Database to client, as bytes; only an error answering a refused statement is replaced.
+/// An admin's session has nothing refused or translated: its answers are only counted.
 async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     upstream: &mut FrameReader<R>,
     client: &mut W,
     pending: &Pending,
+    admin: bool,
 ) -> std::io::Result<()> {
     loop {
         let Some(run) = upstream.frames().await? else {
             return Ok(());
         };
+        if admin {
+            let mut done = 0;
+            frame::each_frame(&run, |kind, _| done += u64::from(kind == b'Z'));
+            pending.answered.fetch_add(done, Ordering::Relaxed);
+            client.write_all(&run).await?;
+            client.flush().await?;
+            continue;
+        }
         let has_refusals = !crate::lock(&pending.refusals).is_empty()
             || !crate::lock(&pending.translated).is_empty();
         if !has_refusals {
