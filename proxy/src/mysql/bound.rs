@@ -84,9 +84,12 @@ impl TextStatements {
         run
     }
 
-    /// The statement of `bound` could not be prepared: its text goes as it is.
+    /// The statement of `bound` could not be prepared: its text goes as it is, and its name
+    /// (which a failed `PREPARE` leaves holding nothing) is free again.
     pub(super) fn forget(&mut self, bound: &Bound) {
-        self.by_text.remove(&bound.sql);
+        if let Some(entry) = self.by_text.remove(&bound.sql) {
+            self.free.push(entry.name);
+        }
     }
 
     /// After the connection was reset (none of them exists any more), or after a `SET`:
