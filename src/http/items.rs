@@ -41,10 +41,12 @@ fn user_collection(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
+/// Full paths rather than a nested router: a nested router rebuilds every request's URI
+/// without its prefix, and these are the routes most requests take.
 pub fn items_routes() -> Router<AppState> {
     Router::new()
         .route(
-            "/{collection}",
+            "/items/{collection}",
             get(|s, c, Path(collection): Path<String>, q| async move {
                 list(s, c, user_collection(&collection)?, q).await
             })
@@ -59,7 +61,7 @@ pub fn items_routes() -> Router<AppState> {
             }),
         )
         .route(
-            "/{collection}/{id}",
+            "/items/{collection}/{id}",
             get(
                 |s, c, Path((collection, id)): Path<(String, String)>, q| async move {
                     read_one(s, c, user_collection(&collection)?, id, q).await

@@ -97,11 +97,12 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+/// The routes, without the middleware (see [`app`]).
+fn routes(state: AppState) -> Router {
+    Router::new()
         .nest("/server", server::routes())
         .nest("/auth", auth::routes())
-        .nest("/items", items::items_routes())
+        .merge(items::items_routes())
         .nest("/users", system::users_routes())
         .nest("/roles", items::system_routes("directus_roles"))
         .nest("/policies", items::system_routes("directus_policies"))
@@ -117,17 +118,32 @@ pub fn router(state: AppState) -> Router {
         .nest("/graphql", graphql::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
+        .with_state(state)
+}
+
+/// The routes inside the middleware every request passes. The middleware wraps the router
+/// instead of being layered onto it: layered, it would wrap every route's handler, and each
+/// request would clone and box each layer again; here it runs once, before routing (which
+/// a SEARCH request needs anyway, as it is turned into its GET before it is routed).
+pub fn app(
+    state: AppState,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(extract::search_method))
+        .layer(axum::middleware::from_fn(request_id::request_id))
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::resolve_caller,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(axum::middleware::from_fn(request_id::request_id))
-        .with_state(state);
-    // Outside the routes, so a SEARCH request is turned into its GET before routing.
-    Router::new()
-        .fallback_service(routes)
-        .layer(axum::middleware::from_fn(extract::search_method))
+        .service(routes(state))
 }
 
 async fn route_not_found(uri: Uri) -> impl IntoResponse {
@@ -154,7 +170,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     });
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(app(state)),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
