@@ -80,13 +80,9 @@ fn client_ip(request: &Request) -> Option<std::net::IpAddr> {
 }
 
 /// Resolves the caller of every request; a bad token ends the request with Directus's error.
-pub async fn resolve_caller(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn resolve_caller(state: &AppState, mut request: Request, next: Next) -> Response {
     let ip = client_ip(&request);
-    let user = match presented_token(&request, &state) {
+    let user = match presented_token(&request, state) {
         None => None,
         Some(token) => match state.auth.authenticate(&token).await {
             Ok(user) => Some(user),

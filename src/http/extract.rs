@@ -127,16 +127,20 @@ pub struct SearchQuery(pub Query);
 
 /// Directus's `SEARCH` method carries the query in the body (`{"query": {...}}`); it is
 /// answered as the `GET` of the same path with that query.
-pub async fn search_method(mut request: Request, next: axum::middleware::Next) -> Response {
+/// Any other request is returned as it came; an unreadable query is the error's response.
+pub async fn search_as_get(request: Request) -> Result<Request, Response> {
     if request.method().as_str() != "SEARCH" {
-        return next.run(request).await;
+        return Ok(request);
     }
     let (mut parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            return ApiError::new(ErrorCode::ContentTooLarge, "Uploaded content is too large.")
-                .into_response();
+            return Err(ApiError::new(
+                ErrorCode::ContentTooLarge,
+                "Uploaded content is too large.",
+            )
+            .into_response());
         }
     };
     let query = match serde_json::from_slice::<Json>(&bytes) {
@@ -160,10 +164,9 @@ pub async fn search_method(mut request: Request, next: axum::middleware::Next) -
         Ok(query) => {
             parts.method = axum::http::Method::GET;
             parts.extensions.insert(SearchQuery(query));
-            request = Request::from_parts(parts, axum::body::Body::empty());
-            next.run(request).await
+            Ok(Request::from_parts(parts, axum::body::Body::empty()))
         }
-        Err(e) => e.into_response(),
+        Err(e) => Err(e.into_response()),
     }
 }
 

@@ -136,14 +136,26 @@ pub fn app(
 + Send
 + 'static {
     tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(extract::search_method))
-        .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::resolve_caller,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), front))
         .service(routes(state))
+}
+
+/// What every request passes before it is routed, as one middleware (each `from_fn` layer
+/// boxes the rest of the request's work again): its request id and span, a SEARCH turned
+/// into its GET, and the caller resolved from its token.
+async fn front(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request_id::with_request_id(request, async |request| {
+        match extract::search_as_get(request).await {
+            Ok(request) => auth::resolve_caller(&state, request, next).await,
+            Err(response) => response,
+        }
+    })
+    .await
 }
 
 async fn route_not_found(uri: Uri) -> impl IntoResponse {

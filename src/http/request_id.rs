@@ -5,11 +5,14 @@ use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-pub async fn request_id(request: Request, next: Next) -> Response {
+/// Runs `handle` on the request inside the request's span and adds the id to its answer.
+pub async fn with_request_id(
+    request: Request,
+    handle: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
     let span = tracing::info_span!(
         "request",
@@ -18,7 +21,7 @@ pub async fn request_id(request: Request, next: Next) -> Response {
         path = %request.uri().path()
     );
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = handle(request).instrument(span.clone()).await;
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
