@@ -115,7 +115,7 @@ fn routes(state: AppState) -> Router {
         .nest("/relations", datamodel::relations_routes())
         .nest("/utils", datamodel::utils_routes())
         .nest("/schema", datamodel::schema_routes())
-        .nest("/graphql", graphql::routes())
+        .merge(graphql::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
         .with_state(state)

@@ -123,15 +123,16 @@ impl Schemas {
     }
 }
 
+/// Full paths, as `/items`'s: a nested router rebuilds every request's URI.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
-            "/",
+            "/graphql",
             get(|s, c, q| get_request(s, c, q, Scope::Items))
                 .post(|s, c, h, b| post_request(s, c, h, b, Scope::Items)),
         )
         .route(
-            "/system",
+            "/graphql/system",
             get(|s, c, q| get_request(s, c, q, Scope::System))
                 .post(|s, c, h, b| post_request(s, c, h, b, Scope::System)),
         )
