@@ -1,5 +1,5 @@
-//! The HTTP API: the router, the middleware every request passes (request ids), and the
-//! server with graceful shutdown. Route groups live in their own modules.
+//! The HTTP API: the router, the middleware every request passes (request id, SEARCH, the
+//! caller), and the server with graceful shutdown. Route groups live in their own modules.
 
 mod auth;
 mod datamodel;
@@ -16,8 +16,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::Uri;
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use rectus_policies::SchemaOverview;
 use tokio::net::TcpListener;
@@ -128,8 +130,8 @@ fn routes(state: AppState) -> Router {
 pub fn app(
     state: AppState,
 ) -> impl tower::Service<
-    axum::extract::Request,
-    Response = axum::response::Response,
+    Request,
+    Response = Response,
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone
@@ -144,11 +146,7 @@ pub fn app(
 /// What every request passes before it is routed, as one middleware (each `from_fn` layer
 /// boxes the rest of the request's work again): its request id and span, a SEARCH turned
 /// into its GET, and the caller resolved from its token.
-async fn front(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn front(State(state): State<AppState>, request: Request, next: Next) -> Response {
     request_id::with_request_id(request, async |request| {
         match extract::search_as_get(request).await {
             Ok(request) => auth::resolve_caller(&state, request, next).await,
@@ -182,9 +180,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     });
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(app(state)),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app(state)),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
