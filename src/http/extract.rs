@@ -214,11 +214,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
+    /// Taken rather than copied: the caller was resolved for this request alone.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<Caller>()
-            .cloned()
+            .remove::<Caller>()
             .ok_or_else(|| ApiError::internal(&"no caller resolved for the request"))
     }
 }
