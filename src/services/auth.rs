@@ -478,11 +478,15 @@ impl AuthService {
             }
             self.user_status(&claims.id).await?
         } else {
-            self.user_where("token", token).await?.map(|u| UserStatus {
-                id: u.id,
-                role: u.role,
-                status: u.status,
-            })
+            let load = async {
+                let user = self.user_where("token", token).await?;
+                Ok(user.map(|u| UserStatus {
+                    id: u.id,
+                    role: u.role,
+                    status: u.status,
+                }))
+            };
+            self.authz.user_by_token(token, load).await?
         };
         match user {
             Some(u) if u.status == "active" => Ok(AuthUser {

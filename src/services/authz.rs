@@ -51,6 +51,10 @@ pub struct Authz {
     /// The role and status of users who presented a signed token, so that a request does
     /// not read `directus_users` every time; dropped with the snapshot.
     users: moka::future::Cache<String, Option<UserStatus>>,
+    /// The users behind static tokens seen lately (a token no user has is not kept), so
+    /// that a service account's request does not read `directus_users` first; dropped with
+    /// the snapshot.
+    tokens: moka::future::Cache<String, UserStatus>,
     /// Bumped whenever permissions may have changed, for those who keep derived state.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -102,6 +106,10 @@ impl Authz {
                 .max_capacity(10_000)
                 .time_to_live(SNAPSHOT_TTL)
                 .build(),
+            tokens: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SNAPSHOT_TTL)
+                .build(),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -121,6 +129,31 @@ impl Authz {
             })
     }
 
+    /// The user whose static token is `token`, from the cache or from `load`.
+    pub async fn user_by_token(
+        &self,
+        token: &str,
+        load: impl std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
+    ) -> Result<Option<UserStatus>, DbError> {
+        if let Some(user) = self.tokens.get(token).await {
+            return Ok(Some(user));
+        }
+        // A load that overlapped a change to the users (a token replaced or revoked) may
+        // have read the old row: it answers this request but is not kept.
+        let before = self.generation();
+        let user = load.await?;
+        if let Some(user) = &user
+            && self.generation() == before
+        {
+            self.tokens.insert(token.to_string(), user.clone()).await;
+            // A change between the check and the insert found nothing to drop.
+            if self.generation() != before {
+                self.tokens.invalidate(token).await;
+            }
+        }
+        Ok(user)
+    }
+
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, DbError> {
         let db = self.db.clone();
         self.cache
@@ -135,6 +168,7 @@ impl Authz {
     pub fn invalidate(&self) {
         self.cache.invalidate_all();
         self.users.invalidate_all();
+        self.tokens.invalidate_all();
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }

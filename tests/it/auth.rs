@@ -365,6 +365,21 @@ async fn users_and_tokens(kind: Kind) {
         status, 400,
         "concealed values cannot be probed with filters"
     );
+    // A token replaced through rectus stops working at once, though tokens are cached.
+    app.admin_call(
+        "PATCH",
+        &format!("/users/{ed}"),
+        Some(json!({"token": "static-ed-token-2"})),
+    )
+    .await;
+    let (status, _) = app
+        .call("GET", "/users/me", Some("static-ed-token"), None)
+        .await;
+    assert_eq!(status, 401, "the replaced token");
+    let (status, _) = app
+        .call("GET", "/users/me", Some("static-ed-token-2"), None)
+        .await;
+    assert_eq!(status, 200, "the new token");
 
     // Updating oneself needs an update permission; admins have it.
     let (status, _) = app
@@ -390,7 +405,7 @@ async fn users_and_tokens(kind: Kind) {
         Some(json!({"status": "suspended"})),
     )
     .await;
-    for t in [token.as_str(), "static-ed-token"] {
+    for t in [token.as_str(), "static-ed-token-2"] {
         let (status, _) = app.call("GET", "/users/me", Some(t), None).await;
         assert_eq!(status, 401, "{t}");
     }
