@@ -104,7 +104,16 @@ pub struct AuthService {
     keys: JwtKeys,
     authz: Arc<Authz>,
     failures: moka::sync::Cache<String, Failures>,
+    /// The users of live sessions (by the stored form of their token) that session-mode
+    /// requests named lately, so that such a request (the Studio's) does not read
+    /// `directus_sessions` first. Dropped at logout and rotation; another instance's logout
+    /// takes up to [`SESSIONS_KEPT_FOR`] to apply here.
+    sessions: moka::sync::Cache<String, String>,
+    /// Bumped at every logout and rotation, so a session read while one happened is not kept.
+    session_changes: std::sync::atomic::AtomicU64,
 }
+
+const SESSIONS_KEPT_FOR: Duration = Duration::from_secs(10);
 
 /// A hash of a random password, verified when the e-mail is unknown so that the answer
 /// takes as long as for a known e-mail. Made once, like any hash: off the async workers and
@@ -144,6 +153,11 @@ impl AuthService {
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(900))
                 .build(),
+            sessions: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SESSIONS_KEPT_FOR)
+                .build(),
+            session_changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -405,6 +419,33 @@ impl AuthService {
         })
     }
 
+    /// The user id of a live session, for a request that names it; the user's own status is
+    /// checked by the caller.
+    async fn live_session_user(&self, refresh_token: &str) -> Result<String, AuthError> {
+        use std::sync::atomic::Ordering;
+        let stored = stored_form(refresh_token);
+        if let Some(user) = self.sessions.get(&stored) {
+            return Ok(user);
+        }
+        let before = self.session_changes.load(Ordering::Acquire);
+        let user = self.session_user(refresh_token).await?.id;
+        if self.session_changes.load(Ordering::Acquire) == before {
+            self.sessions.insert(stored.clone(), user.clone());
+            // A logout between the check and the insert found nothing to drop.
+            if self.session_changes.load(Ordering::Acquire) != before {
+                self.sessions.invalidate(&stored);
+            }
+        }
+        Ok(user)
+    }
+
+    /// A session that ends or changes its token stops being kept.
+    fn session_changed(&self, refresh_token: &str) {
+        self.session_changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.sessions.invalidate(&stored_form(refresh_token));
+    }
+
     /// Exchanges a refresh token for new tokens; the old refresh token stops working.
     pub async fn refresh(&self, refresh_token: &str, mode: LoginMode) -> Result<Issued, AuthError> {
         let user = self.session_user(refresh_token).await?;
@@ -416,6 +457,7 @@ impl AuthService {
             .and_where(Expr::col("token").eq(stored_form(refresh_token)))
             .to_owned();
         let result = self.db.execute(&self.db.dialect().build(&update)?).await?;
+        self.session_changed(refresh_token);
         if result.rows_affected != 1 {
             // Another request rotated it first.
             return Err(AuthError::InvalidCredentials);
@@ -434,6 +476,7 @@ impl AuthService {
             .and_where(Expr::col("token").eq(stored_form(refresh_token)))
             .to_owned();
         let result = self.db.execute(&self.db.dialect().build(&delete)?).await?;
+        self.session_changed(refresh_token);
         if result.rows_affected == 0 {
             return Err(AuthError::InvalidCredentials);
         }
@@ -471,8 +514,7 @@ impl AuthService {
             let claims = claims?;
             if let Some(session) = &claims.session {
                 // Session tokens die with their session (logout, expiry).
-                let user = self.session_user(session).await?;
-                if user.id != claims.id {
+                if self.live_session_user(session).await? != claims.id {
                     return Err(AuthError::InvalidToken);
                 }
             }

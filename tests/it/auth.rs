@@ -200,6 +200,25 @@ async fn cookie_and_session_modes(kind: Kind) {
         }
     };
     assert_eq!(me(session.clone()).await, 200);
+    // A refresh rotates the session: the cookie from before stops working at once.
+    let response = app
+        .client
+        .post(url("/auth/refresh"))
+        .header("cookie", format!("directus_session_token={session}"))
+        .json(&json!({"mode": "session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let rotated =
+        cookie_value(&set_cookie(&response, "directus_session_token").expect("rotated cookie"));
+    assert_eq!(
+        me(session).await,
+        401,
+        "the session cookie from before the refresh"
+    );
+    let session = rotated;
+    assert_eq!(me(session.clone()).await, 200);
     let response = app
         .client
         .post(url("/auth/logout"))
