@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 
-use super::authz::{Authz, UserStatus};
+use super::authz::{Authz, UserStatus, keep_unless_changed};
 use crate::auth::jwt::{Claims, ISSUER, JwtKeys, TokenError};
 use crate::auth::password::{self, generate_password};
 use crate::auth::tokens::{new_refresh_token, stored_form};
@@ -108,7 +108,7 @@ pub struct AuthService {
     /// requests named lately, so that such a request (the Studio's) does not read
     /// `directus_sessions` first. Dropped at logout and rotation; another instance's logout
     /// takes up to [`SESSIONS_KEPT_FOR`] to apply here.
-    sessions: moka::sync::Cache<String, String>,
+    sessions: moka::future::Cache<String, String>,
     /// Bumped at every logout and rotation, so a session read while one happened is not kept.
     session_changes: std::sync::atomic::AtomicU64,
 }
@@ -153,7 +153,7 @@ impl AuthService {
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(900))
                 .build(),
-            sessions: moka::sync::Cache::builder()
+            sessions: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(SESSIONS_KEPT_FOR)
                 .build(),
@@ -422,28 +422,30 @@ impl AuthService {
     /// The user id of a live session, for a request that names it; the user's own status is
     /// checked by the caller.
     async fn live_session_user(&self, refresh_token: &str) -> Result<String, AuthError> {
-        use std::sync::atomic::Ordering;
         let stored = stored_form(refresh_token);
-        if let Some(user) = self.sessions.get(&stored) {
+        if let Some(user) = self.sessions.get(&stored).await {
             return Ok(user);
         }
-        let before = self.session_changes.load(Ordering::Acquire);
+        let before = self
+            .session_changes
+            .load(std::sync::atomic::Ordering::Acquire);
         let user = self.session_user(refresh_token).await?.id;
-        if self.session_changes.load(Ordering::Acquire) == before {
-            self.sessions.insert(stored.clone(), user.clone());
-            // A logout between the check and the insert found nothing to drop.
-            if self.session_changes.load(Ordering::Acquire) != before {
-                self.sessions.invalidate(&stored);
-            }
-        }
+        keep_unless_changed(
+            &self.sessions,
+            &self.session_changes,
+            before,
+            &stored,
+            &user,
+        )
+        .await;
         Ok(user)
     }
 
     /// A session that ends or changes its token stops being kept.
-    fn session_changed(&self, refresh_token: &str) {
+    async fn session_changed(&self, refresh_token: &str) {
         self.session_changes
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        self.sessions.invalidate(&stored_form(refresh_token));
+        self.sessions.invalidate(&stored_form(refresh_token)).await;
     }
 
     /// Exchanges a refresh token for new tokens; the old refresh token stops working.
@@ -457,7 +459,7 @@ impl AuthService {
             .and_where(Expr::col("token").eq(stored_form(refresh_token)))
             .to_owned();
         let result = self.db.execute(&self.db.dialect().build(&update)?).await?;
-        self.session_changed(refresh_token);
+        self.session_changed(refresh_token).await;
         if result.rows_affected != 1 {
             // Another request rotated it first.
             return Err(AuthError::InvalidCredentials);
@@ -476,7 +478,7 @@ impl AuthService {
             .and_where(Expr::col("token").eq(stored_form(refresh_token)))
             .to_owned();
         let result = self.db.execute(&self.db.dialect().build(&delete)?).await?;
-        self.session_changed(refresh_token);
+        self.session_changed(refresh_token).await;
         if result.rows_affected == 0 {
             return Err(AuthError::InvalidCredentials);
         }

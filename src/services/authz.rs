@@ -138,18 +138,10 @@ impl Authz {
         if let Some(user) = self.tokens.get(token).await {
             return Ok(Some(user));
         }
-        // A load that overlapped a change to the users (a token replaced or revoked) may
-        // have read the old row: it answers this request but is not kept.
         let before = self.generation();
         let user = load.await?;
-        if let Some(user) = &user
-            && self.generation() == before
-        {
-            self.tokens.insert(token.to_string(), user.clone()).await;
-            // A change between the check and the insert found nothing to drop.
-            if self.generation() != before {
-                self.tokens.invalidate(token).await;
-            }
+        if let Some(user) = &user {
+            keep_unless_changed(&self.tokens, &self.generation, before, token, user).await;
         }
         Ok(user)
     }
@@ -315,6 +307,28 @@ impl Authz {
     /// Whether the caller may perform `action` on `collection` at all.
     pub fn allows(caller: &Caller, collection: &str, action: Action) -> bool {
         caller.permissions.rules(collection, action).is_some()
+    }
+}
+
+/// Keeps what a load read under `key`, unless `changes` (a counter bumped after every change
+/// to what such loads read) moved since `before`, read when the load started: a load that
+/// overlapped a change (a token replaced, a session ended) may have read the old row, so it
+/// answers its own request but is not kept.
+pub async fn keep_unless_changed<V: Clone + Send + Sync + 'static>(
+    cache: &moka::future::Cache<String, V>,
+    changes: &std::sync::atomic::AtomicU64,
+    before: u64,
+    key: &str,
+    value: &V,
+) {
+    use std::sync::atomic::Ordering;
+    if changes.load(Ordering::Acquire) != before {
+        return;
+    }
+    cache.insert(key.to_string(), value.clone()).await;
+    // A change between the check and the insert found nothing to drop.
+    if changes.load(Ordering::Acquire) != before {
+        cache.invalidate(key).await;
     }
 }
 
