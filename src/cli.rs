@@ -339,6 +339,8 @@ async fn pg_proxy(
         upstream,
         schema_name,
         endpoint: endpoint_settings(settings),
+        shared_reads: settings.shared_reads,
+        shared_read_time: settings.shared_read_time,
     };
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));

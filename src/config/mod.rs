@@ -69,6 +69,8 @@ pub const SETTINGS: &[&str] = &[
     "PG_PROXY_ALLOW_INSECURE_PASSWORD",
     "PG_PROXY_POOL_SIZE",
     "PG_PROXY_POOL_TIMEOUT",
+    "PG_PROXY_SHARED_READS",
+    "PG_PROXY_SHARED_READ_TIME",
     "MYSQL_PROXY_ENABLED",
     "MYSQL_PROXY_HOST",
     "MYSQL_PROXY_PORT",
@@ -545,6 +547,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         .unwrap_or(text.len());
     let amount: f64 = text[..digits_end].parse().ok()?;
     let millis = match text[digits_end..].trim() {
+        "us" | "µs" => 0.001,
         "" | "ms" => 1.0,
         "s" | "sec" | "secs" | "second" | "seconds" => 1_000.0,
         "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
@@ -555,7 +558,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     let total = amount * millis;
-    (total.is_finite() && total >= 0.0).then(|| Duration::from_millis(total as u64))
+    // In nanoseconds: a fraction of a millisecond is a valid duration (`0.15ms`, `150us`).
+    (total.is_finite() && total >= 0.0).then(|| Duration::from_nanos((total * 1e6) as u64))
 }
 
 pub fn is_plausible_email(email: &str) -> bool {

@@ -121,6 +121,8 @@ fn durations_read_like_directus() {
     assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86400)));
     assert_eq!(parse_duration("500"), Some(Duration::from_millis(500)));
     assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("150us"), Some(Duration::from_micros(150)));
+    assert_eq!(parse_duration("0.25ms"), Some(Duration::from_micros(250)));
     assert_eq!(parse_duration("soon"), None);
     assert_eq!(parse_duration("5 fortnights"), None);
     let c = validate(raw(&[])).unwrap();

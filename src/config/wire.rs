@@ -16,7 +16,20 @@ pub struct WireSettings {
     pub allow_insecure_password: bool,
     pub pool_size: usize,
     pub pool_timeout: std::time::Duration,
+    /// Upstream connections that guarded sessions' autocommit reads are pipelined over, per
+    /// set of startup settings; 0: none. `PG_PROXY_SHARED_READS`, PostgreSQL only (0 for
+    /// MySQL).
+    pub shared_reads: usize,
+    /// A read on the shared connections whose shortest of several runs in a row took
+    /// longer goes to the sessions' own connections for a while
+    /// (`PG_PROXY_SHARED_READ_TIME`).
+    pub shared_read_time: std::time::Duration,
 }
+
+/// `PG_PROXY_SHARED_READ_TIME` when not set: about ten times what a read of one row by
+/// its key takes the database, so reads that large scans or sorts dominate keep the
+/// database's parallelism.
+const SHARED_READ_TIME: std::time::Duration = std::time::Duration::from_micros(150);
 
 /// The PostgreSQL endpoint's settings.
 pub type PgProxySettings = WireSettings;
@@ -41,7 +54,35 @@ pub(super) fn pg_proxy(
         protocol: "PostgreSQL",
         port: 6432,
     };
-    settings(take, postgres, &endpoint)
+    let (key, shared) = ("PG_PROXY_SHARED_READS", take("PG_PROXY_SHARED_READS"));
+    let (time_key, time) = (
+        "PG_PROXY_SHARED_READ_TIME",
+        take("PG_PROXY_SHARED_READ_TIME"),
+    );
+    let Some(mut settings) = settings(take, postgres, &endpoint)? else {
+        return Ok(None);
+    };
+    if let Some(v) = shared {
+        settings.shared_reads = v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 64)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{key}={v} is not valid: use a number of connections from 0 (off) to 64"
+                ))
+            })?;
+    }
+    if let Some(text) = time {
+        settings.shared_read_time = super::parse_duration(&text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{time_key}={text} is not a duration: use for example 150us, 0.5ms or 2ms"
+                ))
+            })?;
+    }
+    Ok(Some(settings))
 }
 
 /// `None` when the MySQL endpoint is off: by `MYSQL_PROXY_ENABLED=false`, or by default
@@ -140,6 +181,11 @@ fn settings(
         allow_insecure_password: insecure.unwrap_or(false),
         pool_size,
         pool_timeout,
+        shared_reads: match endpoint.client {
+            "pg" => std::thread::available_parallelism().map_or(1, usize::from),
+            _ => 0,
+        },
+        shared_read_time: SHARED_READ_TIME,
     }))
 }
 
@@ -187,6 +233,23 @@ mod tests {
         );
         let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_TLS_CERT", "a.pem")]), true).unwrap_err();
         assert!(e.0.starts_with("MYSQL_PROXY_TLS_CERT and MYSQL_PROXY_TLS_KEY go together"));
+        let pg = pg_proxy(
+            &mut from(&[
+                ("PG_PROXY_SHARED_READS", "0"),
+                ("PG_PROXY_SHARED_READ_TIME", "2ms"),
+            ]),
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(pg.shared_reads, 0);
+        assert_eq!(pg.shared_read_time, std::time::Duration::from_millis(2));
+        let mysql = mysql_proxy(&mut from(&[]), true).unwrap().unwrap();
+        assert_eq!(mysql.shared_reads, 0, "PostgreSQL only");
+        let e = pg_proxy(&mut from(&[("PG_PROXY_SHARED_READS", "many")]), true).unwrap_err();
+        assert!(e.0.starts_with("PG_PROXY_SHARED_READS=many is not valid"));
+        let e = pg_proxy(&mut from(&[("PG_PROXY_SHARED_READ_TIME", "0")]), true).unwrap_err();
+        assert!(e.0.starts_with("PG_PROXY_SHARED_READ_TIME=0 is not a duration"));
         let e = pg_proxy(&mut from(&[("PG_PROXY_POOL_SIZE", "0")]), true).unwrap_err();
         assert!(
             e.0.starts_with("PG_PROXY_POOL_SIZE=0 is not valid"),

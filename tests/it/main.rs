@@ -26,4 +26,5 @@ mod wire_mysql_protocol;
 mod wire_pg;
 mod wire_pg_bound;
 mod wire_pg_clients;
+mod wire_pg_shared;
 mod write_errors;

@@ -5,8 +5,10 @@ mod bound;
 mod cancel;
 mod frame;
 mod params;
+mod pending;
 mod scram;
 mod session;
+mod shared;
 mod startup;
 mod statements;
 mod upstream;
@@ -26,6 +28,10 @@ pub struct PgProxyConfig {
     /// The schema user tables live in; guarded statements name it explicitly.
     pub schema_name: String,
     pub endpoint: EndpointSettings,
+    /// Connections that guarded autocommit reads are pipelined over ([`shared`]); 0: none.
+    pub shared_reads: usize,
+    /// What a shared read may take before it goes back to the sessions' own connections.
+    pub shared_read_time: std::time::Duration,
 }
 
 struct Shared<D> {
@@ -36,6 +42,7 @@ struct Shared<D> {
     cancel: cancel::Registry,
     guarded: GuardCache,
     templates: TemplateCache,
+    reads: Option<shared::SharedReads>,
 }
 
 /// The bound endpoint, ready to serve.
@@ -56,6 +63,11 @@ impl<D: Directory> PgProxy<D> {
             config.endpoint.pool_size,
             config.endpoint.pool_timeout,
         );
+        let reads = shared::SharedReads::new(
+            config.upstream.clone(),
+            config.shared_reads,
+            config.shared_read_time,
+        );
         Ok(PgProxy {
             listener,
             shared: Arc::new(Shared {
@@ -66,6 +78,7 @@ impl<D: Directory> PgProxy<D> {
                 cancel: cancel::Registry::default(),
                 guarded: crate::guard_cache(),
                 templates: crate::template_cache(),
+                reads,
             }),
         })
     }

@@ -4,19 +4,19 @@
 //! the database's, so responses never interleave and a refusal inside a transaction aborts
 //! it as any failed statement would.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::{Buf, BytesMut};
 use pgwire::messages::extendedquery::Parse;
 use pgwire::messages::simplequery::Query;
-use rectus_policies::guard::GuardError;
+use rectus_policies::guard::{GuardError, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::bound::{self, Translated, UpstreamStatements};
+use super::bound;
 use super::frame::{self, FrameReader, cstr, encode, error_response};
+use super::pending::Pending;
 use super::statements::{
     Prepared, SessionAccess, Statement, bind_statement, guarded, guarded_text,
 };
@@ -80,8 +80,9 @@ pub async fn run<D: Directory>(stream: TcpStream, shared: Arc<Shared<D>>) -> std
     };
     let mut client = reader;
     match startup::handshake(&mut client, &shared, &params, tls).await? {
-        Some((identity, leased, key)) => {
-            let result = serve(client, &shared, identity, leased).await;
+        Some(session) => {
+            let key = session.cancel_key;
+            let result = serve(client, &shared, session).await;
             shared.cancel.remove(key);
             result
         }
@@ -89,66 +90,17 @@ pub async fn run<D: Directory>(stream: TcpStream, shared: Arc<Shared<D>>) -> std
     }
 }
 
-/// Refusals waiting for the database's error in their response batch.
-#[derive(Default)]
-struct Pending {
-    refusals: Mutex<VecDeque<(u64, GuardError)>>,
-    /// Statements whose parameter types were asked for (Describe of a statement), with the
-    /// sync point their answer comes before.
-    described: Mutex<VecDeque<(u64, String)>>,
-    /// Parameter types the database gave for statements (ParameterDescription).
-    parameter_types: Mutex<HashMap<String, Vec<u32>>>,
-    /// Sync points (Query, Sync, FunctionCall) sent upstream.
-    sent: AtomicU64,
-    /// ReadyForQuery frames forwarded to the client.
-    answered: AtomicU64,
-    /// Reads sent as prepared statements, by the batch that answers them.
-    translated: Mutex<VecDeque<Translated>>,
-    /// The statements prepared upstream for them.
-    statements: Mutex<UpstreamStatements>,
-}
-
-impl Pending {
-    /// Records the parameter types of a ParameterDescription frame for the statement whose
-    /// Describe it answers.
-    fn note_types(&self, frame: &[u8]) {
-        let batch = self.answered.load(Ordering::Relaxed);
-        let name = {
-            let mut described = crate::lock(&self.described);
-            match described.front() {
-                Some((b, _)) if *b == batch => described.pop_front().map(|(_, n)| n),
-                _ => None,
-            }
-        };
-        let (Some(name), Some(body)) = (name, frame.get(5..)) else {
-            return;
-        };
-        let count = body
-            .get(..2)
-            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]) as usize);
-        let types: Vec<u32> = body[2.min(body.len())..]
-            .chunks_exact(4)
-            .take(count)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        crate::lock(&self.parameter_types).insert(name, types);
-    }
-
-    /// Drops the Describes of answered batches (after an error the database skips them).
-    fn forget_described(&self, done: u64) {
-        let mut described = crate::lock(&self.described);
-        while described.front().is_some_and(|(b, _)| *b < done) {
-            described.pop_front();
-        }
-    }
-}
-
 async fn serve<D: Directory>(
     client: FrameReader<Box<dyn ClientStream>>,
     shared: &Shared<D>,
-    identity: Identity,
-    leased: Leased,
+    session: startup::Session,
 ) -> std::io::Result<()> {
+    let startup::Session {
+        identity,
+        leased,
+        settings,
+        ..
+    } = session;
     let Leased { upstream, permit } = leased;
     let super::upstream::Upstream {
         reader: mut upstream_reader,
@@ -157,19 +109,23 @@ async fn serve<D: Directory>(
         secret,
         parameters,
     } = upstream;
-    let (client_read, mut client_write) = tokio::io::split(client.into_inner());
+    let (client_read, client_write) = tokio::io::split(client.into_inner());
+    // Written by the database's answers and by the answers of shared reads, never both at
+    // once: a read is shared only when the session waits for nothing else.
+    let client_write = tokio::sync::Mutex::new(client_write);
     let mut client_reader = FrameReader::new(client_read);
     let pending = Pending::default();
     let requests = forward_requests(
         &mut client_reader,
         &mut upstream_writer,
+        &client_write,
         shared,
-        &identity,
+        (&identity, &settings),
         &pending,
     );
     let responses = forward_responses(
         &mut upstream_reader,
-        &mut client_write,
+        &client_write,
         &pending,
         identity.admin,
     );
@@ -184,6 +140,7 @@ async fn serve<D: Directory>(
             "08006",
             "rectus: the database closed the connection",
         );
+        let mut client_write = client_write.lock().await;
         let _ = client_write.write_all(&out).await;
         let _ = client_write.flush().await;
         return Ok(());
@@ -203,17 +160,26 @@ async fn serve<D: Directory>(
 }
 
 /// Client to database. Returns `true` when the client said goodbye (Terminate).
-async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+async fn forward_requests<D, R, W, C>(
     client: &mut FrameReader<R>,
     upstream: &mut W,
+    client_out: &tokio::sync::Mutex<C>,
     shared: &Shared<D>,
-    identity: &Identity,
+    (identity, settings): (&Identity, &str),
     pending: &Pending,
-) -> std::io::Result<bool> {
+) -> std::io::Result<bool>
+where
+    D: Directory,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    C: AsyncWrite + Unpin,
+{
     let mut access = SessionAccess::default();
     let mut prepared = Prepared::default();
     // Extended-protocol messages since the last Sync.
     let mut extended = false;
+    // A setting changed since startup: reads stay on the session's own connection.
+    let mut settings_changed = false;
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -242,6 +208,23 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                 return Ok(true);
             }
             continue;
+        }
+        if !extended && !settings_changed && pending.idle() {
+            let answer = super::shared::try_read(
+                shared,
+                &run,
+                &mut prepared,
+                &mut access,
+                identity,
+                settings,
+            )
+            .await;
+            if let Some(answer) = answer {
+                let mut out = client_out.lock().await;
+                out.write_all(&answer).await?;
+                out.flush().await?;
+                continue;
+            }
         }
         let mut frames = Vec::new();
         frame::each_frame(&run, |kind, bytes| frames.push((kind, bytes.len())));
@@ -287,6 +270,8 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                             }
                         }
                         Ok(TextAnswer::Statements(list)) => {
+                            settings_changed |=
+                                list.iter().any(|g| g.kind == StatementKind::Session);
                             if list.iter().any(|g| deallocates(&g.sql)) {
                                 crate::lock(&pending.statements).forget_all();
                             }
@@ -326,11 +311,14 @@ async fn forward_requests<D: Directory, R: AsyncRead + Unpin, W: AsyncWrite + Un
                         Ok(list) if list.is_empty() => String::new(),
                         Ok(mut list) if list.len() == 1 => {
                             let guarded = list.remove(0);
+                            settings_changed |= guarded.kind == StatementKind::Session;
                             crate::lock(&pending.parameter_types).remove(&name);
                             if let Some(generation) = access.generation() {
                                 let statement = Statement {
                                     text: parse.query.clone(),
-                                    rewrite: guarded.sql.clone(),
+                                    rewrite: guarded.sql.as_str().into(),
+                                    shareable: guarded.kind == StatementKind::Read
+                                        && guarded.deferred.is_none(),
                                     generation,
                                     deferred: guarded.deferred,
                                     types: parse.type_oids.clone(),
@@ -452,7 +440,7 @@ fn refuse(pending: &Pending, error: GuardError) -> String {
 /// An admin's session has nothing refused or translated: its answers are only counted.
 async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     upstream: &mut FrameReader<R>,
-    client: &mut W,
+    client: &tokio::sync::Mutex<W>,
     pending: &Pending,
     admin: bool,
 ) -> std::io::Result<()> {
@@ -464,6 +452,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             let mut done = 0;
             frame::each_frame(&run, |kind, _| done += u64::from(kind == b'Z'));
             pending.answered.fetch_add(done, Ordering::Relaxed);
+            let mut client = client.lock().await;
             client.write_all(&run).await?;
             client.flush().await?;
             continue;
@@ -473,12 +462,12 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         if !has_refusals {
             frame::each_frame(&run, |kind, bytes| match kind {
                 b'Z' => {
-                    let done = pending.answered.fetch_add(1, Ordering::Relaxed) + 1;
-                    pending.forget_described(done);
+                    pending.ready(bytes);
                 }
                 b't' => pending.note_types(bytes),
                 _ => {}
             });
+            let mut client = client.lock().await;
             client.write_all(&run).await?;
             client.flush().await?;
             continue;
@@ -505,8 +494,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     out.extend_from_slice(bytes);
                 }
                 b'Z' => {
-                    let done = pending.answered.fetch_add(1, Ordering::Relaxed) + 1;
-                    pending.forget_described(done);
+                    let done = pending.ready(bytes);
                     let mut refusals = crate::lock(&pending.refusals);
                     while refusals.front().is_some_and(|(b, _)| *b < done) {
                         refusals.pop_front();
@@ -520,6 +508,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 _ => out.extend_from_slice(bytes),
             }
         });
+        let mut client = client.lock().await;
         client.write_all(&out).await?;
         client.flush().await?;
     }

@@ -43,13 +43,22 @@ pub(super) async fn fatal<S: AsyncWrite + Unpin>(
     frame::write_all(stream, &error_response("FATAL", code, message)).await
 }
 
+/// A logged-in session with its upstream connection.
+pub(super) struct Session {
+    pub identity: Identity,
+    pub leased: Leased,
+    pub cancel_key: (i32, i32),
+    /// The `SET`s that ran on its upstream connection at startup, as one text.
+    pub settings: String,
+}
+
 /// Checks the startup parameters and the password, then opens the upstream session.
 pub(super) async fn handshake<D: Directory>(
     client: &mut FrameReader<Box<dyn ClientStream>>,
     shared: &Shared<D>,
     params: &BTreeMap<String, String>,
     tls: bool,
-) -> std::io::Result<Option<(Identity, Leased, (i32, i32))>> {
+) -> std::io::Result<Option<Session>> {
     let stream = &mut client.stream;
     let Some(user) = params.get("user").filter(|u| !u.is_empty()) else {
         fatal(
@@ -206,7 +215,19 @@ pub(super) async fn handshake<D: Directory>(
     encode(&BackendKeyData::new(key.0, SecretKey::I32(key.1)), &mut out);
     out.extend_from_slice(&ready_for_query(b'I'));
     frame::write_all(stream, &out).await?;
-    Ok(Some((identity, leased, key)))
+    // The settings that can change what a read answers (not the application name).
+    let settings = settings
+        .iter()
+        .filter(|s| !s.starts_with("SET application_name "))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Some(Session {
+        identity,
+        leased,
+        cancel_key: key,
+        settings,
+    }))
 }
 
 fn is_utf8(value: &str) -> bool {

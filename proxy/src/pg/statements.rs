@@ -16,7 +16,10 @@ use crate::{Directory, Identity};
 #[derive(Clone)]
 pub(super) struct Statement {
     pub(super) text: String,
-    pub(super) rewrite: String,
+    /// Shared with the reads sent on the shared connections ([`super::shared`]).
+    pub(super) rewrite: std::sync::Arc<str>,
+    /// A read with nothing deferred: it may go to a shared connection.
+    pub(super) shareable: bool,
     /// The generation of the permissions it was guarded under.
     pub(super) generation: u64,
     /// What the rules check in its parameters when it runs.
@@ -81,7 +84,7 @@ impl Prepared {
         };
         let again = guarded(shared, access, identity, &statement.text, true).await?;
         match again.as_slice() {
-            [g] if g.sql == statement.rewrite && g.deferred == statement.deferred => {
+            [g] if *g.sql == *statement.rewrite && g.deferred == statement.deferred => {
                 let statement = Statement {
                     generation: current,
                     ..statement

@@ -22,6 +22,8 @@ struct State {
     pg_rows: AtomicU64,
     /// PostgreSQL statements the client side prepared (Parse messages).
     pg_parses: AtomicU64,
+    /// The most Execute messages one connection carried.
+    pg_most_executes: AtomicU64,
     /// MySQL `COM_QUERY` texts the client side sent that prepare (`PREPARE …`) or run
     /// (`EXECUTE …`) an SQL-level prepared statement.
     my_prepares: AtomicU64,
@@ -109,6 +111,11 @@ impl Relay {
         self.state.pg_parses.load(Ordering::SeqCst)
     }
 
+    /// The most Execute messages one PostgreSQL connection carried so far.
+    pub fn pg_most_executes(&self) -> u64 {
+        self.state.pg_most_executes.load(Ordering::SeqCst)
+    }
+
     /// How many `PREPARE` texts MySQL clients sent so far.
     pub fn my_prepares(&self) -> u64 {
         self.state.my_prepares.load(Ordering::SeqCst)
@@ -177,10 +184,12 @@ impl Drop for Relay {
 struct PgFrames {
     started: bool,
     pending: Vec<u8>,
+    executes: u64,
 }
 
 impl PgFrames {
-    fn feed(&mut self, bytes: &[u8], statements: &AtomicU64, parses: &AtomicU64) {
+    fn feed(&mut self, bytes: &[u8], state: &State) {
+        let (statements, parses) = (&state.pg_statements, &state.pg_parses);
         self.pending.extend_from_slice(bytes);
         loop {
             let header = if self.started { 5 } else { 4 };
@@ -200,6 +209,12 @@ impl PgFrames {
             }
             if self.started && matches!(self.pending[0], b'E' | b'Q') {
                 statements.fetch_add(1, Ordering::SeqCst);
+            }
+            if self.started && self.pending[0] == b'E' {
+                self.executes += 1;
+                state
+                    .pg_most_executes
+                    .fetch_max(self.executes, Ordering::SeqCst);
             }
             if self.started && self.pending[0] == b'P' {
                 parses.fetch_add(1, Ordering::SeqCst);
@@ -268,7 +283,7 @@ async fn pipe(
             Ok(n) => n,
         };
         if client_side {
-            frames.feed(&buf[..n], &state.pg_statements, &state.pg_parses);
+            frames.feed(&buf[..n], &state);
             my_frames.feed(&buf[..n], &state);
         } else {
             server_frames.feed(&buf[..n], &state.pg_rows);

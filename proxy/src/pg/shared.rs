@@ -1,0 +1,557 @@
+//! Guarded autocommit reads of many sessions, pipelined over a few upstream connections
+//! (`PG_PROXY_SHARED_READS`). Through a proxy every read costs a wake-up at each hop; a
+//! session's own upstream connection wakes its backend once per read. Reads sent one after
+//! another on a shared connection are read by the backend in batches and answered without
+//! sleeping in between, which is what the prepared `pgbench -S` through a proxy is short of.
+//!
+//! Only what cannot tell the connections apart goes here: a Bind/Execute/Sync of a read the
+//! guard rewrote, with no deferred checks, in a session with no transaction open and no
+//! setting changed since its startup (connections are kept per set of startup settings).
+//! Each request ends with its own Sync, so an error in one skips nothing of the next.
+//! A read that keeps a shared connection busy for long (`PG_PROXY_SHARED_READ_TIME`) is
+//! sent on the sessions' own connections for a while ([`SLOW_FOR`]), so it seldom delays
+//! the others. A cancel request reaches the session's own connection only: a shared read
+//! is not cancelled (it is a quick one).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use pgwire::messages::extendedquery::Parse;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Shared;
+use super::bound::PREFIX;
+use super::frame::{FrameReader, each_frame, encode};
+use super::statements::{Prepared, SessionAccess};
+use super::upstream::Upstream;
+use crate::{Directory, Identity, UpstreamConfig};
+
+/// A read that occupied a shared connection longer than `PG_PROXY_SHARED_READ_TIME` in
+/// each of [`SAMPLES`] runs in a row goes to the sessions' own connections for
+/// [`SLOW_FOR`], then is tried again. Reads this long gain little from sharing a
+/// connection and lose the database's parallelism. The shortest of several runs, because
+/// one run can be long only because the backend was descheduled.
+const SAMPLES: u8 = 8;
+const SLOW_FOR: Duration = Duration::from_secs(5);
+
+/// How many statements one shared connection keeps prepared; reads of others are parsed
+/// each time (unnamed statement).
+const KEPT: usize = 4096;
+
+/// Requests written in one go at most.
+const BATCH: usize = 64;
+
+/// One read to run on a shared connection.
+pub(super) struct Request {
+    /// The guard's rewrite and the parameter types the client's Parse gave it.
+    pub statement: Arc<str>,
+    pub types: Vec<u32>,
+    /// The client's Bind frame from the statement name's terminator on (parameters and
+    /// formats), and the frames after the Bind (Describe, Execute, Sync) as they came.
+    pub bind_rest: Bytes,
+    pub tail: Bytes,
+    pub answer: oneshot::Sender<BytesMut>,
+}
+
+/// The shared connections, by the settings their sessions started with.
+pub(super) struct SharedReads {
+    config: UpstreamConfig,
+    per_settings: usize,
+    lines: Mutex<HashMap<String, Vec<Line>>>,
+    /// Held while connecting, so sessions that find too few connections open one each.
+    connecting: tokio::sync::Mutex<()>,
+    slow: Slow,
+    slow_time: Duration,
+    next: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct Line {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl SharedReads {
+    /// `None` when `connections` is 0 (the feature is off).
+    pub(super) fn new(
+        config: UpstreamConfig,
+        connections: usize,
+        slow_time: Duration,
+    ) -> Option<Self> {
+        (connections > 0).then(|| SharedReads {
+            config,
+            per_settings: connections,
+            lines: Mutex::new(HashMap::new()),
+            connecting: tokio::sync::Mutex::new(()),
+            slow: Slow::default(),
+            slow_time,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Whether `statement` kept a connection busy lately.
+    pub(super) fn is_slow(&self, statement: &str) -> bool {
+        crate::lock(&self.slow)
+            .get(statement)
+            .and_then(|s| s.slow_until)
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    /// Sends `request` on a shared connection of the sessions started with `settings` (the
+    /// `SET`s that ran at startup), connecting one when needed; the answer comes through the
+    /// request's channel. `Err` gives the request back when no connection can take it.
+    pub(super) async fn send(&self, settings: &str, request: Request) -> Result<(), Request> {
+        let line = match self.pick(settings, true) {
+            Some(line) => line,
+            None => {
+                self.connect(settings).await;
+                match self.pick(settings, false) {
+                    Some(line) => line,
+                    None => return Err(request),
+                }
+            }
+        };
+        line.requests.send(request).map_err(|e| e.0)
+    }
+
+    /// A connection in turn; with `full`, only once all of them are open.
+    fn pick(&self, settings: &str, full: bool) -> Option<Line> {
+        let lines = crate::lock(&self.lines);
+        let list = lines.get(settings)?;
+        let open = list.iter().filter(|l| !l.requests.is_closed()).count();
+        if open == 0 || (full && open < self.per_settings) {
+            return None;
+        }
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % open;
+        list.iter()
+            .filter(|l| !l.requests.is_closed())
+            .nth(at)
+            .cloned()
+    }
+
+    /// Opens the connections missing for `settings`; failures are logged and leave fewer.
+    async fn connect(&self, settings: &str) {
+        let _connecting = self.connecting.lock().await;
+        let open = {
+            let mut lines = crate::lock(&self.lines);
+            let list = lines.entry(settings.to_string()).or_default();
+            list.retain(|l| !l.requests.is_closed());
+            list.len()
+        };
+        for _ in open..self.per_settings {
+            let mut upstream = match Upstream::connect(&self.config).await {
+                Ok(upstream) => upstream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wire: no shared read connection");
+                    return;
+                }
+            };
+            if !settings.is_empty()
+                && let Err(e) = upstream.run(settings).await
+            {
+                tracing::warn!(error = %e, "wire: a shared read connection could not start");
+                return;
+            }
+            let line = start(upstream, self.slow.clone(), self.slow_time);
+            crate::lock(&self.lines)
+                .entry(settings.to_string())
+                .or_default()
+                .push(line);
+        }
+    }
+}
+
+/// What the reader needs to turn the database's answer into the client's.
+struct Sink {
+    answer: oneshot::Sender<BytesMut>,
+    /// A Parse went first: its ParseComplete is dropped, or its error forgets the name.
+    parsed: Option<Arc<str>>,
+    statement: Arc<str>,
+    sent: Instant,
+}
+
+/// Statements prepared on one shared connection, by rewrite and parameter types.
+#[derive(Default)]
+struct Kept {
+    names: HashMap<Arc<str>, Vec<(Vec<u32>, String)>>,
+    kept: usize,
+    count: u64,
+}
+
+impl Kept {
+    /// The name `statement` runs under and whether it must be parsed first; the unnamed
+    /// statement (parsed each time) once [`KEPT`] are kept.
+    fn name(&mut self, statement: &Arc<str>, types: &[u32]) -> (String, bool) {
+        let known = self
+            .names
+            .get(&**statement)
+            .and_then(|list| list.iter().find(|(t, _)| t == types));
+        if let Some((_, name)) = known {
+            return (name.clone(), false);
+        }
+        if self.kept >= KEPT {
+            return (String::new(), true);
+        }
+        self.count += 1;
+        self.kept += 1;
+        let name = format!("{PREFIX}shared_{}", self.count);
+        self.names
+            .entry(statement.clone())
+            .or_default()
+            .push((types.to_vec(), name.clone()));
+        (name, true)
+    }
+
+    /// A Parse of `name` failed: the name was never defined.
+    fn forget(&mut self, name: &str) {
+        for list in self.names.values_mut() {
+            let before = list.len();
+            list.retain(|(_, n)| n != name);
+            self.kept -= before - list.len();
+        }
+        self.names.retain(|_, list| !list.is_empty());
+    }
+}
+
+/// How long each read kept a shared connection busy.
+type Slow = Arc<Mutex<HashMap<Arc<str>, Timing>>>;
+
+struct Timing {
+    runs: u8,
+    shortest: Duration,
+    /// Found slow: sent on the sessions' own connections until then.
+    slow_until: Option<Instant>,
+}
+
+impl Timing {
+    fn record(&mut self, took: Duration, slow: Duration, now: Instant) {
+        self.runs += 1;
+        self.shortest = self.shortest.min(took);
+        if self.runs >= SAMPLES {
+            if self.shortest > slow {
+                self.slow_until = Some(now + SLOW_FOR);
+            }
+            self.runs = 0;
+            self.shortest = Duration::MAX;
+        }
+    }
+}
+
+fn start(upstream: Upstream, slow: Slow, slow_time: Duration) -> Line {
+    let (requests, receiver) = mpsc::unbounded_channel();
+    let (sinks, sink_receiver) = mpsc::unbounded_channel();
+    let prepared = Arc::new(Mutex::new(Kept::default()));
+    let Upstream { reader, writer, .. } = upstream;
+    tokio::spawn(write_requests(receiver, writer, sinks, prepared.clone()));
+    tokio::spawn(async move {
+        if let Err(e) = read_answers(reader, sink_receiver, prepared, (slow, slow_time)).await {
+            tracing::warn!(error = %e, "wire: a shared read connection failed");
+        }
+    });
+    Line { requests }
+}
+
+async fn write_requests(
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut upstream: crate::endpoint::UpstreamWrite,
+    sinks: mpsc::UnboundedSender<Sink>,
+    prepared: Arc<Mutex<Kept>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    while requests.recv_many(&mut batch, BATCH).await > 0 {
+        out.clear();
+        for request in batch.drain(..) {
+            let (name, parse) = crate::lock(&prepared).name(&request.statement, &request.types);
+            if parse {
+                let parse = Parse::new(
+                    Some(name.clone()),
+                    request.statement.to_string(),
+                    request.types.clone(),
+                );
+                encode(&parse, &mut out);
+            }
+            let len = 4 + 1 + name.len() + request.bind_rest.len();
+            out.put_u8(b'B');
+            out.put_i32(len as i32);
+            out.put_u8(0); // the unnamed portal
+            out.put_slice(name.as_bytes());
+            out.put_slice(&request.bind_rest);
+            out.put_slice(&request.tail);
+            let sink = Sink {
+                answer: request.answer,
+                parsed: (parse && !name.is_empty()).then(|| Arc::from(name.as_str())),
+                statement: request.statement,
+                sent: Instant::now(),
+            };
+            if sinks.send(sink).is_err() {
+                return;
+            }
+        }
+        if upstream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_answers(
+    mut upstream: FrameReader<crate::endpoint::UpstreamRead>,
+    mut sinks: mpsc::UnboundedReceiver<Sink>,
+    prepared: Arc<Mutex<Kept>>,
+    (slow, slow_time): (Slow, Duration),
+) -> std::io::Result<()> {
+    // The request being answered, what it has so far, and whether its first frame came.
+    let mut current: Option<(Sink, BytesMut, bool)> = None;
+    let mut last_done = Instant::now();
+    loop {
+        let Some(run) = upstream.frames().await? else {
+            return Ok(());
+        };
+        let mut failure = None;
+        each_frame(&run, |kind, bytes| {
+            if failure.is_some() {
+                return;
+            }
+            if current.is_none() {
+                match sinks.try_recv() {
+                    Ok(sink) => current = Some((sink, BytesMut::new(), false)),
+                    Err(_) => {
+                        failure = Some("an answer to no request");
+                        return;
+                    }
+                }
+            }
+            let Some((sink, answer, started)) = current.as_mut() else {
+                return;
+            };
+            let first = !std::mem::replace(started, true);
+            match kind {
+                // ParseComplete and CloseComplete: the session never sent those messages.
+                b'1' | b'3' => {}
+                b'E' if first && sink.parsed.is_some() => {
+                    // The Parse failed: the name was never defined.
+                    if let Some(name) = &sink.parsed {
+                        crate::lock(&prepared).forget(name);
+                    }
+                    answer.extend_from_slice(bytes);
+                }
+                b'Z' => {
+                    answer.extend_from_slice(bytes);
+                    let now = Instant::now();
+                    if let Some((sink, answer, _)) = current.take() {
+                        let took = now.duration_since(sink.sent.max(last_done));
+                        crate::lock(&slow)
+                            .entry(sink.statement.clone())
+                            .or_insert(Timing {
+                                runs: 0,
+                                shortest: Duration::MAX,
+                                slow_until: None,
+                            })
+                            .record(took, slow_time, now);
+                        let _ = sink.answer.send(answer);
+                    }
+                    last_done = now;
+                }
+                _ => answer.extend_from_slice(bytes),
+            }
+        });
+        if let Some(why) = failure {
+            return Err(super::frame::invalid(why));
+        }
+    }
+}
+
+/// Runs `run` on a shared connection when it is one execution of a shareable read (see
+/// [`one_execution`]), checked as on the session's own connection; the answer for the
+/// client, or `None` to send the run on the session's own connection. The caller makes
+/// sure the session has nothing open or pending and has changed no setting.
+pub(super) async fn try_read<D: Directory>(
+    shared: &Shared<D>,
+    run: &[u8],
+    prepared: &mut Prepared,
+    access: &mut SessionAccess,
+    identity: &Identity,
+    settings: &str,
+) -> Option<BytesMut> {
+    let reads = shared.reads.as_ref()?;
+    let one = one_execution(run)?;
+    let statement = prepared.protocol.get(one.statement)?;
+    if !statement.shareable || reads.is_slow(&statement.rewrite) {
+        return None;
+    }
+    // A refusal is left to the session's own path, which answers it in order.
+    prepared
+        .recheck(shared, access, identity, one.statement)
+        .await
+        .ok()?;
+    let statement = prepared.protocol.get(one.statement)?;
+    let (answer, receiver) = oneshot::channel();
+    let request = Request {
+        statement: statement.rewrite.clone(),
+        types: statement.types.clone(),
+        bind_rest: Bytes::copy_from_slice(one.bind_rest),
+        tail: Bytes::copy_from_slice(one.tail),
+        answer,
+    };
+    reads.send(settings, request).await.ok()?;
+    // A connection lost before it answered: the read runs again on the session's own.
+    receiver.await.ok()
+}
+
+/// A client's run of frames that is one execution of a prepared statement and nothing
+/// else: Bind to the unnamed portal, an optional Describe of it, Execute of all its rows,
+/// Sync.
+pub(super) struct OneExecution<'a> {
+    /// The client's statement name.
+    pub statement: &'a str,
+    /// See [`Request::bind_rest`] and [`Request::tail`].
+    pub bind_rest: &'a [u8],
+    pub tail: &'a [u8],
+}
+
+pub(super) fn one_execution(run: &[u8]) -> Option<OneExecution<'_>> {
+    let mut frames = Frames { run, at: 0 };
+    let (kind, bind) = frames.next()?;
+    if kind != b'B' || bind.first() != Some(&0) {
+        return None;
+    }
+    let name_len = bind[1..].iter().position(|b| *b == 0)?;
+    let statement = std::str::from_utf8(&bind[1..1 + name_len]).ok()?;
+    let bind_rest = &bind[1 + name_len..];
+    let tail_at = frames.at;
+    let (mut kind, mut body) = frames.next()?;
+    if kind == b'D' {
+        if body != b"P\0" {
+            return None;
+        }
+        (kind, body) = frames.next()?;
+    }
+    // Execute of the unnamed portal with no row limit: a suspended portal would be looked
+    // for again on the session's own connection.
+    if kind != b'E' || body != [0, 0, 0, 0, 0] {
+        return None;
+    }
+    let (kind, body) = frames.next()?;
+    if kind != b'S' || !body.is_empty() || frames.at != run.len() {
+        return None;
+    }
+    Some(OneExecution {
+        statement,
+        bind_rest,
+        tail: &run[tail_at..],
+    })
+}
+
+/// Frames of a run as (type, body).
+struct Frames<'a> {
+    run: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Frames<'a> {
+    fn next(&mut self) -> Option<(u8, &'a [u8])> {
+        let head = self.run.get(self.at..self.at + 5)?;
+        let len = usize::try_from(i32::from_be_bytes([head[1], head[2], head[3], head[4]])).ok()?;
+        let body = self.run.get(self.at + 5..self.at + 1 + len)?;
+        let kind = head[0];
+        self.at += 1 + len;
+        Some((kind, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::frame::typed;
+
+    fn bind(portal: &str, statement: &str) -> BytesMut {
+        let mut body = BytesMut::new();
+        body.put_slice(portal.as_bytes());
+        body.put_u8(0);
+        body.put_slice(statement.as_bytes());
+        body.put_u8(0);
+        body.put_slice(&[0, 0, 0, 1, 0, 0, 0, 1, b'7', 0, 0]);
+        typed(b'B', &body)
+    }
+
+    fn run(frames: &[BytesMut]) -> Vec<u8> {
+        frames.iter().flat_map(|f| f.to_vec()).collect()
+    }
+
+    #[test]
+    fn a_read_is_slow_when_its_shortest_of_several_runs_is_long() {
+        let limit = Duration::from_micros(150);
+        let now = Instant::now();
+        let mut timing = Timing {
+            runs: 0,
+            shortest: Duration::MAX,
+            slow_until: None,
+        };
+        // One quick run among long ones (a descheduled backend): not slow.
+        for i in 0..SAMPLES {
+            let took = if i == 3 { 50 } else { 5_000 };
+            timing.record(Duration::from_micros(took), limit, now);
+        }
+        assert_eq!(timing.slow_until, None);
+        for _ in 0..SAMPLES - 1 {
+            timing.record(Duration::from_micros(400), limit, now);
+        }
+        assert_eq!(timing.slow_until, None, "judged only after {SAMPLES} runs");
+        timing.record(Duration::from_micros(400), limit, now);
+        assert_eq!(timing.slow_until, Some(now + SLOW_FOR));
+    }
+
+    #[test]
+    fn one_execution_is_bind_describe_execute_sync_of_the_unnamed_portal() {
+        let describe = typed(b'D', b"P\0");
+        let execute = typed(b'E', &[0, 0, 0, 0, 0]);
+        let sync = typed(b'S', b"");
+        let full = run(&[
+            bind("", "s1"),
+            describe.clone(),
+            execute.clone(),
+            sync.clone(),
+        ]);
+        let one = one_execution(&full).expect("one execution");
+        assert_eq!(one.statement, "s1");
+        assert_eq!(one.bind_rest[0], 0);
+        assert_eq!(one.tail.len(), describe.len() + execute.len() + sync.len());
+        assert!(one_execution(&run(&[bind("", ""), execute.clone(), sync.clone()])).is_some());
+
+        let refused = [
+            // a named portal outlives the Sync on the connection that has it
+            run(&[bind("p", "s1"), execute.clone(), sync.clone()]),
+            // a row limit leaves a portal to continue
+            run(&[bind("", "s1"), typed(b'E', &[0, 0, 0, 0, 10]), sync.clone()]),
+            // more after the Sync, or no Sync
+            run(&[bind("", "s1"), execute.clone(), sync.clone(), sync.clone()]),
+            run(&[bind("", "s1"), execute.clone()]),
+            // a Describe of a statement, or of another portal
+            run(&[
+                bind("", "s1"),
+                typed(b'D', b"S\0"),
+                execute.clone(),
+                sync.clone(),
+            ]),
+            run(&[
+                bind("", "s1"),
+                typed(b'D', b"Px\0"),
+                execute.clone(),
+                sync.clone(),
+            ]),
+            // a Parse in the same run
+            run(&[
+                typed(b'P', b"\0SELECT 1\0\0\0"),
+                bind("", ""),
+                execute,
+                sync,
+            ]),
+        ];
+        for r in refused {
+            assert!(one_execution(&r).is_none());
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Restricted sessions' prepared reads pipelined over shared upstream connections
+//! (`PG_PROXY_SHARED_READS`): many sessions' reads on one connection, each answered with its
+//! own rows under the user's permissions, and never a read that could tell the connections
+//! apart — inside a transaction, after a setting changed, or after another read failed.
+
+use tokio_postgres::Client;
+
+use crate::clerk::{clerk_permissions, restricted_app_on};
+use crate::support::relay::Relay;
+use crate::support::{App, Kind, PG_PORT, TestDb};
+use crate::wire_pg::{SETUP, connect, direct, simple, sqlstate};
+
+/// The clerk's app with one shared connection, reaching PostgreSQL through a relay that
+/// counts what each upstream connection carries.
+async fn start() -> (App, Relay) {
+    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
+    let db = TestDb::new(Kind::Postgres).await;
+    let (app, _) = restricted_app_on(
+        db,
+        Some(relay.port()),
+        SETUP,
+        "Clerk",
+        &clerk_permissions(),
+        // Reads in a debug build can take longer than the default's quick read.
+        &[
+            ("PG_PROXY_SHARED_READS", "1"),
+            ("PG_PROXY_SHARED_READ_TIME", "10s"),
+        ],
+    )
+    .await;
+    (app, relay)
+}
+
+async fn clerk(app: &App) -> Client {
+    connect(app, "clerk@example.com", "clerk-token")
+        .await
+        .expect("clerk login")
+}
+
+/// `SELECT name FROM customers WHERE id = $1` through a prepared statement.
+async fn customer_name(client: &Client, id: i32) -> Result<Option<String>, tokio_postgres::Error> {
+    let rows = client
+        .query("SELECT name FROM customers WHERE id = $1", &[&id])
+        .await?;
+    Ok(rows.first().map(|r| r.get(0)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_share_a_connection_and_each_gets_its_own_rows() {
+    let (app, relay) = start().await;
+    let sessions = [clerk(&app).await, clerk(&app).await, clerk(&app).await];
+    const READS: i32 = 60;
+    let before = relay.pg_most_executes();
+    let runs = sessions.iter().enumerate().map(|(n, client)| async move {
+        let statement = client
+            .prepare("SELECT id, amount::text FROM orders WHERE id = $1")
+            .await
+            .expect("prepare");
+        for i in 0..READS {
+            // Each session asks for other rows, so answers crossing sessions would show.
+            let id = (i + n as i32) % 4 + 1;
+            let rows = client.query(&statement, &[&id]).await.expect("read");
+            let got: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            // Only the published orders (1 and 3) are the clerk's.
+            let expected = match id {
+                1 => vec![(1, "10.50".to_string())],
+                3 => vec![(3, "30.25".to_string())],
+                _ => vec![],
+            };
+            assert_eq!(got, expected, "session {n}, order {id}");
+        }
+    });
+    futures_util::future::join_all(runs).await;
+    let carried = relay.pg_most_executes();
+    assert!(
+        carried >= 3 * READS as u64 && carried > before,
+        "one upstream connection carried the reads of all three sessions (most: {carried})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_that_could_tell_the_connections_apart_stay_on_the_sessions_own() {
+    let (app, _relay) = start().await;
+    let (a, b) = (clerk(&app).await, clerk(&app).await);
+    assert_eq!(customer_name(&a, 1).await.unwrap().as_deref(), Some("Ada"));
+
+    // In a transaction a read sees the transaction's own writes, and only there.
+    simple(&a, "BEGIN").await.unwrap();
+    simple(&a, "UPDATE customers SET name = 'Changed' WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        customer_name(&a, 1).await.unwrap().as_deref(),
+        Some("Changed")
+    );
+    assert_eq!(customer_name(&b, 1).await.unwrap().as_deref(), Some("Ada"));
+    simple(&a, "ROLLBACK").await.unwrap();
+    assert_eq!(customer_name(&a, 1).await.unwrap().as_deref(), Some("Ada"));
+
+    // A failed read ends with its own Sync: the next reads, of any session, are answered.
+    let divide = "SELECT id / $1 FROM customers WHERE id = 2";
+    let e = a.query(divide, &[&0i32]).await.unwrap_err();
+    assert_eq!(sqlstate(&e).0, "22012");
+    assert_eq!(
+        customer_name(&b, 2).await.unwrap().as_deref(),
+        Some("Grace")
+    );
+    let rows = a.query(divide, &[&2i32]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
+
+    // A setting the session changed shapes its answers from then on.
+    let stamp = "SELECT CAST(CAST(CAST($1 AS text) AS timestamptz) AS text)";
+    let moment = "2020-01-01 00:00:00+00";
+    let as_the_database_says = direct(&app)
+        .await
+        .query_one(stamp, &[&moment])
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    simple(&a, "SET TimeZone = 'Asia/Tokyo'").await.unwrap();
+    for _ in 0..3 {
+        let tokyo: String = a.query_one(stamp, &[&moment]).await.unwrap().get(0);
+        assert_eq!(tokyo, "2020-01-01 09:00:00+09");
+        let other: String = b.query_one(stamp, &[&moment]).await.unwrap().get(0);
+        assert_eq!(other, as_the_database_says);
+    }
+}
