@@ -100,8 +100,16 @@ pub fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]
     let mut cmd = daemon(bin);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
-    if let Ok(threads) = std::env::var("TOKIO_WORKER_THREADS") {
-        cmd.env("TOKIO_WORKER_THREADS", threads);
+    // Settings to compare by hand, passed on when set.
+    for name in [
+        "TOKIO_WORKER_THREADS",
+        "RUST_LOG",
+        "PG_PROXY_SHARED_READS",
+        "PG_PROXY_SHARED_READ_TIME",
+    ] {
+        if let Ok(value) = std::env::var(name) {
+            cmd.env(name, value);
+        }
     }
     for (k, v) in env {
         cmd.env(k, v);

@@ -50,6 +50,7 @@ async fn sessions_share_a_connection_and_each_gets_its_own_rows() {
     let (app, relay) = start().await;
     let sessions = [clerk(&app).await, clerk(&app).await, clerk(&app).await];
     const READS: i32 = 60;
+    const TEXTS: i32 = 20;
     let before = relay.pg_most_executes();
     let runs = sessions.iter().enumerate().map(|(n, client)| async move {
         let statement = client
@@ -69,11 +70,23 @@ async fn sessions_share_a_connection_and_each_gets_its_own_rows() {
             };
             assert_eq!(got, expected, "session {n}, order {id}");
         }
+        // Text reads too (run upstream as prepared statements of their own).
+        for i in 0..TEXTS {
+            let id = (i + n as i32) % 4 + 1;
+            let sql = format!("SELECT id, amount FROM orders WHERE id = {id}");
+            let (_, rows) = simple(client, &sql).await.expect("text read");
+            let expected = match id {
+                1 => vec![vec![Some("1".to_string()), Some("10.50".to_string())]],
+                3 => vec![vec![Some("3".to_string()), Some("30.25".to_string())]],
+                _ => vec![],
+            };
+            assert_eq!(rows, expected, "session {n}: {sql}");
+        }
     });
     futures_util::future::join_all(runs).await;
     let carried = relay.pg_most_executes();
     assert!(
-        carried >= 3 * READS as u64 && carried > before,
+        carried >= 3 * (READS + TEXTS) as u64 && carried > before,
         "one upstream connection carried the reads of all three sessions (most: {carried})"
     );
 }

@@ -228,6 +228,9 @@ where
         }
         let mut frames = Vec::new();
         frame::each_frame(&run, |kind, bytes| frames.push((kind, bytes.len())));
+        // A text read alone in its run, in an idle session, may go to a shared connection.
+        let may_share = frames.len() == 1 && !extended && !settings_changed && pending.idle();
+        let mut shared_answer = None;
         let mut out = BytesMut::with_capacity(run.len());
         let mut terminate = false;
         let mut at = 0;
@@ -253,6 +256,13 @@ where
                         guarded_text(shared, &mut access, identity, &query.query, !extended).await;
                     let answer = match answer {
                         Ok(TextAnswer::Bound(bound, filler)) => {
+                            if may_share {
+                                shared_answer =
+                                    super::shared::try_text_read(shared, &bound, settings).await;
+                                if shared_answer.is_some() {
+                                    continue;
+                                }
+                            }
                             {
                                 let mut statements = crate::lock(&pending.statements);
                                 if let Some(mut run) = statements.frames(&bound, &mut out) {
@@ -414,6 +424,11 @@ where
         }
         if !out.is_empty() {
             upstream.write_all(&out).await?;
+        }
+        if let Some(answer) = shared_answer {
+            let mut out = client_out.lock().await;
+            out.write_all(&answer).await?;
+            out.flush().await?;
         }
         if terminate {
             return Ok(true);

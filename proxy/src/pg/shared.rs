@@ -23,6 +23,8 @@ use pgwire::messages::extendedquery::Parse;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
+use rectus_policies::guard::template::Bound;
+
 use super::Shared;
 use super::bound::PREFIX;
 use super::frame::{FrameReader, each_frame, encode};
@@ -54,6 +56,8 @@ pub(super) struct Request {
     /// formats), and the frames after the Bind (Describe, Execute, Sync) as they came.
     pub bind_rest: Bytes,
     pub tail: Bytes,
+    /// A client's text query: its answer is the simple protocol's, without BindComplete.
+    pub text: bool,
     pub answer: oneshot::Sender<BytesMut>,
 }
 
@@ -166,6 +170,8 @@ impl SharedReads {
 
 /// What the reader needs to turn the database's answer into the client's.
 struct Sink {
+    /// Drop BindComplete: the client sent a text query.
+    text: bool,
     answer: oneshot::Sender<BytesMut>,
     /// A Parse went first: its ParseComplete is dropped, or its error forgets the name.
     parsed: Option<Arc<str>>,
@@ -232,6 +238,10 @@ impl Timing {
         self.shortest = self.shortest.min(took);
         if self.runs >= SAMPLES {
             if self.shortest > slow {
+                tracing::info!(
+                    quickest_us = self.shortest.as_micros() as u64,
+                    "wire: a shared read is slow; it runs on the sessions' own connections for 5 s"
+                );
                 self.slow_until = Some(now + SLOW_FOR);
             }
             self.runs = 0;
@@ -282,6 +292,7 @@ async fn write_requests(
             out.put_slice(&request.bind_rest);
             out.put_slice(&request.tail);
             let sink = Sink {
+                text: request.text,
                 answer: request.answer,
                 parsed: (parse && !name.is_empty()).then(|| Arc::from(name.as_str())),
                 statement: request.statement,
@@ -331,6 +342,7 @@ async fn read_answers(
             match kind {
                 // ParseComplete and CloseComplete: the session never sent those messages.
                 b'1' | b'3' => {}
+                b'2' if sink.text => {}
                 b'E' if first && sink.parsed.is_some() => {
                     // The Parse failed: the name was never defined.
                     if let Some(name) = &sink.parsed {
@@ -394,12 +406,54 @@ pub(super) async fn try_read<D: Directory>(
         types: statement.types.clone(),
         bind_rest: Bytes::copy_from_slice(one.bind_rest),
         tail: Bytes::copy_from_slice(one.tail),
+        text: false,
         answer,
     };
     reads.send(settings, request).await.ok()?;
     // A connection lost before it answered: the read runs again on the session's own.
     receiver.await.ok()
 }
+
+/// Runs a text read that the guard gave as a statement and its parameters
+/// ([`super::bound`]) on a shared connection; the simple protocol's answer, or `None` to run
+/// it on the session's own connection. The caller makes sure it is alone in its run and the
+/// session has nothing open or pending and has changed no setting.
+pub(super) async fn try_text_read<D>(
+    shared: &Shared<D>,
+    bound: &Bound,
+    settings: &str,
+) -> Option<BytesMut> {
+    let reads = shared.reads.as_ref()?;
+    let count = i16::try_from(bound.values.len()).ok()?;
+    if bound.types.len() != bound.values.len() || reads.is_slow(&bound.sql) {
+        return None;
+    }
+    // Bind's fields after the statement name: text parameters, text results.
+    let mut bind_rest = BytesMut::with_capacity(8 + bound.values.len() * 16);
+    bind_rest.put_u8(0);
+    bind_rest.put_i16(0);
+    bind_rest.put_i16(count);
+    for value in &bound.values {
+        bind_rest.put_i32(i32::try_from(value.len()).ok()?);
+        bind_rest.put_slice(value.as_bytes());
+    }
+    bind_rest.put_i16(0);
+    let (answer, receiver) = oneshot::channel();
+    let request = Request {
+        statement: Arc::from(bound.sql.as_str()),
+        types: bound.types.clone(),
+        bind_rest: bind_rest.freeze(),
+        tail: Bytes::from_static(TEXT_TAIL),
+        text: true,
+        answer,
+    };
+    reads.send(settings, request).await.ok()?;
+    receiver.await.ok()
+}
+
+/// Describe of the unnamed portal (the simple protocol's RowDescription), Execute of all
+/// its rows, Sync.
+const TEXT_TAIL: &[u8] = b"D\0\0\0\x06P\0E\0\0\0\x09\0\0\0\0\0S\0\0\0\x04";
 
 /// A client's run of frames that is one execution of a prepared statement and nothing
 /// else: Bind to the unnamed portal, an optional Describe of it, Execute of all its rows,
@@ -520,6 +574,9 @@ mod tests {
         assert_eq!(one.bind_rest[0], 0);
         assert_eq!(one.tail.len(), describe.len() + execute.len() + sync.len());
         assert!(one_execution(&run(&[bind("", ""), execute.clone(), sync.clone()])).is_some());
+        let mut text = bind("", "s1").to_vec();
+        text.extend_from_slice(TEXT_TAIL);
+        assert_eq!(one_execution(&text).map(|o| o.tail), Some(TEXT_TAIL));
 
         let refused = [
             // a named portal outlives the Sync on the connection that has it
