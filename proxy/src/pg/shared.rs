@@ -44,6 +44,14 @@ const SLOW_FOR: Duration = Duration::from_secs(5);
 /// each time (unnamed statement).
 const KEPT: usize = 4096;
 
+/// Sets of startup settings with shared connections at most; sessions with others keep
+/// their reads on their own connections.
+const SETTINGS_KEPT: usize = 8;
+
+/// An answer larger than this marks its read slow at once: answers are held whole before
+/// they are passed on, which suits only small ones.
+const LARGE: usize = 1 << 20;
+
 /// Requests written in one go at most.
 const BATCH: usize = 64;
 
@@ -141,9 +149,16 @@ impl SharedReads {
         let _connecting = self.connecting.lock().await;
         let open = {
             let mut lines = crate::lock(&self.lines);
-            let list = lines.entry(settings.to_string()).or_default();
-            list.retain(|l| !l.requests.is_closed());
-            list.len()
+            lines.retain(|_, list| {
+                list.retain(|l| !l.requests.is_closed());
+                !list.is_empty()
+            });
+            // Each set of settings holds connections of its own: clients choosing new
+            // settings must not open connections beyond the pool's bound.
+            if !lines.contains_key(settings) && lines.len() >= SETTINGS_KEPT {
+                return;
+            }
+            lines.get(settings).map_or(0, Vec::len)
         };
         for _ in open..self.per_settings {
             let mut upstream = match Upstream::connect(&self.config).await {
@@ -177,6 +192,8 @@ struct Sink {
     parsed: Option<Arc<str>>,
     statement: Arc<str>,
     sent: Instant,
+    /// Its answer passed [`LARGE`].
+    large: bool,
 }
 
 /// Statements prepared on one shared connection, by rewrite and parameter types.
@@ -233,6 +250,14 @@ struct Timing {
 }
 
 impl Timing {
+    fn new() -> Timing {
+        Timing {
+            runs: 0,
+            shortest: Duration::MAX,
+            slow_until: None,
+        }
+    }
+
     fn record(&mut self, took: Duration, slow: Duration, now: Instant) {
         self.runs += 1;
         self.shortest = self.shortest.min(took);
@@ -297,6 +322,7 @@ async fn write_requests(
                 parsed: (parse && !name.is_empty()).then(|| Arc::from(name.as_str())),
                 statement: request.statement,
                 sent: Instant::now(),
+                large: false,
             };
             if sinks.send(sink).is_err() {
                 return;
@@ -357,17 +383,22 @@ async fn read_answers(
                         let took = now.duration_since(sink.sent.max(last_done));
                         crate::lock(&slow)
                             .entry(sink.statement.clone())
-                            .or_insert(Timing {
-                                runs: 0,
-                                shortest: Duration::MAX,
-                                slow_until: None,
-                            })
+                            .or_insert_with(Timing::new)
                             .record(took, slow_time, now);
                         let _ = sink.answer.send(answer);
                     }
                     last_done = now;
                 }
-                _ => answer.extend_from_slice(bytes),
+                _ => {
+                    answer.extend_from_slice(bytes);
+                    if answer.len() > LARGE && !sink.large {
+                        sink.large = true;
+                        crate::lock(&slow)
+                            .entry(sink.statement.clone())
+                            .or_insert_with(Timing::new)
+                            .slow_until = Some(Instant::now() + SLOW_FOR);
+                    }
+                }
             }
         });
         if let Some(why) = failure {
@@ -539,11 +570,7 @@ mod tests {
     fn a_read_is_slow_when_its_shortest_of_several_runs_is_long() {
         let limit = Duration::from_micros(150);
         let now = Instant::now();
-        let mut timing = Timing {
-            runs: 0,
-            shortest: Duration::MAX,
-            slow_until: None,
-        };
+        let mut timing = Timing::new();
         // One quick run among long ones (a descheduled backend): not slow.
         for i in 0..SAMPLES {
             let took = if i == 3 { 50 } else { 5_000 };
