@@ -92,6 +92,33 @@ async fn sessions_share_a_connection_and_each_gets_its_own_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_read_with_a_large_answer_goes_back_to_the_sessions_own_connection() {
+    let (app, relay) = start().await;
+    let client = clerk(&app).await;
+    let big = client
+        .prepare("SELECT repeat(name, $1) FROM customers WHERE id = 1")
+        .await
+        .unwrap();
+    let before = relay.pg_executes();
+    let mut carriers = Vec::new();
+    for _ in 0..3 {
+        // "Ada" 400,000 times: 1.2 MB, past what a shared connection holds whole.
+        let rows = client.query(&big, &[&400_000i32]).await.unwrap();
+        assert_eq!(rows[0].get::<_, String>(0).len(), 1_200_000);
+        let after = relay.pg_executes();
+        let carrier = (0..after.len())
+            .filter(|&i| after[i] > before.get(i).copied().unwrap_or(0))
+            .collect::<Vec<_>>();
+        carriers.push(carrier);
+    }
+    // The first run went to the shared connection, the next ones to the session's own.
+    assert_eq!(carriers[0].len(), 1);
+    assert_eq!(carriers[1].len(), 2, "{carriers:?}");
+    assert_eq!(carriers[1], carriers[2]);
+    assert!(carriers[1].contains(&carriers[0][0]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reads_that_could_tell_the_connections_apart_stay_on_the_sessions_own() {
     let (app, _relay) = start().await;
     let (a, b) = (clerk(&app).await, clerk(&app).await);

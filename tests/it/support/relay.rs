@@ -22,8 +22,8 @@ struct State {
     pg_rows: AtomicU64,
     /// PostgreSQL statements the client side prepared (Parse messages).
     pg_parses: AtomicU64,
-    /// The most Execute messages one connection carried.
-    pg_most_executes: AtomicU64,
+    /// Execute messages each connection carried, in the order they were opened.
+    pg_executes: Mutex<Vec<Arc<AtomicU64>>>,
     /// MySQL `COM_QUERY` texts the client side sent that prepare (`PREPARE …`) or run
     /// (`EXECUTE …`) an SQL-level prepared statement.
     my_prepares: AtomicU64,
@@ -111,9 +111,19 @@ impl Relay {
         self.state.pg_parses.load(Ordering::SeqCst)
     }
 
+    /// How many Execute messages each PostgreSQL connection carried so far, in the order
+    /// the connections were opened.
+    pub fn pg_executes(&self) -> Vec<u64> {
+        self.state
+            .pg_executes
+            .lock()
+            .map(|c| c.iter().map(|n| n.load(Ordering::SeqCst)).collect())
+            .unwrap_or_default()
+    }
+
     /// The most Execute messages one PostgreSQL connection carried so far.
     pub fn pg_most_executes(&self) -> u64 {
-        self.state.pg_most_executes.load(Ordering::SeqCst)
+        self.pg_executes().into_iter().max().unwrap_or(0)
     }
 
     /// How many `PREPARE` texts MySQL clients sent so far.
@@ -184,7 +194,7 @@ impl Drop for Relay {
 struct PgFrames {
     started: bool,
     pending: Vec<u8>,
-    executes: u64,
+    executes: Arc<AtomicU64>,
 }
 
 impl PgFrames {
@@ -211,10 +221,7 @@ impl PgFrames {
                 statements.fetch_add(1, Ordering::SeqCst);
             }
             if self.started && self.pending[0] == b'E' {
-                self.executes += 1;
-                state
-                    .pg_most_executes
-                    .fetch_max(self.executes, Ordering::SeqCst);
+                self.executes.fetch_add(1, Ordering::SeqCst);
             }
             if self.started && self.pending[0] == b'P' {
                 parses.fetch_add(1, Ordering::SeqCst);
@@ -275,6 +282,9 @@ async fn pipe(
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut frames = PgFrames::default();
+    if client_side && let Ok(mut counts) = state.pg_executes.lock() {
+        counts.push(frames.executes.clone());
+    }
     let mut my_frames = MyFrames::default();
     let mut server_frames = PgServerFrames::default();
     loop {
