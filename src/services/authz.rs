@@ -114,19 +114,27 @@ impl Authz {
         }
     }
 
-    /// The user `id` from the cache, or from `load` on a miss.
+    /// The user `id` from the cache, or from `load` on a miss (one load for all the
+    /// requests that miss at once). A value loaded while the users changed answers its
+    /// requests but is not kept: it may be a suspended user's old row.
     pub async fn user(
         &self,
         id: &str,
         load: impl std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
     ) -> Result<Option<UserStatus>, DbError> {
-        self.users
+        let before = self.generation();
+        let user = self
+            .users
             .try_get_with(id.to_string(), load)
             .await
             .map_err(|e| match Arc::try_unwrap(e) {
                 Ok(e) => e,
                 Err(shared) => DbError::Decode(shared.to_string()),
-            })
+            })?;
+        if self.generation() != before {
+            self.users.invalidate(id).await;
+        }
+        Ok(user)
     }
 
     /// The user whose static token is `token`, from the cache or from `load`.
@@ -158,11 +166,16 @@ impl Authz {
     }
 
     pub fn invalidate(&self) {
+        use std::sync::atomic::Ordering;
+        // Before the caches are emptied: a load that raced the change and stored its value
+        // after they were emptied finds the generation moved when it checks (`user`,
+        // [`keep_unless_changed`]). And after: state derived from the old snapshot by one
+        // who read the generation in between is never kept under the final one.
+        self.generation.fetch_add(1, Ordering::Release);
         self.cache.invalidate_all();
         self.users.invalidate_all();
         self.tokens.invalidate_all();
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     pub fn generation(&self) -> u64 {
@@ -464,4 +477,53 @@ async fn load(db: &Database) -> Result<Snapshot, DbError> {
         permissions,
         callers: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    fn active(status: &str) -> UserStatus {
+        UserStatus {
+            id: "u1".into(),
+            role: None,
+            status: status.into(),
+        }
+    }
+
+    /// A user read before a suspension and cached after the caches were emptied would stay
+    /// active for the cache's lifetime.
+    #[tokio::test]
+    async fn a_user_loaded_across_an_invalidate_is_not_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = DatabaseConfig::Sqlite {
+            filename: dir.path().join("authz.db"),
+        };
+        let db = Database::connect(&config).await.expect("sqlite");
+        let authz = Arc::new(Authz::new(db));
+        let (started, load_started) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let racing = authz.clone();
+        let request = tokio::spawn(async move {
+            racing
+                .user("u1", async move {
+                    let _ = started.send(());
+                    let _ = released.await;
+                    Ok(Some(active("active")))
+                })
+                .await
+        });
+        load_started.await.expect("load started");
+        authz.invalidate();
+        release.send(()).expect("release");
+        let answered = request.await.expect("task").expect("user");
+        assert_eq!(answered.map(|u| u.status).as_deref(), Some("active"));
+
+        let next = authz
+            .user("u1", async { Ok(Some(active("suspended"))) })
+            .await
+            .expect("user");
+        assert_eq!(next.map(|u| u.status).as_deref(), Some("suspended"));
+    }
 }
