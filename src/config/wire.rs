@@ -66,8 +66,9 @@ pub(super) fn pg_proxy(
     let Some(mut settings) = settings(take, postgres, &endpoint)? else {
         return Ok(None);
     };
-    if let Some(v) = shared {
-        settings.shared_reads = v
+    settings.shared_reads = match shared {
+        None => SHARED_READS,
+        Some(v) => v
             .parse::<usize>()
             .ok()
             .filter(|n| *n <= 64)
@@ -75,8 +76,8 @@ pub(super) fn pg_proxy(
                 ConfigError(format!(
                     "{key}={v} is not valid: use a number of connections from 0 (off) to 64"
                 ))
-            })?;
-    }
+            })?,
+    };
     if let Some(text) = time {
         settings.shared_read_time = super::parse_duration(&text)
             .filter(|d| !d.is_zero())
@@ -185,10 +186,8 @@ fn settings(
         allow_insecure_password: insecure.unwrap_or(false),
         pool_size,
         pool_timeout,
-        shared_reads: match endpoint.client {
-            "pg" => SHARED_READS,
-            _ => 0,
-        },
+        // PostgreSQL's endpoint sets its own (`pg_proxy`).
+        shared_reads: 0,
         shared_read_time: SHARED_READ_TIME,
     }))
 }

@@ -487,15 +487,17 @@ impl AuthService {
 
     /// A user's id, role and status, from the cache the permission tables' writes clear.
     async fn user_status(&self, id: &str) -> Result<Option<UserStatus>, AuthError> {
-        let load = async {
-            let user = self.user_where("id", id).await?;
-            Ok(user.map(|u| UserStatus {
-                id: u.id,
-                role: u.role,
-                status: u.status,
-            }))
-        };
-        Ok(self.authz.user(id, load).await?)
+        Ok(self.authz.user(id, self.status_where("id", id)).await?)
+    }
+
+    /// The id, role and status of the user whose `column` is `value`, read now.
+    async fn status_where(&self, column: &str, value: &str) -> Result<Option<UserStatus>, DbError> {
+        let user = self.user_where(column, value).await?;
+        Ok(user.map(|u| UserStatus {
+            id: u.id,
+            role: u.role,
+            status: u.status,
+        }))
     }
 
     /// The user `id` while they are active (not suspended, deleted or archived).
@@ -522,15 +524,9 @@ impl AuthService {
             }
             self.user_status(&claims.id).await?
         } else {
-            let load = async {
-                let user = self.user_where("token", token).await?;
-                Ok(user.map(|u| UserStatus {
-                    id: u.id,
-                    role: u.role,
-                    status: u.status,
-                }))
-            };
-            self.authz.user_by_token(token, load).await?
+            self.authz
+                .user_by_token(token, self.status_where("token", token))
+                .await?
         };
         match user {
             Some(u) if u.status == "active" => Ok(AuthUser {

@@ -220,9 +220,7 @@ where
             )
             .await;
             if let Some(answer) = answer {
-                let mut out = client_out.lock().await;
-                out.write_all(&answer).await?;
-                out.flush().await?;
+                to_client(client_out, &answer).await?;
                 continue;
             }
         }
@@ -426,9 +424,7 @@ where
             upstream.write_all(&out).await?;
         }
         if let Some(answer) = shared_answer {
-            let mut out = client_out.lock().await;
-            out.write_all(&answer).await?;
-            out.flush().await?;
+            to_client(client_out, &answer).await?;
         }
         if terminate {
             return Ok(true);
@@ -467,9 +463,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             let mut done = 0;
             frame::each_frame(&run, |kind, _| done += u64::from(kind == b'Z'));
             pending.answered.fetch_add(done, Ordering::Relaxed);
-            let mut client = client.lock().await;
-            client.write_all(&run).await?;
-            client.flush().await?;
+            to_client(client, &run).await?;
             continue;
         }
         let has_refusals = !crate::lock(&pending.refusals).is_empty()
@@ -482,9 +476,7 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 b't' => pending.note_types(bytes),
                 _ => {}
             });
-            let mut client = client.lock().await;
-            client.write_all(&run).await?;
-            client.flush().await?;
+            to_client(client, &run).await?;
             continue;
         }
         let mut out = BytesMut::with_capacity(run.len());
@@ -523,10 +515,19 @@ async fn forward_responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 _ => out.extend_from_slice(bytes),
             }
         });
-        let mut client = client.lock().await;
-        client.write_all(&out).await?;
-        client.flush().await?;
+        to_client(client, &out).await?;
     }
+}
+
+/// Writes `bytes` to the client, whose write half the database's answers and the shared
+/// reads' answers take turns at.
+async fn to_client<W: AsyncWrite + Unpin>(
+    client: &tokio::sync::Mutex<W>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let mut client = client.lock().await;
+    client.write_all(bytes).await?;
+    client.flush().await
 }
 
 /// Takes the extended protocol's acknowledgements out of the answer to a translated read

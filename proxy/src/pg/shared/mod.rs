@@ -52,6 +52,10 @@ const SETTINGS_KEPT: usize = 8;
 /// they are passed on, which suits only small ones.
 const LARGE: usize = 1 << 20;
 
+/// Reads timed at most; when full, those not found slow are forgotten, so clients sending
+/// ever new statements cannot grow it without bound.
+const TIMED: usize = 4096;
+
 /// Requests written in one go at most.
 const BATCH: usize = 64;
 
@@ -242,6 +246,18 @@ impl Kept {
 /// How long each read kept a shared connection busy.
 type Slow = Arc<Mutex<HashMap<Arc<str>, Timing>>>;
 
+/// The timing of `statement`, made when there is none.
+fn timing<'a>(
+    timed: &'a mut HashMap<Arc<str>, Timing>,
+    statement: &Arc<str>,
+    now: Instant,
+) -> &'a mut Timing {
+    if timed.len() >= TIMED && !timed.contains_key(&**statement) {
+        timed.retain(|_, t| t.slow_until.is_some_and(|until| until > now));
+    }
+    timed.entry(statement.clone()).or_insert_with(Timing::new)
+}
+
 struct Timing {
     runs: u8,
     shortest: Duration,
@@ -381,9 +397,7 @@ async fn read_answers(
                     let now = Instant::now();
                     if let Some((sink, answer, _)) = current.take() {
                         let took = now.duration_since(sink.sent.max(last_done));
-                        crate::lock(&slow)
-                            .entry(sink.statement.clone())
-                            .or_insert_with(Timing::new)
+                        timing(&mut crate::lock(&slow), &sink.statement, now)
                             .record(took, slow_time, now);
                         let _ = sink.answer.send(answer);
                     }
@@ -393,10 +407,9 @@ async fn read_answers(
                     answer.extend_from_slice(bytes);
                     if answer.len() > LARGE && !sink.large {
                         sink.large = true;
-                        crate::lock(&slow)
-                            .entry(sink.statement.clone())
-                            .or_insert_with(Timing::new)
-                            .slow_until = Some(Instant::now() + SLOW_FOR);
+                        let now = Instant::now();
+                        timing(&mut crate::lock(&slow), &sink.statement, now).slow_until =
+                            Some(now + SLOW_FOR);
                     }
                 }
             }
