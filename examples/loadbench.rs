@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod bench;
-use bench::{call, free_port, login, psql, rectus_bin, serve};
+use bench::{HZ, call, cpu_ticks, free_port, login, postgres_ticks, psql, rectus_bin, serve};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -164,59 +164,6 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i] as f64 / 1000.0
-}
-
-/// CPU ticks (user + system) of a process.
-/// USER_HZ on Linux: the unit of CPU times in /proc.
-const HZ: f64 = 100.0;
-
-fn cpu_ticks(pid: u32) -> u64 {
-    process_ticks_and_parent(pid).0
-}
-
-/// CPU ticks of every PostgreSQL process, the backends that have exited included (the
-/// postmaster has waited for them, so their time is in its children's time).
-fn postgres_ticks() -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let mut ticks = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(pid) = name.parse::<u32>() else {
-            continue;
-        };
-        if comm(&name).trim() != "postgres" {
-            continue;
-        }
-        let (own, children, parent) = process_ticks_and_parent(pid);
-        ticks += own;
-        if comm(&parent.to_string()).trim() != "postgres" {
-            ticks += children;
-        }
-    }
-    ticks
-}
-
-/// A process's CPU ticks, its waited-for children's, and its parent's pid.
-fn process_ticks_and_parent(pid: u32) -> (u64, u64, u32) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // ppid, utime, stime, cutime and cstime are fields 4, 14 to 17 of stat; 2, 12 to 15
-    // after "pid (comm) ".
-    (
-        field(11) + field(12),
-        field(13) + field(14),
-        field(1) as u32,
-    )
 }
 
 fn status_kb(pid: u32, key: &str) -> f64 {

@@ -28,7 +28,9 @@ use std::process::{Child, Command, Stdio};
 use serde_json::json;
 
 mod bench;
-use bench::{free_port, login, psql, reader, rectus_bin, rectus_env, serve};
+use bench::{
+    HZ, free_port, login, on_cpu_ns, postgres_ticks, psql, reader, rectus_bin, rectus_env, serve,
+};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "bench-password";
@@ -47,9 +49,14 @@ struct Target {
     port: u16,
     user: &'static str,
     password: &'static str,
+    /// The proxy between pgbench and PostgreSQL, whose CPU time is measured.
+    proxy: Option<u32>,
 }
 
-/// TPS of one pgbench run; `None` when pgbench failed (its error is printed).
+/// One pgbench run: its TPS and the CPU time its proxy (when it has one) and PostgreSQL
+/// spent per transaction, in microseconds; `None` when pgbench failed (its error is
+/// printed). The CPU is read over the run's middle, from its first second to its last but
+/// one: the logins before (rectus hashes passwords) are not the transactions' cost.
 fn pgbench(
     target: &Target,
     database: &str,
@@ -57,8 +64,8 @@ fn pgbench(
     args: &[&str],
     seconds: u64,
     clients: usize,
-) -> Option<f64> {
-    let out = bench::load_command("pgbench")
+) -> Option<Measured> {
+    let child = bench::load_command("pgbench")
         .env("PGPASSWORD", target.password)
         .env("PGSSLMODE", "disable")
         .args(["-n", "-h", &target.host, "-j", "2", "-M", mode])
@@ -68,8 +75,25 @@ fn pgbench(
         .arg(format!("-T{seconds}"))
         .args(args)
         .arg(database)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("pgbench");
+    let window = std::time::Duration::from_secs(seconds.saturating_sub(2).max(1));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let client = child.id();
+    let before = (
+        target.proxy.map(on_cpu_ns),
+        postgres_ticks(),
+        on_cpu_ns(client),
+    );
+    std::thread::sleep(window);
+    let after = (
+        target.proxy.map(on_cpu_ns),
+        postgres_ticks(),
+        on_cpu_ns(client),
+    );
+    let out = child.wait_with_output().expect("pgbench");
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         eprintln!(
@@ -82,10 +106,64 @@ fn pgbench(
         );
         return None;
     }
-    text.lines()
+    let tps = text
+        .lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse::<f64>().ok())
+        .and_then(|n| n.parse::<f64>().ok())?;
+    let transactions = tps * window.as_secs_f64();
+    let per_tx = |seconds: f64| seconds * 1e6 / transactions.max(1.0);
+    Some(Measured {
+        tps,
+        proxy_us: match (before.0, after.0) {
+            (Some(b), Some(a)) => Some(per_tx(a.saturating_sub(b) as f64 / 1e9)),
+            _ => None,
+        },
+        // PostgreSQL's backends come and go; the postmaster's children's times keep theirs.
+        pg_us: per_tx(after.1.saturating_sub(before.1) as f64 / HZ),
+        client_us: per_tx(after.2.saturating_sub(before.2) as f64 / 1e9),
+    })
+}
+
+/// One pgbench run with the CPU time PostgreSQL, its proxy (when it has one) and pgbench
+/// spent per transaction, in microseconds.
+struct Measured {
+    tps: f64,
+    proxy_us: Option<f64>,
+    pg_us: f64,
+    /// pgbench's.
+    client_us: f64,
+}
+
+/// Per target, the medians over the rounds of the CPU time PostgreSQL, the proxy and
+/// pgbench spent per transaction: where the time of a transaction goes, which the rates
+/// alone do not tell on a machine whose speed drifts.
+fn cpu_column(runs: &[Vec<Option<Measured>>]) -> String {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let names = ["direct", "PgBouncer", "admin", "restricted"];
+    names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let of = |f: &dyn Fn(&Measured) -> Option<f64>| {
+                median(
+                    runs.iter()
+                        .filter_map(|r| r[i].as_ref().and_then(f))
+                        .collect(),
+                )
+            };
+            let pg = of(&|m| Some(m.pg_us))?;
+            let client = of(&|m| Some(m.client_us))?;
+            Some(match of(&|m| m.proxy_us) {
+                Some(proxy) => format!("{name} {pg:.0} + {proxy:.0} + {client:.0}"),
+                None => format!("{name} {pg:.0} + {client:.0}"),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn pgbouncer(
@@ -206,6 +284,7 @@ async fn run(
         ("PG_PROXY_POOL_SIZE", (clients + 4).to_string()),
     ]);
     let mut server = serve(bin, &env);
+    let rectus = server.id();
     let base = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
     let admin = login(&client, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -238,9 +317,9 @@ async fn run(
     );
     println!();
     println!(
-        "| workload | protocol | direct tps | direct tps (socket) | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct | restricted ÷ direct (socket) | rounds (restricted ÷ direct) |"
+        "| workload | protocol | direct tps | direct tps (socket) | PgBouncer tps | rectus admin tps | rectus restricted tps | admin ÷ PgBouncer | restricted ÷ direct | restricted ÷ direct (socket) | rounds (restricted ÷ direct) | CPU µs per transaction: PostgreSQL (+ proxy) + pgbench |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let script_arg = format!("-f{}", script.display());
     for (workload, args) in [
         ("pgbench -S", vec!["-S"]),
@@ -248,10 +327,10 @@ async fn run(
     ] {
         for mode in ["simple", "prepared"] {
             // PgBouncer 1.18 keeps prepared statements only in session pooling.
-            let bouncer_port = if mode == "simple" {
-                tx_port
+            let (bouncer_port, bouncer) = if mode == "simple" {
+                (tx_port, bouncer_tx.id())
             } else {
-                session_port
+                (session_port, bouncer_session.id())
             };
             let tcp = || "127.0.0.1".to_string();
             let targets = [
@@ -261,6 +340,7 @@ async fn run(
                     port: 5432,
                     user: "postgres",
                     password: "",
+                    proxy: None,
                 },
                 Target {
                     name: "pgbouncer",
@@ -268,6 +348,7 @@ async fn run(
                     port: bouncer_port,
                     user: "postgres",
                     password: "",
+                    proxy: Some(bouncer),
                 },
                 Target {
                     name: "rectus admin",
@@ -275,6 +356,7 @@ async fn run(
                     port: wire_port,
                     user: ADMIN_EMAIL,
                     password: ADMIN_PASSWORD,
+                    proxy: Some(rectus),
                 },
                 Target {
                     name: "rectus restricted",
@@ -282,6 +364,7 @@ async fn run(
                     port: wire_port,
                     user: READER_EMAIL,
                     password: READER_PASSWORD,
+                    proxy: Some(rectus),
                 },
                 Target {
                     name: "direct socket",
@@ -289,20 +372,27 @@ async fn run(
                     port: 5432,
                     user: "postgres",
                     password: "",
+                    proxy: None,
                 },
             ];
             // WIREBENCH_ONLY=<target name> runs one target (for profiling it).
             let only = std::env::var("WIREBENCH_ONLY").ok();
-            let measured = bench::in_rounds(rounds, targets.len(), |i| {
+            let runs = bench::in_turns(rounds, targets.len(), |i| {
                 let t = &targets[i];
                 if only.as_deref().is_some_and(|o| o != t.name) {
                     return None;
                 }
                 pgbench(t, database, mode, &args, seconds, clients)
             });
+            let cpu = cpu_column(&runs);
+            let measured = bench::Rounds::new(
+                runs.iter()
+                    .map(|row| row.iter().map(|m| m.as_ref().map(|m| m.tps)).collect())
+                    .collect(),
+            );
             let bouncer_label = if mode == "simple" { "" } else { " (session)" };
             println!(
-                "| {workload} | {mode} | {} | {} | {}{bouncer_label} | {} | {} | {} | {} | {} | {} |",
+                "| {workload} | {mode} | {} | {} | {}{bouncer_label} | {} | {} | {} | {} | {} | {} | {cpu} |",
                 measured.shown(0),
                 measured.shown(4),
                 measured.shown(1),

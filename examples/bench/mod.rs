@@ -347,6 +347,10 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 impl Rounds {
+    pub fn new(rounds: Vec<Vec<Option<f64>>>) -> Self {
+        Rounds(rounds)
+    }
+
     /// The median throughput of target `i`.
     pub fn median(&self, i: usize) -> Option<f64> {
         median(self.0.iter().filter_map(|r| r[i]).collect())
@@ -398,4 +402,71 @@ pub fn socket_directory() -> String {
         .find(|d| d.starts_with('/'))
         .expect("PostgreSQL listens on a Unix socket")
         .to_string()
+}
+
+/// USER_HZ on Linux: the unit of CPU times in /proc.
+pub const HZ: f64 = 100.0;
+
+/// CPU ticks (user + system) of a process.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    process_ticks_and_parent(pid).0
+}
+
+/// CPU ticks of every PostgreSQL process, the backends that have exited included (the
+/// postmaster has waited for them, so their time is in its children's time).
+pub fn postgres_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let mut ticks = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        if comm(&name).trim() != "postgres" {
+            continue;
+        }
+        let (own, children, parent) = process_ticks_and_parent(pid);
+        ticks += own;
+        if comm(&parent.to_string()).trim() != "postgres" {
+            ticks += children;
+        }
+    }
+    ticks
+}
+
+/// A process's CPU ticks, its waited-for children's, and its parent's pid.
+fn process_ticks_and_parent(pid: u32) -> (u64, u64, u32) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // ppid, utime, stime, cutime and cstime are fields 4, 14 to 17 of stat; 2, 12 to 15
+    // after "pid (comm) ".
+    (
+        field(11) + field(12),
+        field(13) + field(14),
+        field(1) as u32,
+    )
+}
+
+/// Nanoseconds every thread of a process has spent on a CPU, from the scheduler
+/// (`/proc/PID/task/*/schedstat`): exact, where `/proc/PID/stat`'s times are sampled at the
+/// timer tick.
+pub fn on_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
