@@ -143,7 +143,13 @@ fn cpu_column(runs: &[Vec<Option<Measured>>]) -> String {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     };
-    let names = ["direct", "PgBouncer", "admin", "restricted", "direct socket"];
+    let names = [
+        "direct",
+        "PgBouncer",
+        "admin",
+        "restricted",
+        "direct socket",
+    ];
     names
         .iter()
         .enumerate()
