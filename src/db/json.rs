@@ -217,7 +217,7 @@ fn array_of_rows(
     mut rows: sea_query::SelectStatement,
     text: bool,
 ) -> Option<sea_query::SelectStatement> {
-    if dialect != Dialect::Postgres || pairs.len() > OBJECT_CHUNK || !row_keys(pairs) {
+    if !keeps_page_order(dialect) || pairs.len() > OBJECT_CHUNK || !row_keys(pairs) {
         return None;
     }
     for (key, value) in pairs {
@@ -315,6 +315,19 @@ fn order_text(dialect: Dialect, order: &[(Expr, Order)], first: usize) -> String
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether an aggregate fed from a page of rows already cut and sorted takes them in the
+/// page's order ([`array_in_page_order`]): PostgreSQL, for the reason [`object_array`]
+/// gives; SQLite promises no such order.
+pub fn keeps_page_order(dialect: Dialect) -> bool {
+    dialect == Dialect::Postgres
+}
+
+/// The JSON array (`[]` when empty) of `value` over a sorted page, in its order, where
+/// [`keeps_page_order`].
+pub fn array_in_page_order(value: Expr) -> Expr {
+    Expr::cust_with_exprs("COALESCE(json_agg($1), '[]'::json)", [value])
 }
 
 /// The JSON array of `value` over the rows of a query, in `order`; `[]` when there are no

@@ -462,16 +462,13 @@ impl Builder<'_> {
                 ));
             }
         }
+        let value = value.into_json(self.dialect);
+        let array = match json::keeps_page_order(self.dialect) {
+            true => json::array_in_page_order(value),
+            false => json::array(self.dialect, value, order, None, 0),
+        };
         let mut outer = Sql::select();
-        outer
-            .expr(json::array(
-                self.dialect,
-                value.into_json(self.dialect),
-                order,
-                None,
-                0,
-            ))
-            .from_subquery(inner, Alias::new(alias));
+        outer.expr(array).from_subquery(inner, Alias::new(alias));
         Ok(json::nested(
             self.dialect,
             Expr::SubQuery(None, Box::new(outer.into())),

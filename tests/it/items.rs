@@ -523,6 +523,14 @@ async fn deep_options(kind: Kind) {
 
     let sorted = ann(json!({"orders": {"_sort": "-amount"}})).await;
     assert_eq!(ids(&sorted["data"]["orders"]), vec![1, 2], "{sorted}");
+    // A list of keys keeps the page's order too (PostgreSQL aggregates the sorted page
+    // without sorting again), whichever way it is sorted.
+    for (sort, expected) in [("-amount", json!([1, 2])), ("amount", json!([2, 1]))] {
+        let deep = json!({"orders": {"_sort": sort}}).to_string();
+        let path = format!("/items/customers/1?fields=orders&deep={}", urlencode(&deep));
+        let keys = app.admin_call("GET", &path, None).await;
+        assert_eq!(keys["data"]["orders"], expected, "{sort}: {keys}");
+    }
     let sorted = ann(json!({"orders": {"_sort": ["amount"]}})).await;
     assert_eq!(ids(&sorted["data"]["orders"]), vec![2, 1], "{sorted}");
     let limited = ann(json!({"orders": {"_sort": "amount", "_limit": 1}})).await;
