@@ -138,24 +138,13 @@ struct Measured {
 /// Per target, the medians over the rounds of the CPU time PostgreSQL, the proxy and
 /// pgbench spent per transaction: where the time of a transaction goes, which the rates
 /// alone do not tell on a machine whose speed drifts.
-fn cpu_column(runs: &[Vec<Option<Measured>>]) -> String {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied()
-    };
-    let names = [
-        "direct",
-        "PgBouncer",
-        "admin",
-        "restricted",
-        "direct socket",
-    ];
+fn cpu_column(runs: &[Vec<Option<Measured>>], names: &[&str]) -> String {
     names
         .iter()
         .enumerate()
         .filter_map(|(i, name)| {
             let of = |f: &dyn Fn(&Measured) -> Option<f64>| {
-                median(
+                bench::median(
                     runs.iter()
                         .filter_map(|r| r[i].as_ref().and_then(f))
                         .collect(),
@@ -390,7 +379,8 @@ async fn run(
                 }
                 pgbench(t, database, mode, &args, seconds, clients)
             });
-            let cpu = cpu_column(&runs);
+            let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+            let cpu = cpu_column(&runs, &names);
             let measured = bench::Rounds::new(
                 runs.iter()
                     .map(|row| row.iter().map(|m| m.as_ref().map(|m| m.tps)).collect())

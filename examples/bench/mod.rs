@@ -341,7 +341,8 @@ pub fn in_rounds(rounds: usize, targets: usize, run: impl FnMut(usize) -> Option
     Rounds(in_turns(rounds, targets, run))
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+/// The median of `v` (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied()
 }

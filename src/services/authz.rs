@@ -122,19 +122,36 @@ impl Authz {
         id: &str,
         load: impl std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
     ) -> Result<Option<UserStatus>, DbError> {
+        self.coalesced(&self.users, id.to_string(), load).await
+    }
+
+    /// `cache`'s value for `key`, or `load`'s on a miss, one load for all the requests that
+    /// miss at once. A value loaded while the permission tables changed answers its
+    /// requests but is not kept: it may come from before the change, and the change's
+    /// [`Self::invalidate`] emptied the cache before the load stored it.
+    async fn coalesced<K, V>(
+        &self,
+        cache: &moka::future::Cache<K, V>,
+        key: K,
+        load: impl std::future::Future<Output = Result<V, DbError>>,
+    ) -> Result<V, DbError>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
         let before = self.generation();
-        let user = self
-            .users
-            .try_get_with(id.to_string(), load)
-            .await
-            .map_err(|e| match Arc::try_unwrap(e) {
-                Ok(e) => e,
-                Err(shared) => DbError::Decode(shared.to_string()),
-            })?;
+        let value =
+            cache
+                .try_get_with(key.clone(), load)
+                .await
+                .map_err(|e| match Arc::try_unwrap(e) {
+                    Ok(e) => e,
+                    Err(shared) => DbError::Decode(shared.to_string()),
+                })?;
         if self.generation() != before {
-            self.users.invalidate(id).await;
+            cache.invalidate(&key).await;
         }
-        Ok(user)
+        Ok(value)
     }
 
     /// The user whose static token is `token`, from the cache or from `load`.
@@ -156,13 +173,12 @@ impl Authz {
 
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, DbError> {
         let db = self.db.clone();
-        self.cache
-            .try_get_with((), async move { load(&db).await.map(Arc::new) })
-            .await
-            .map_err(|e| match Arc::try_unwrap(e) {
-                Ok(e) => e,
-                Err(shared) => DbError::Decode(shared.to_string()),
-            })
+        self.coalesced(
+            &self.cache,
+            (),
+            async move { load(&db).await.map(Arc::new) },
+        )
+        .await
     }
 
     pub fn invalidate(&self) {

@@ -31,12 +31,13 @@ pub async fn restricted_app_with(
 }
 
 /// The clerk's app (see [`clerk_permissions`]) on a new `kind` database reached through a
-/// test relay (which counts what rectus sends it), with `setup` and then `more` run.
+/// test relay (which counts what rectus sends it), with `setup` and then `more` run, and
+/// `extra_env` set for rectus.
 pub async fn clerk_app_via_relay(
     kind: Kind,
     port: u16,
-    setup: &str,
-    more: &str,
+    (setup, more): (&str, &str),
+    extra_env: &[(&str, &str)],
 ) -> (App, crate::support::relay::Relay) {
     let relay = crate::support::relay::Relay::start(([127, 0, 0, 1], port).into()).await;
     let db = crate::support::TestDb::new(kind).await;
@@ -46,7 +47,7 @@ pub async fn clerk_app_via_relay(
         setup,
         "Clerk",
         &clerk_permissions(),
-        &[],
+        extra_env,
     )
     .await;
     app.db.exec(more).await;

@@ -16,7 +16,7 @@ const MORE_CUSTOMERS: &str = "INSERT INTO customers (name) VALUES ('O''Brien'), 
      ('back\\\\slash'), ('G%'), (NULL), ('Ada '), ('ada')";
 
 async fn start() -> (App, Relay) {
-    clerk_app_via_relay(Kind::MySql, MYSQL_PORT, SETUP, MORE_CUSTOMERS).await
+    clerk_app_via_relay(Kind::MySql, MYSQL_PORT, (SETUP, MORE_CUSTOMERS), &[]).await
 }
 
 type Answer = (Vec<(String, ColumnType, u32, u8)>, Vec<Vec<My>>);

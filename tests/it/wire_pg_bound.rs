@@ -14,7 +14,7 @@ const MORE_CUSTOMERS: &str =
     "INSERT INTO customers (name) VALUES ('O''Brien'), ('Ådä'), ('back\\slash'), ('G%'), (NULL)";
 
 async fn start() -> (crate::support::App, Relay) {
-    clerk_app_via_relay(Kind::Postgres, PG_PORT, SETUP, MORE_CUSTOMERS).await
+    clerk_app_via_relay(Kind::Postgres, PG_PORT, (SETUP, MORE_CUSTOMERS), &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,18 +160,13 @@ async fn prepared_reads_survive_aborted_transactions_deallocate_and_pipelines() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_keeps_256_statements_and_closes_the_least_used() {
     // The session's own connection (reads on the shared ones keep their statements apart).
-    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
-    let db = crate::support::TestDb::new(Kind::Postgres).await;
-    let (app, _) = crate::clerk::restricted_app_on(
-        db,
-        Some(relay.port()),
-        SETUP,
-        "Clerk",
-        &crate::clerk::clerk_permissions(),
+    let (app, relay) = clerk_app_via_relay(
+        Kind::Postgres,
+        PG_PORT,
+        (SETUP, MORE_CUSTOMERS),
         &[("PG_PROXY_SHARED_READS", "0")],
     )
     .await;
-    app.db.exec(MORE_CUSTOMERS).await;
     let clerk = connect(&app, "clerk@example.com", "clerk-token")
         .await
         .expect("clerk login");

@@ -5,30 +5,25 @@
 
 use tokio_postgres::Client;
 
-use crate::clerk::{clerk_permissions, restricted_app_on};
+use crate::clerk::clerk_app_via_relay;
 use crate::support::relay::Relay;
-use crate::support::{App, Kind, PG_PORT, TestDb};
+use crate::support::{App, Kind, PG_PORT};
 use crate::wire_pg::{SETUP, connect, direct, simple, sqlstate};
 
 /// The clerk's app with one shared connection, reaching PostgreSQL through a relay that
 /// counts what each upstream connection carries.
 async fn start() -> (App, Relay) {
-    let relay = Relay::start(([127, 0, 0, 1], PG_PORT).into()).await;
-    let db = TestDb::new(Kind::Postgres).await;
-    let (app, _) = restricted_app_on(
-        db,
-        Some(relay.port()),
-        SETUP,
-        "Clerk",
-        &clerk_permissions(),
+    clerk_app_via_relay(
+        Kind::Postgres,
+        PG_PORT,
+        (SETUP, ""),
         // Reads in a debug build can take longer than the default's quick read.
         &[
             ("PG_PROXY_SHARED_READS", "1"),
             ("PG_PROXY_SHARED_READ_TIME", "10s"),
         ],
     )
-    .await;
-    (app, relay)
+    .await
 }
 
 async fn clerk(app: &App) -> Client {

@@ -111,12 +111,41 @@ fn complete_prefix(buf: &[u8]) -> std::io::Result<usize> {
 
 /// Calls `f` with the type byte and whole frame of each frame in a run of complete frames.
 pub fn each_frame(run: &[u8], mut f: impl FnMut(u8, &[u8])) {
-    let mut at = 0;
-    while run.len() >= at + 5 {
-        let len = i32::from_be_bytes([run[at + 1], run[at + 2], run[at + 3], run[at + 4]]);
-        let total = len as usize + 1;
-        f(run[at], &run[at..at + total]);
-        at += total;
+    for (kind, frame) in Frames::new(run) {
+        f(kind, frame);
+    }
+}
+
+/// The frames of a run as (type byte, whole frame); it stops at the first frame that is
+/// not whole or whose length is out of range.
+pub struct Frames<'a> {
+    run: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Frames<'a> {
+    pub fn new(run: &'a [u8]) -> Self {
+        Frames { run, at: 0 }
+    }
+
+    /// Where the next frame starts.
+    pub fn at(&self) -> usize {
+        self.at
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = (u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = self.run.get(self.at..self.at + 5)?;
+        let len = usize::try_from(i32::from_be_bytes([head[1], head[2], head[3], head[4]])).ok()?;
+        let frame = self
+            .run
+            .get(self.at..self.at + 1 + len)
+            .filter(|f| f.len() >= 5)?;
+        self.at += frame.len();
+        Some((head[0], frame))
     }
 }
 

@@ -27,7 +27,7 @@ use rectus_policies::guard::template::Bound;
 
 use super::Shared;
 use super::bound::PREFIX;
-use super::frame::{FrameReader, each_frame, encode};
+use super::frame::{FrameReader, Frames, each_frame, encode};
 use super::statements::{Prepared, SessionAccess};
 use super::upstream::Upstream;
 use crate::{Directory, Identity, UpstreamConfig};
@@ -511,29 +511,33 @@ pub(super) struct OneExecution<'a> {
 }
 
 pub(super) fn one_execution(run: &[u8]) -> Option<OneExecution<'_>> {
-    let mut frames = Frames { run, at: 0 };
-    let (kind, bind) = frames.next()?;
+    // (type, body) of the next frame.
+    fn next<'a>(frames: &mut Frames<'a>) -> Option<(u8, &'a [u8])> {
+        frames.next().map(|(kind, frame)| (kind, &frame[5..]))
+    }
+    let mut frames = Frames::new(run);
+    let (kind, bind) = next(&mut frames)?;
     if kind != b'B' || bind.first() != Some(&0) {
         return None;
     }
     let name_len = bind[1..].iter().position(|b| *b == 0)?;
     let statement = std::str::from_utf8(&bind[1..1 + name_len]).ok()?;
     let bind_rest = &bind[1 + name_len..];
-    let tail_at = frames.at;
-    let (mut kind, mut body) = frames.next()?;
+    let tail_at = frames.at();
+    let (mut kind, mut body) = next(&mut frames)?;
     if kind == b'D' {
         if body != b"P\0" {
             return None;
         }
-        (kind, body) = frames.next()?;
+        (kind, body) = next(&mut frames)?;
     }
     // Execute of the unnamed portal with no row limit: a suspended portal would be looked
     // for again on the session's own connection.
     if kind != b'E' || body != [0, 0, 0, 0, 0] {
         return None;
     }
-    let (kind, body) = frames.next()?;
-    if kind != b'S' || !body.is_empty() || frames.at != run.len() {
+    let (kind, body) = next(&mut frames)?;
+    if kind != b'S' || !body.is_empty() || frames.at() != run.len() {
         return None;
     }
     Some(OneExecution {
@@ -541,23 +545,6 @@ pub(super) fn one_execution(run: &[u8]) -> Option<OneExecution<'_>> {
         bind_rest,
         tail: &run[tail_at..],
     })
-}
-
-/// Frames of a run as (type, body).
-struct Frames<'a> {
-    run: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Frames<'a> {
-    fn next(&mut self) -> Option<(u8, &'a [u8])> {
-        let head = self.run.get(self.at..self.at + 5)?;
-        let len = usize::try_from(i32::from_be_bytes([head[1], head[2], head[3], head[4]])).ok()?;
-        let body = self.run.get(self.at + 5..self.at + 1 + len)?;
-        let kind = head[0];
-        self.at += 1 + len;
-        Some((kind, body))
-    }
 }
 
 #[cfg(test)]
