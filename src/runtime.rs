@@ -20,3 +20,40 @@ pub fn worker_threads() -> Result<usize, String> {
             .max(1)),
     }
 }
+
+/// A runtime of `workers` threads. One worker runs on the thread that starts it
+/// (tokio's current-thread scheduler), not as the one thread of a multi-thread scheduler:
+/// that one runs a task woken by the running task next (its "LIFO slot"), so a connection
+/// task that several requests woke in turn wrote each of them alone — one `sendto` per read
+/// on a shared upstream connection (strace), where a plain queue lets it take them all in
+/// one go. Measured side by side (loadbench, one order): 0.032 → 0.028 ms of CPU per
+/// request, 25k → 28k req/s.
+pub fn builder(workers: usize) -> tokio::runtime::Builder {
+    if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    use super::builder;
+
+    #[test]
+    fn one_worker_runs_on_the_current_thread_more_on_a_pool() {
+        let flavor = |n| {
+            builder(n)
+                .build()
+                .expect("runtime")
+                .handle()
+                .runtime_flavor()
+        };
+        assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
+    }
+}
