@@ -1,10 +1,10 @@
 //! The floor of the items API benchmark: the least an HTTP service in front of PostgreSQL
 //! can do per request — read the request, run ONE prepared statement on a pooled
 //! connection, answer its text as the body. No routing, authentication, permissions,
-//! planning or validation. loadbench runs it with the pgbench side's SQL, on the same
-//! runtime shape rectus uses (one worker thread on two cores), so `rectus / floor` is what
-//! rectus's own work costs and `floor / pgbench` what any HTTP hop in front of the database
-//! costs on this machine.
+//! planning or validation. loadbench runs it with the pgbench side's SQL, on the runtime
+//! rectus uses (one worker thread on two cores, tokio's current-thread scheduler), so
+//! `rectus / floor` is what rectus's own work costs and `floor / pgbench` what any HTTP hop
+//! in front of the database costs on this machine.
 //!
 //! ```text
 //! httpfloor PORT DATABASE SQL_FILE [HOST]
@@ -60,8 +60,7 @@ fn main() {
         .trim_end_matches(';')
         .to_string();
     let workers = rectus::runtime::worker_threads().expect("TOKIO_WORKER_THREADS");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+    let runtime = rectus::runtime::builder(workers)
         .enable_all()
         .build()
         .expect("runtime");
