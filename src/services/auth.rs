@@ -487,7 +487,7 @@ impl AuthService {
 
     /// A user's id, role and status, from the cache the permission tables' writes clear.
     async fn user_status(&self, id: &str) -> Result<Option<UserStatus>, AuthError> {
-        Ok(self.authz.user(id, self.status_where("id", id)).await?)
+        Ok(self.authz.user(id, || self.status_where("id", id)).await?)
     }
 
     /// The id, role and status of the user whose `column` is `value`, read now.
@@ -525,7 +525,7 @@ impl AuthService {
             self.user_status(&claims.id).await?
         } else {
             self.authz
-                .user_by_token(token, self.status_where("token", token))
+                .user_by_token(token, || self.status_where("token", token))
                 .await?
         };
         match user {

@@ -117,11 +117,14 @@ impl Authz {
     /// The user `id` from the cache, or from `load` on a miss (one load for all the
     /// requests that miss at once). A value loaded while the users changed answers its
     /// requests but is not kept: it may be a suspended user's old row.
-    pub async fn user(
+    pub async fn user<F>(
         &self,
         id: &str,
-        load: impl std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
-    ) -> Result<Option<UserStatus>, DbError> {
+        load: impl FnOnce() -> F,
+    ) -> Result<Option<UserStatus>, DbError>
+    where
+        F: std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
+    {
         self.coalesced(&self.users, id.to_string(), load).await
     }
 
@@ -129,7 +132,29 @@ impl Authz {
     /// miss at once. A value loaded while the permission tables changed answers its
     /// requests but is not kept: it may come from before the change, and the change's
     /// [`Self::invalidate`] emptied the cache before the load stored it.
-    async fn coalesced<K, V>(
+    ///
+    /// Every request passes here, nearly always to a hit. The load and moka's loading
+    /// future are made and boxed only on a miss: held inline, the request's future carried
+    /// them, and copying them as it was built was 1–3% of a simple read's CPU (perf; one
+    /// order by key, side by side: 0.028–0.029 → 0.026 ms of CPU per request).
+    async fn coalesced<K, V, F>(
+        &self,
+        cache: &moka::future::Cache<K, V>,
+        key: K,
+        load: impl FnOnce() -> F,
+    ) -> Result<V, DbError>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = Result<V, DbError>>,
+    {
+        if let Some(value) = cache.get(&key).await {
+            return Ok(value);
+        }
+        Box::pin(self.load_coalesced(cache, key, load())).await
+    }
+
+    async fn load_coalesced<K, V>(
         &self,
         cache: &moka::future::Cache<K, V>,
         key: K,
@@ -155,16 +180,19 @@ impl Authz {
     }
 
     /// The user whose static token is `token`, from the cache or from `load`.
-    pub async fn user_by_token(
+    pub async fn user_by_token<F>(
         &self,
         token: &str,
-        load: impl std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
-    ) -> Result<Option<UserStatus>, DbError> {
+        load: impl FnOnce() -> F,
+    ) -> Result<Option<UserStatus>, DbError>
+    where
+        F: std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
+    {
         if let Some(user) = self.tokens.get(token).await {
             return Ok(Some(user));
         }
         let before = self.generation();
-        let user = load.await?;
+        let user = Box::pin(load()).await?;
         if let Some(user) = &user {
             keep_unless_changed(&self.tokens, &self.generation, before, token, user).await;
         }
@@ -172,12 +200,9 @@ impl Authz {
     }
 
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, DbError> {
-        let db = self.db.clone();
-        self.coalesced(
-            &self.cache,
-            (),
-            async move { load(&db).await.map(Arc::new) },
-        )
+        self.coalesced(&self.cache, (), || async {
+            load(&self.db).await.map(Arc::new)
+        })
         .await
     }
 
@@ -221,7 +246,8 @@ impl Authz {
         let resolved = match kept {
             Some(resolved) => resolved,
             None => {
-                let resolved = Arc::new(self.resolve(&snapshot, user, ip).await?);
+                // Boxed, as in `coalesced`: taken once per caller and snapshot.
+                let resolved = Arc::new(Box::pin(self.resolve(&snapshot, user, ip)).await?);
                 let mut callers = snapshot
                     .callers
                     .write()
@@ -523,7 +549,7 @@ mod tests {
         let racing = authz.clone();
         let request = tokio::spawn(async move {
             racing
-                .user("u1", async move {
+                .user("u1", || async move {
                     let _ = started.send(());
                     let _ = released.await;
                     Ok(Some(active("active")))
@@ -537,9 +563,33 @@ mod tests {
         assert_eq!(answered.map(|u| u.status).as_deref(), Some("active"));
 
         let next = authz
-            .user("u1", async { Ok(Some(active("suspended"))) })
+            .user("u1", || async { Ok(Some(active("suspended"))) })
             .await
             .expect("user");
         assert_eq!(next.map(|u| u.status).as_deref(), Some("suspended"));
+    }
+
+    #[tokio::test]
+    async fn a_kept_user_is_answered_without_making_its_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = DatabaseConfig::Sqlite {
+            filename: dir.path().join("authz.db"),
+        };
+        let authz = Authz::new(Database::connect(&config).await.expect("sqlite"));
+        let first = authz
+            .user("u1", || async { Ok(Some(active("active"))) })
+            .await
+            .expect("user");
+        assert_eq!(first.map(|u| u.status).as_deref(), Some("active"));
+        let made = std::cell::Cell::new(false);
+        let kept = authz
+            .user("u1", || {
+                made.set(true);
+                async { Ok(Some(active("suspended"))) }
+            })
+            .await
+            .expect("user");
+        assert_eq!(kept.map(|u| u.status).as_deref(), Some("active"));
+        assert!(!made.get(), "a hit made the load");
     }
 }
