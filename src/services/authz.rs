@@ -125,7 +125,7 @@ impl Authz {
     where
         F: std::future::Future<Output = Result<Option<UserStatus>, DbError>>,
     {
-        self.coalesced(&self.users, id.to_string(), load).await
+        self.coalesced(&self.users, id, load).await
     }
 
     /// `cache`'s value for `key`, or `load`'s on a miss, one load for all the requests that
@@ -137,21 +137,22 @@ impl Authz {
     /// future are made and boxed only on a miss: held inline, the request's future carried
     /// them, and copying them as it was built was 1–3% of a simple read's CPU (perf; one
     /// order by key, side by side: 0.028–0.029 → 0.026 ms of CPU per request).
-    async fn coalesced<K, V, F>(
+    async fn coalesced<K, Q, V, F>(
         &self,
         cache: &moka::future::Cache<K, V>,
-        key: K,
+        key: &Q,
         load: impl FnOnce() -> F,
     ) -> Result<V, DbError>
     where
-        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        K: std::borrow::Borrow<Q> + std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
         V: Clone + Send + Sync + 'static,
         F: std::future::Future<Output = Result<V, DbError>>,
     {
-        if let Some(value) = cache.get(&key).await {
+        if let Some(value) = cache.get(key).await {
             return Ok(value);
         }
-        Box::pin(self.load_coalesced(cache, key, load())).await
+        Box::pin(self.load_coalesced(cache, key.to_owned(), load())).await
     }
 
     async fn load_coalesced<K, V>(
@@ -200,7 +201,7 @@ impl Authz {
     }
 
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, DbError> {
-        self.coalesced(&self.cache, (), || async {
+        self.coalesced(&self.cache, &(), || async {
             load(&self.db).await.map(Arc::new)
         })
         .await
@@ -534,16 +535,22 @@ mod tests {
         }
     }
 
-    /// A user read before a suspension and cached after the caches were emptied would stay
-    /// active for the cache's lifetime.
-    #[tokio::test]
-    async fn a_user_loaded_across_an_invalidate_is_not_kept() {
+    /// An `Authz` over an empty SQLite database, with the directory that holds it.
+    async fn sqlite_authz() -> (tempfile::TempDir, Authz) {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = DatabaseConfig::Sqlite {
             filename: dir.path().join("authz.db"),
         };
         let db = Database::connect(&config).await.expect("sqlite");
-        let authz = Arc::new(Authz::new(db));
+        (dir, Authz::new(db))
+    }
+
+    /// A user read before a suspension and cached after the caches were emptied would stay
+    /// active for the cache's lifetime.
+    #[tokio::test]
+    async fn a_user_loaded_across_an_invalidate_is_not_kept() {
+        let (_dir, authz) = sqlite_authz().await;
+        let authz = Arc::new(authz);
         let (started, load_started) = tokio::sync::oneshot::channel::<()>();
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         let racing = authz.clone();
@@ -571,11 +578,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_kept_user_is_answered_without_making_its_load() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = DatabaseConfig::Sqlite {
-            filename: dir.path().join("authz.db"),
-        };
-        let authz = Authz::new(Database::connect(&config).await.expect("sqlite"));
+        let (_dir, authz) = sqlite_authz().await;
         let first = authz
             .user("u1", || async { Ok(Some(active("active"))) })
             .await
