@@ -73,7 +73,8 @@ fn encode(v: &DbValue, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError
             .to_sql(ty, out),
         Type::JSON | Type::JSONB => {
             let json = match v {
-                V::Json(j) => j.clone(),
+                // Serialized from the borrowed document: no copy of it per parameter.
+                V::Json(j) => return tokio_postgres::types::Json(j).to_sql(ty, out),
                 // JSON arrives as text from MySQL-minded callers: a document, not a string.
                 V::Text(s) => serde_json::from_str(s)?,
                 V::Int(i) => serde_json::Value::from(*i),
