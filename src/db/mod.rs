@@ -9,6 +9,7 @@ pub mod json;
 pub mod migrations;
 mod mysql;
 mod pg;
+mod pg_groups;
 mod pg_values;
 mod sqlite;
 pub mod sqlite_rebuild;
@@ -175,6 +176,8 @@ pub struct Database {
     pool: Arc<Pool>,
     /// PostgreSQL's connections shared by small reads.
     shared: Arc<pg::Pipelines>,
+    /// PostgreSQL's lines for writes that commit by themselves.
+    groups: Arc<pg_groups::WriteGroups>,
 }
 
 enum Pool {
@@ -196,6 +199,7 @@ impl Database {
         let db = Database {
             pool: Arc::new(pool),
             shared: Arc::new(pg::Pipelines::new()),
+            groups: Arc::new(pg_groups::WriteGroups::new()),
         };
         db.ping().await?;
         Ok(db)
@@ -247,6 +251,16 @@ impl Database {
         match &*self.pool {
             Pool::Postgres(pool) => self.shared.query(pool, stmt).await,
             _ => self.query(stmt).await,
+        }
+    }
+
+    /// Runs a write that is one statement committing by itself (outside any transaction);
+    /// on PostgreSQL, writes arriving while others run share a transaction and its commit
+    /// (see `pg_groups`), each answered as if it had run alone.
+    pub async fn query_grouped(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
+        match &*self.pool {
+            Pool::Postgres(pool) => self.groups.query(pool, stmt).await,
+            _ => self.query(&stmt).await,
         }
     }
 

@@ -97,14 +97,17 @@ fn detail(db: &tokio_postgres::error::DbError) -> ErrorDetail {
 }
 
 /// tokio-postgres errors print "db error" and hide the cause one level down.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     match e.source() {
         Some(source) => format!("{e}: {source}"),
         None => e.to_string(),
     }
 }
 
-async fn prepare(client: &Object, sql: &str) -> Result<tokio_postgres::Statement, DbError> {
+pub(super) async fn prepare(
+    client: &Object,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, DbError> {
     if client.statement_cache.size() >= STATEMENT_CACHE_LIMIT {
         client.statement_cache.clear();
     }
@@ -132,6 +135,14 @@ pub(super) async fn query(client: &Object, stmt: &Stmt, begin: bool) -> Result<V
     let rows = after_begin(client, begin, client.query(&prepared, &refs))
         .await
         .map_err(map_error)?;
+    rows_of(&prepared, &rows)
+}
+
+/// tokio-postgres's rows of `prepared` as rectus's.
+pub(super) fn rows_of(
+    prepared: &tokio_postgres::Statement,
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<Row>, DbError> {
     let columns: Arc<[String]> = prepared
         .columns()
         .iter()
@@ -223,7 +234,7 @@ impl Pipelines {
     }
 }
 
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

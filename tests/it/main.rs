@@ -28,3 +28,4 @@ mod wire_pg_bound;
 mod wire_pg_clients;
 mod wire_pg_shared;
 mod write_errors;
+mod write_groups;

@@ -217,7 +217,8 @@ impl Items<'_> {
     }
 
     /// One item with no related items, written with its activity and revision in ONE
-    /// statement (PostgreSQL), outside any transaction.
+    /// statement (PostgreSQL), outside any transaction of its own: creates arriving
+    /// together share one (see [`crate::db::Database::query_grouped`]).
     async fn create_alone(
         &self,
         c: &Collection,
@@ -228,6 +229,7 @@ impl Items<'_> {
         let mut conn = self.db.acquire().await?;
         // Without relational values, splitting the payload reads nothing.
         let split = self.split(&mut conn, c, rules, item, 0).await?;
+        drop(conn);
         let values = self.prepare(c, rules, Action::Create, &split.own).await?;
         let recorder = self.recorder();
         let parts = recorder.create_parts(c, values)?;
@@ -245,10 +247,13 @@ impl Items<'_> {
             )?,
             None => create_statement_afresh(&ctx, &c.collection, read, &parts.values, build)?,
         };
-        let row = conn
-            .query_opt(&stmt)
+        let row = self
+            .db
+            .query_grouped(stmt)
             .await
             .map_err(|e| ApiError::from_write(e, c))?
+            .into_iter()
+            .next()
             .ok_or_else(|| ApiError::internal(&"the insert returned no key"))?;
         let key = row.value(&c.primary_key)?.to_json();
         let read_back = match folded {

@@ -1,0 +1,100 @@
+//! Writes that commit by themselves, grouped on PostgreSQL (`Database::query_grouped`):
+//! writes arriving while every line is busy share one transaction, and a group in which the
+//! database refuses one write changes nothing and runs each write again alone.
+
+use rectus::db::{Database, DbErrorKind, Row, Stmt};
+
+use crate::support::{Kind, TestDb};
+
+/// More writes than there are lines, all started before any can finish: the first take a
+/// line each, the rest wait and go as one group.
+fn writes_to_group() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .max(2)
+        + 10
+}
+
+fn insert(code: &str) -> Stmt {
+    Stmt::new(
+        "INSERT INTO tickets (code) VALUES ($1) RETURNING id, CAST(txid_current() AS text) AS tx",
+    )
+    .bind(code)
+}
+
+async fn all_at_once(
+    db: &Database,
+    codes: &[String],
+) -> Vec<Result<Vec<Row>, rectus::db::DbError>> {
+    futures_util::future::join_all(codes.iter().map(|code| db.query_grouped(insert(code)))).await
+}
+
+fn transaction_of(rows: &[Row]) -> String {
+    assert_eq!(rows.len(), 1, "one row per insert");
+    rows[0].get::<String>("tx").expect("tx")
+}
+
+async fn count(db: &Database) -> i64 {
+    let rows = db
+        .query(&Stmt::new("SELECT count(*) AS n FROM tickets"))
+        .await
+        .expect("count");
+    rows[0].get::<i64>("n").expect("n")
+}
+
+#[tokio::test]
+async fn writes_arriving_together_share_a_commit_and_a_refused_one_runs_each_alone() {
+    let test = TestDb::new(Kind::Postgres).await;
+    test.exec("CREATE TABLE tickets (id serial PRIMARY KEY, code text NOT NULL UNIQUE)")
+        .await;
+    let db = test.connect().await;
+    let n = writes_to_group();
+
+    let codes: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
+    let results = all_at_once(&db, &codes).await;
+    let mut transactions: Vec<String> = results
+        .iter()
+        .map(|r| transaction_of(r.as_ref().expect("every write succeeds")))
+        .collect();
+    assert_eq!(count(&db).await, n as i64);
+    transactions.sort();
+    let before = transactions.len();
+    transactions.dedup();
+    assert!(
+        transactions.len() < before,
+        "some writes shared a transaction: {transactions:?}"
+    );
+
+    // The same again with one write that breaks the unique key among those that wait.
+    let mut codes: Vec<String> = (0..n).map(|i| format!("b{i}")).collect();
+    codes[n - 2] = "a0".to_string();
+    let results = all_at_once(&db, &codes).await;
+    let mut transactions = Vec::new();
+    for (i, result) in results.iter().enumerate() {
+        if i == n - 2 {
+            let error = result.as_ref().expect_err("the duplicate is refused");
+            assert_eq!(error.kind(), DbErrorKind::UniqueViolation, "{error}");
+        } else {
+            let rows = result.as_ref().unwrap_or_else(|e| panic!("write {i}: {e}"));
+            transactions.push(transaction_of(rows));
+        }
+    }
+    assert_eq!(
+        count(&db).await,
+        (2 * n - 1) as i64,
+        "every other write is kept"
+    );
+    let rows = db
+        .query(&Stmt::new(
+            "SELECT count(*) AS n FROM tickets WHERE code = 'a0'",
+        ))
+        .await
+        .expect("count");
+    assert_eq!(rows[0].get::<i64>("n").expect("n"), 1);
+    // The refused group's writes ran again one by one, each in a transaction of its own.
+    transactions.sort();
+    let before = transactions.len();
+    transactions.dedup();
+    assert_eq!(transactions.len(), before, "{transactions:?}");
+    db.close().await;
+}
