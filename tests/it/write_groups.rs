@@ -98,3 +98,55 @@ async fn writes_arriving_together_share_a_commit_and_a_refused_one_runs_each_alo
     assert_eq!(transactions.len(), before, "{transactions:?}");
     db.close().await;
 }
+
+/// Many creates through the API at once (on PostgreSQL they go in groups when the lines are
+/// busy): each answers its own item, with its own activity and revision.
+#[tokio::test]
+async fn concurrent_creates_each_answer_and_record_their_own_item() {
+    let app = crate::items::seeded(Kind::Postgres).await;
+    let names: Vec<String> = (0..30).map(|i| format!("Concurrent {i}")).collect();
+    let created = futures_util::future::join_all(names.iter().map(|name| {
+        app.admin_call(
+            "POST",
+            "/items/orders",
+            Some(serde_json::json!({"customer_name": name, "amount": "1.25", "customer": 1})),
+        )
+    }))
+    .await;
+    let mut keys = Vec::new();
+    let mut name_of = std::collections::HashMap::new();
+    for (name, answer) in names.iter().zip(&created) {
+        assert_eq!(answer["data"]["customer_name"], name.as_str(), "{answer}");
+        let key = answer["data"]["id"].as_i64().expect("a key");
+        keys.push(key);
+        name_of.insert(key.to_string(), name.clone());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), names.len(), "one item per create");
+    let items: Vec<String> = keys.iter().map(i64::to_string).collect();
+    let filter = crate::support::urlencode(
+        &serde_json::json!({"collection": {"_eq": "orders"}, "item": {"_in": items}}).to_string(),
+    );
+    let revisions = app
+        .admin_call("GET", &format!("/revisions?filter={filter}&limit=-1"), None)
+        .await["data"]
+        .clone();
+    let revisions = revisions.as_array().expect("revisions");
+    assert_eq!(revisions.len(), names.len(), "{revisions:?}");
+    for revision in revisions {
+        let item = revision["item"].as_str().expect("item");
+        assert_eq!(revision["data"]["id"].to_string(), item, "{revision}");
+        assert_eq!(
+            revision["data"]["customer_name"],
+            name_of[item].as_str(),
+            "{revision}"
+        );
+        let activity = app
+            .admin_call("GET", &format!("/activity/{}", revision["activity"]), None)
+            .await["data"]
+            .clone();
+        assert_eq!(activity["item"], item, "{activity}");
+        assert_eq!(activity["action"], "create", "{activity}");
+    }
+}
