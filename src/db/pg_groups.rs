@@ -39,12 +39,12 @@ pub(super) struct WriteGroups {
     lines: Arc<Semaphore>,
 }
 
+type Answer = Result<Vec<Row>, DbError>;
+
 struct Pending {
     stmt: Stmt,
-    answer: oneshot::Sender<Result<Vec<Row>, DbError>>,
+    answer: oneshot::Sender<Answer>,
 }
-
-type Answer = Result<Vec<Row>, DbError>;
 
 impl WriteGroups {
     /// One line per core, at least two: a line's backend runs its group's statements one
@@ -108,9 +108,8 @@ async fn run(pool: &Pool, group: Vec<Pending>) {
     let client = match pg::acquire(pool).await {
         Ok(client) => client,
         Err(e) => {
-            let message = e.to_string();
             for pending in group {
-                let _ = pending.answer.send(Err(DbError::Connect(message.clone())));
+                let _ = pending.answer.send(Err(same_error(&e)));
             }
             return;
         }
@@ -213,4 +212,14 @@ async fn together(client: &Object, group: &[Pending]) -> Together {
         }
     }
     Together::Committed(answers)
+}
+
+/// The error of taking a connection, once for each write of the group: no connection free
+/// in time stays a timeout.
+fn same_error(e: &DbError) -> DbError {
+    match e {
+        DbError::Timeout => DbError::Timeout,
+        DbError::Connect(message) => DbError::Connect(message.clone()),
+        other => DbError::Connect(other.to_string()),
+    }
 }
