@@ -115,11 +115,7 @@ async fn run(pool: &Pool, group: Vec<Pending>) {
         }
     };
     if group.len() == 1 {
-        for pending in group {
-            let result = pg::query(&client, &pending.stmt, false).await;
-            let _ = pending.answer.send(result);
-        }
-        return;
+        return alone(&client, group).await;
     }
     match together(&client, &group).await {
         Together::Committed(answers) => {
@@ -127,17 +123,20 @@ async fn run(pool: &Pool, group: Vec<Pending>) {
                 let _ = pending.answer.send(Ok(rows));
             }
         }
-        Together::RolledBack => {
-            for pending in group {
-                let result = pg::query(&client, &pending.stmt, false).await;
-                let _ = pending.answer.send(result);
-            }
-        }
+        Together::RolledBack => alone(&client, group).await,
         Together::Lost(message) => {
             for pending in group {
                 let _ = pending.answer.send(Err(DbError::Connect(message.clone())));
             }
         }
+    }
+}
+
+/// Each write as its own statement, committing by itself, one after the other.
+async fn alone(client: &Object, group: Vec<Pending>) {
+    for pending in group {
+        let result = pg::query(client, &pending.stmt, false).await;
+        let _ = pending.answer.send(result);
     }
 }
 
@@ -184,28 +183,22 @@ async fn together(client: &Object, group: &[Pending]) -> Together {
     steps.push(Box::pin(async {
         client.batch_execute("COMMIT").await.map(|()| Vec::new())
     }));
-    let mut results = futures_util::future::join_all(steps).await;
+    let results = futures_util::future::join_all(steps).await;
+    let lost = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .find(|e| e.as_db_error().is_none());
+    if let Some(e) = lost {
+        return Together::Lost(describe(e));
+    }
     // A refused statement turns the COMMIT into a rollback, which PostgreSQL answers
     // without an error: the statements' own results say whether the group committed.
-    let mut refused = false;
-    for result in &results {
-        if let Err(e) = result {
-            match e.as_db_error() {
-                Some(_) => refused = true,
-                None => return Together::Lost(describe(e)),
-            }
-        }
-    }
-    if refused {
+    let Ok(results) = results.into_iter().collect::<Result<Vec<_>, _>>() else {
         return Together::RolledBack;
-    }
+    };
     let mut answers = Vec::with_capacity(group.len());
-    for (statement, result) in prepared.iter().zip(results.drain(1..=group.len())) {
-        let rows = match result {
-            Ok(rows) => rows,
-            Err(_) => return Together::RolledBack,
-        };
-        match rows_of(statement, &rows) {
+    for (statement, rows) in prepared.iter().zip(&results[1..=group.len()]) {
+        match rows_of(statement, rows) {
             Ok(rows) => answers.push(rows),
             // Committed, but an answer could not be read: as a lone write's would be.
             Err(e) => return Together::Lost(e.to_string()),

@@ -72,7 +72,9 @@ impl<'a> Items<'a> {
     ) -> Boxed<'f, Json> {
         Box::pin(async move {
             let rules = self.rules(c, Action::Create)?;
-            let split = self.split(conn, c, &rules, payload, depth).await?;
+            let split = self
+                .split(Some(&mut *conn), c, &rules, payload, depth)
+                .await?;
             let values = self.prepare(c, &rules, Action::Create, &split.own).await?;
             let key = self
                 .create_in(conn, c, vec![values])
@@ -96,7 +98,9 @@ impl<'a> Items<'a> {
     ) -> Boxed<'f, Vec<Scalar>> {
         Box::pin(async move {
             let rules = self.rules(c, Action::Update)?;
-            let split = self.split(conn, c, &rules, payload, depth).await?;
+            let split = self
+                .split(Some(&mut *conn), c, &rules, payload, depth)
+                .await?;
             let values = self.prepare(c, &rules, Action::Update, &split.own).await?;
             let permitted = self.update_in(conn, c, &rules, keys, values).await?;
             if !split.children.is_empty() {
@@ -109,9 +113,12 @@ impl<'a> Items<'a> {
         })
     }
 
+    /// The payload's own values and its one-to-many children; a many-to-one object is
+    /// written first, on `conn` (`None` only for payloads without relational values, see
+    /// [`has_relational`], which need no connection).
     pub(super) async fn split(
         &self,
-        conn: &mut Conn,
+        mut conn: Option<&mut Conn>,
         c: &'a Collection,
         rules: &Rules<'_>,
         payload: &Json,
@@ -154,6 +161,9 @@ impl<'a> Items<'a> {
                     if !rules.field_allowed(k) {
                         return Err(forbidden_field(name, k));
                     }
+                    let Some(conn) = conn.as_deref_mut() else {
+                        return Err(ApiError::internal(&"a related item needs a connection"));
+                    };
                     let key = self
                         .upsert_related(conn, related, related_item, depth + 1)
                         .await?;

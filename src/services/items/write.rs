@@ -226,10 +226,8 @@ impl Items<'_> {
         item: &Json,
         read: Option<&Query>,
     ) -> Result<Created, ApiError> {
-        let mut conn = self.db.acquire().await?;
-        // Without relational values, splitting the payload reads nothing.
-        let split = self.split(&mut conn, c, rules, item, 0).await?;
-        drop(conn);
+        // Without relational values, splitting the payload reads and writes nothing.
+        let split = self.split(None, c, rules, item, 0).await?;
         let values = self.prepare(c, rules, Action::Create, &split.own).await?;
         let recorder = self.recorder();
         let parts = recorder.create_parts(c, values)?;
