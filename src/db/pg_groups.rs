@@ -11,11 +11,13 @@
 //! write runs again alone, so each gets exactly the answer and effect it would have had by
 //! itself. When the connection is lost, nobody knows whether the commit happened, and
 //! every write in the group answers with that error, as a lone write would. A write that
-//! arrives while a line is free runs at once, alone, as before.
+//! arrives while a line is free runs at once, alone, as before. A line that finishes a
+//! group while writes wait goes on to them before it answers the group it finished.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
@@ -35,9 +37,11 @@ const MOST: usize = 16;
 const SLOW: Duration = Duration::from_millis(50);
 
 pub(super) struct WriteGroups {
-    waiting: Mutex<Vec<Pending>>,
+    waiting: Waiting,
     lines: Arc<Semaphore>,
 }
+
+type Waiting = Arc<Mutex<Vec<Pending>>>;
 
 type Answer = Result<Vec<Row>, DbError>;
 
@@ -53,7 +57,7 @@ impl WriteGroups {
     pub(super) fn new() -> WriteGroups {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         WriteGroups {
-            waiting: Mutex::new(Vec::new()),
+            waiting: Arc::new(Mutex::new(Vec::new())),
             lines: Arc::new(Semaphore::new(cores.max(2))),
         }
     }
@@ -70,11 +74,7 @@ impl WriteGroups {
                     let Ok(permit) = permit else {
                         return Err(DbError::Connect("the write groups are closed".into()));
                     };
-                    let group: Vec<Pending> = {
-                        let mut waiting = lock(&self.waiting);
-                        let n = waiting.len().min(MOST);
-                        waiting.drain(..n).collect()
-                    };
+                    let group = next_group(&self.waiting);
                     if group.is_empty() {
                         // Another line took this write: its answer comes from there.
                         drop(permit);
@@ -82,7 +82,7 @@ impl WriteGroups {
                     }
                     // A task of its own, so that a caller going away (a closed HTTP
                     // connection) cannot cut short a transaction other writes are in.
-                    tokio::spawn(run_on_line(pool.clone(), group, permit));
+                    tokio::spawn(run_on_line(pool.clone(), self.waiting.clone(), group, permit));
                 }
             }
         }
@@ -93,51 +93,97 @@ fn received(result: Result<Answer, oneshot::error::RecvError>) -> Answer {
     result.unwrap_or_else(|_| Err(DbError::Connect("the write's group ended early".into())))
 }
 
-async fn run_on_line(pool: Pool, group: Vec<Pending>, permit: OwnedSemaphorePermit) {
-    let running = run(&pool, group);
-    tokio::pin!(running);
-    tokio::select! {
-        () = &mut running => return,
-        () = tokio::time::sleep(SLOW) => {}
-    }
-    drop(permit);
-    running.await;
+fn next_group(waiting: &Mutex<Vec<Pending>>) -> Vec<Pending> {
+    let mut waiting = lock(waiting);
+    let n = waiting.len().min(MOST);
+    waiting.drain(..n).collect()
 }
 
-async fn run(pool: &Pool, group: Vec<Pending>) {
+/// Runs `group` on the line `permit` holds, then, while writes are waiting, the next
+/// groups. Each group is answered only once the next one's statements are on their way:
+/// its backend then works on them while the answers are written to the clients, where
+/// answering first left it idle for as long as that took, every group.
+async fn run_on_line(
+    pool: Pool,
+    waiting: Waiting,
+    mut group: Vec<Pending>,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut permit = Some(permit);
+    let mut earlier: Answers = Vec::new();
+    loop {
+        let running = run(&pool, group);
+        tokio::pin!(running);
+        // The first poll hands the statements to the connection's task, which is woken
+        // before the clients the answers wake.
+        let first = futures_util::poll!(running.as_mut());
+        answer(std::mem::take(&mut earlier));
+        let answers = match (first, permit.is_some()) {
+            (Poll::Ready(answers), _) => answers,
+            (Poll::Pending, false) => running.await,
+            (Poll::Pending, true) => tokio::select! {
+                answers = &mut running => answers,
+                () = tokio::time::sleep(SLOW) => {
+                    permit = None;
+                    running.await
+                }
+            },
+        };
+        let next = match permit {
+            Some(_) => next_group(&waiting),
+            None => Vec::new(),
+        };
+        if next.is_empty() {
+            return answer(answers);
+        }
+        earlier = answers;
+        group = next;
+    }
+}
+
+type Answers = Vec<(oneshot::Sender<Answer>, Answer)>;
+
+fn answer(answers: Answers) {
+    for (to, answer) in answers {
+        let _ = to.send(answer);
+    }
+}
+
+async fn run(pool: &Pool, group: Vec<Pending>) -> Answers {
     let client = match pg::acquire(pool).await {
         Ok(client) => client,
         Err(e) => {
-            for pending in group {
-                let _ = pending.answer.send(Err(same_error(&e)));
-            }
-            return;
+            return group
+                .into_iter()
+                .map(|p| (p.answer, Err(same_error(&e))))
+                .collect();
         }
     };
     if group.len() == 1 {
         return alone(&client, group).await;
     }
     match together(&client, &group).await {
-        Together::Committed(answers) => {
-            for (pending, rows) in group.into_iter().zip(answers) {
-                let _ = pending.answer.send(Ok(rows));
-            }
-        }
+        Together::Committed(rows) => group
+            .into_iter()
+            .zip(rows)
+            .map(|(p, rows)| (p.answer, Ok(rows)))
+            .collect(),
         Together::RolledBack => alone(&client, group).await,
-        Together::Lost(message) => {
-            for pending in group {
-                let _ = pending.answer.send(Err(DbError::Connect(message.clone())));
-            }
-        }
+        Together::Lost(message) => group
+            .into_iter()
+            .map(|p| (p.answer, Err(DbError::Connect(message.clone()))))
+            .collect(),
     }
 }
 
 /// Each write as its own statement, committing by itself, one after the other.
-async fn alone(client: &Object, group: Vec<Pending>) {
+async fn alone(client: &Object, group: Vec<Pending>) -> Answers {
+    let mut answers = Vec::with_capacity(group.len());
     for pending in group {
         let result = pg::query(client, &pending.stmt, false).await;
-        let _ = pending.answer.send(result);
+        answers.push((pending.answer, result));
     }
+    answers
 }
 
 enum Together {

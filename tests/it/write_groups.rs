@@ -99,6 +99,58 @@ async fn writes_arriving_together_share_a_commit_and_a_refused_one_runs_each_alo
     db.close().await;
 }
 
+/// Far more writes than the lines take in one group each: a line goes on from group to
+/// group while writes wait, answering each group once the next is under way. Every write
+/// gets its own answer, a refused one in a later group still runs that group's others
+/// alone, and nothing is written twice or lost.
+#[tokio::test]
+async fn a_line_going_from_group_to_group_answers_every_write_its_own() {
+    let test = TestDb::new(Kind::Postgres).await;
+    test.exec("CREATE TABLE tickets (id serial PRIMARY KEY, code text NOT NULL UNIQUE)")
+        .await;
+    let db = test.connect().await;
+    db.query_grouped(Stmt::new("INSERT INTO tickets (code) VALUES ('taken')"))
+        .await
+        .expect("the first ticket");
+    let n = 120;
+    let mut codes: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let refused = [40, n - 3];
+    for i in refused {
+        codes[i] = "taken".to_string();
+    }
+    let results = futures_util::future::join_all(codes.iter().map(|code| {
+        db.query_grouped(
+            Stmt::new(
+                "INSERT INTO tickets (code) VALUES ($1) \
+                 RETURNING code, CAST(txid_current() AS text) AS tx",
+            )
+            .bind(code.as_str()),
+        )
+    }))
+    .await;
+    let mut transactions = Vec::new();
+    for (i, (code, result)) in codes.iter().zip(&results).enumerate() {
+        if refused.contains(&i) {
+            let error = result.as_ref().expect_err("the duplicate is refused");
+            assert_eq!(error.kind(), DbErrorKind::UniqueViolation, "{error}");
+            continue;
+        }
+        let rows = result.as_ref().unwrap_or_else(|e| panic!("write {i}: {e}"));
+        assert_eq!(rows.len(), 1, "write {i}");
+        assert_eq!(&rows[0].get::<String>("code").expect("code"), code);
+        transactions.push(rows[0].get::<String>("tx").expect("tx"));
+    }
+    assert_eq!(count(&db).await, (n - refused.len() + 1) as i64);
+    transactions.sort();
+    transactions.dedup();
+    assert!(
+        transactions.len() < n - refused.len(),
+        "writes went in groups: {} transactions",
+        transactions.len()
+    );
+    db.close().await;
+}
+
 /// Many creates through the API at once (on PostgreSQL they go in groups when the lines are
 /// busy): each answers its own item, with its own activity and revision.
 #[tokio::test]
