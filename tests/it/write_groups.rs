@@ -42,12 +42,19 @@ async fn count(db: &Database) -> i64 {
     rows[0].get::<i64>("n").expect("n")
 }
 
-#[tokio::test]
-async fn writes_arriving_together_share_a_commit_and_a_refused_one_runs_each_alone() {
+/// A PostgreSQL database with a `tickets` table whose codes are unique (kept while the
+/// `TestDb` lives), and a connection to it.
+async fn tickets() -> (TestDb, Database) {
     let test = TestDb::new(Kind::Postgres).await;
     test.exec("CREATE TABLE tickets (id serial PRIMARY KEY, code text NOT NULL UNIQUE)")
         .await;
     let db = test.connect().await;
+    (test, db)
+}
+
+#[tokio::test]
+async fn writes_arriving_together_share_a_commit_and_a_refused_one_runs_each_alone() {
+    let (_test, db) = tickets().await;
     let n = writes_to_group();
 
     let codes: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
@@ -105,10 +112,7 @@ async fn writes_arriving_together_share_a_commit_and_a_refused_one_runs_each_alo
 /// alone, and nothing is written twice or lost.
 #[tokio::test]
 async fn a_line_going_from_group_to_group_answers_every_write_its_own() {
-    let test = TestDb::new(Kind::Postgres).await;
-    test.exec("CREATE TABLE tickets (id serial PRIMARY KEY, code text NOT NULL UNIQUE)")
-        .await;
-    let db = test.connect().await;
+    let (_test, db) = tickets().await;
     db.query_grouped(Stmt::new("INSERT INTO tickets (code) VALUES ('taken')"))
         .await
         .expect("the first ticket");
