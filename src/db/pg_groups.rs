@@ -237,6 +237,11 @@ async fn together(client: &Object, group: &[Pending]) -> Together {
     if let Some(e) = lost {
         return Together::Lost(describe(e));
     }
+    // Without the transaction, each statement may have committed by itself: running them
+    // again could write twice, so their outcome is unknown.
+    if let Some(Err(e)) = results.first() {
+        return Together::Lost(describe(e));
+    }
     // A refused statement turns the COMMIT into a rollback, which PostgreSQL answers
     // without an error: the statements' own results say whether the group committed.
     let Ok(results) = results.into_iter().collect::<Result<Vec<_>, _>>() else {
