@@ -488,6 +488,16 @@ async fn run(settings: Settings) {
     }
 }
 
+/// What the writes of the side before left to PostgreSQL's background work (dead tuples,
+/// unset hint bits, dirty buffers) done now, between sides, rather than during one.
+fn settle(database: &str) {
+    psql(
+        database,
+        "VACUUM orders, directus_activity, directus_revisions",
+    );
+    psql(database, "CHECKPOINT");
+}
+
 async fn measure(
     client: &reqwest::Client,
     base: &str,
@@ -556,6 +566,16 @@ async fn measure(
          JOIN orders o ON a.collection = 'orders' AND a.item = o.id::text;",
     );
     psql(database, "VACUUM ANALYZE");
+    // The write workload's sides each insert tens of thousands of rows into these tables:
+    // autovacuum would start on them partway through whichever side crossed its threshold,
+    // and a timed checkpoint could land in any side. Each side of a write instead starts
+    // from a vacuumed table and a fresh checkpoint (see `settle`), the same for all.
+    psql(
+        database,
+        "ALTER TABLE orders SET (autovacuum_enabled = off); \
+         ALTER TABLE directus_activity SET (autovacuum_enabled = off); \
+         ALTER TABLE directus_revisions SET (autovacuum_enabled = off);",
+    );
 
     let role = post("/roles", json!({"name": "Clerks"})).await["data"]["id"].clone();
     let policy =
@@ -631,6 +651,9 @@ async fn measure(
             // pgbench over the socket and pgbench writing the records, run when there are.
             let mut runs: Vec<([Measured; 3], [Option<Measured>; 2])> =
                 bench::in_turns(rounds, 5, |side| {
+                    if w.recorded.is_some() {
+                        settle(database);
+                    }
                     Some(match side {
                         0 => http_load(base, token, w, seconds, connections, pid),
                         1 => http_load(&floor.base, token, w, seconds, connections, floor.pid()),
