@@ -12,7 +12,9 @@
 //! itself. When the connection is lost, nobody knows whether the commit happened, and
 //! every write in the group answers with that error, as a lone write would. A write that
 //! arrives while a line is free runs at once, alone, as before. A line that finishes a
-//! group while writes wait goes on to them before it answers the group it finished.
+//! group while writes wait goes on to them before it answers the group it finished. A
+//! group still running after [`SLOW`] frees its line, and a group of several is stopped and
+//! its writes run again apart, so one waiting on a lock holds up no other.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -165,18 +167,56 @@ async fn run(pool: &Pool, group: Vec<Pending>) -> Answers {
     if group.len() == 1 {
         return alone(&client, group).await;
     }
-    match together(&client, &group).await {
-        Together::Committed(rows) => group
+    let (outcome, cancelled) = together(&client, &group).await;
+    if cancelled {
+        // A cancel may reach the backend after the group is done and stop the next
+        // statement sent on this connection: it is closed, not given back to the pool.
+        drop(Object::take(client));
+        if let Together::RolledBack = outcome {
+            apart(pool, group).await;
+            return Vec::new();
+        }
+        return answers_of(group, outcome, None).await;
+    }
+    answers_of(group, outcome, Some(&client)).await
+}
+
+/// The answers of a group that ran together; a refused group's writes run again alone on
+/// `client`, one after the other.
+async fn answers_of(group: Vec<Pending>, outcome: Together, client: Option<&Object>) -> Answers {
+    match (outcome, client) {
+        (Together::Committed(rows), _) => group
             .into_iter()
             .zip(rows)
             .map(|(p, rows)| (p.answer, Ok(rows)))
             .collect(),
-        Together::RolledBack => alone(&client, group).await,
-        Together::Lost(message) => group
+        (Together::RolledBack, Some(client)) => alone(client, group).await,
+        (Together::RolledBack, None) => {
+            let message = "the write's group was stopped".to_string();
+            group
+                .into_iter()
+                .map(|p| (p.answer, Err(DbError::Connect(message.clone()))))
+                .collect()
+        }
+        (Together::Lost(message), _) => group
             .into_iter()
             .map(|p| (p.answer, Err(DbError::Connect(message.clone()))))
             .collect(),
     }
+}
+
+/// Each write of a group that was stopped because one of them took too long (most often
+/// one waiting on a lock): each runs again alone on a connection of its own, all at once,
+/// and is answered as soon as it is done, so the others do not wait for the slow one.
+async fn apart(pool: &Pool, group: Vec<Pending>) {
+    let runs = group.into_iter().map(|pending| async move {
+        let result = match pg::acquire(pool).await {
+            Ok(client) => pg::query(&client, &pending.stmt, false).await,
+            Err(e) => Err(e),
+        };
+        let _ = pending.answer.send(result);
+    });
+    futures_util::future::join_all(runs).await;
 }
 
 /// Each write as its own statement, committing by itself, one after the other.
@@ -202,16 +242,18 @@ type Step<'a> = Pin<
     Box<dyn Future<Output = Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>> + Send + 'a>,
 >;
 
-/// The group as one transaction, in one round trip.
-async fn together(client: &Object, group: &[Pending]) -> Together {
+/// The group as one transaction, in one round trip, and whether it was cancelled: a group
+/// still running after [`SLOW`] is stopped (a write waiting on a lock would otherwise hold
+/// every write of its group until the lock is let go), and its writes run again apart.
+async fn together(client: &Object, group: &[Pending]) -> (Together, bool) {
     // Each statement prepared first (a cache hit after the first time), so that the
     // pipeline below sends nothing but BEGIN, the executions and COMMIT, in that order.
     let mut prepared = Vec::with_capacity(group.len());
     for pending in group {
         match prepare(client, &pending.stmt.sql).await {
             Ok(statement) => prepared.push(statement),
-            Err(DbError::Query { .. }) => return Together::RolledBack,
-            Err(e) => return Together::Lost(e.to_string()),
+            Err(DbError::Query { .. }) => return (Together::RolledBack, false),
+            Err(e) => return (Together::Lost(e.to_string()), false),
         }
     }
     let params: Vec<Vec<PgParam>> = group
@@ -232,7 +274,28 @@ async fn together(client: &Object, group: &[Pending]) -> Together {
     steps.push(Box::pin(async {
         client.batch_execute("COMMIT").await.map(|()| Vec::new())
     }));
-    let results = futures_util::future::join_all(steps).await;
+    let all = futures_util::future::join_all(steps);
+    tokio::pin!(all);
+    let mut cancelled = false;
+    let results = tokio::select! {
+        results = &mut all => results,
+        () = tokio::time::sleep(SLOW) => {
+            cancelled = true;
+            if let Err(e) = client.cancel_token().cancel_query(tokio_postgres::NoTls).await {
+                tracing::warn!(error = %describe(&e), "could not stop a slow write group");
+            }
+            all.await
+        }
+    };
+    (settled(&prepared, results, group.len()), cancelled)
+}
+
+/// What the results of a group's pipeline (`BEGIN`, the statements, `COMMIT`) say happened.
+fn settled(
+    prepared: &[tokio_postgres::Statement],
+    results: Vec<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>>,
+    writes: usize,
+) -> Together {
     let lost = results
         .iter()
         .filter_map(|r| r.as_ref().err())
@@ -250,8 +313,8 @@ async fn together(client: &Object, group: &[Pending]) -> Together {
     let Ok(results) = results.into_iter().collect::<Result<Vec<_>, _>>() else {
         return Together::RolledBack;
     };
-    let mut answers = Vec::with_capacity(group.len());
-    for (statement, rows) in prepared.iter().zip(&results[1..=group.len()]) {
+    let mut answers = Vec::with_capacity(writes);
+    for (statement, rows) in prepared.iter().zip(&results[1..=writes]) {
         match rows_of(statement, rows) {
             Ok(rows) => answers.push(rows),
             // Committed, but an answer could not be read: as a lone write's would be.

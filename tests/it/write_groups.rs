@@ -155,6 +155,82 @@ async fn a_line_going_from_group_to_group_answers_every_write_its_own() {
     db.close().await;
 }
 
+/// A write waiting on a lock another transaction holds does not hold up the writes after
+/// it: a group still running after a short while frees its line, and a group of several is
+/// stopped and its writes run again apart, so one grouped with a stuck write is answered
+/// too. With one line per two cores, as many stuck writes as there are cores would
+/// otherwise take every line until the lock is let go.
+#[tokio::test]
+async fn writes_waiting_on_a_lock_free_their_line_for_the_others() {
+    let (test, db) = tickets().await;
+    let holder = crate::support::pg_client(&test.name).await;
+    let stuck = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .max(2);
+    let held: Vec<String> = (0..stuck).map(|i| format!("held{i}")).collect();
+    holder.batch_execute("BEGIN").await.expect("begin");
+    for code in &held {
+        holder
+            .execute("INSERT INTO tickets (code) VALUES ($1)", &[code])
+            .await
+            .expect("held insert");
+    }
+    // Each of these waits for the holder's transaction on the unique index.
+    let waiting: Vec<_> = held
+        .iter()
+        .map(|code| {
+            let db = db.clone();
+            let stmt = insert(code);
+            tokio::spawn(async move { db.query_grouped(stmt).await })
+        })
+        .collect();
+    let watcher = crate::support::pg_client(&test.name).await;
+    let blocked = || async {
+        let row = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity");
+        row.get::<_, i64>(0)
+    };
+    let mut seen = 0;
+    for _ in 0..200 {
+        seen = blocked().await;
+        if seen >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(seen >= 1, "a write waits on the held lock");
+
+    let free = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        db.query_grouped(insert("free")),
+    )
+    .await
+    .expect("a write after the stuck ones is answered while the lock is held")
+    .expect("the free write");
+    assert_eq!(free.len(), 1);
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "the stuck writes still wait"
+    );
+
+    holder.batch_execute("ROLLBACK").await.expect("rollback");
+    for (code, w) in held.iter().zip(waiting) {
+        let rows = w
+            .await
+            .expect("task")
+            .unwrap_or_else(|e| panic!("{code}: {e}"));
+        assert_eq!(rows.len(), 1, "{code}");
+    }
+    assert_eq!(count(&db).await, stuck as i64 + 1);
+    db.close().await;
+}
+
 /// Many creates through the API at once (on PostgreSQL they go in groups when the lines are
 /// busy): each answers its own item, with its own activity and revision.
 #[tokio::test]
