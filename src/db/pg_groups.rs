@@ -168,35 +168,25 @@ async fn run(pool: &Pool, group: Vec<Pending>) -> Answers {
         return alone(&client, group).await;
     }
     let (outcome, cancelled) = together(&client, &group).await;
-    if cancelled {
-        // A cancel may reach the backend after the group is done and stop the next
-        // statement sent on this connection: it is closed, not given back to the pool.
-        drop(Object::take(client));
-        if let Together::RolledBack = outcome {
-            apart(pool, group).await;
-            return Vec::new();
+    // A cancel may reach the backend after the group is done and stop the next statement
+    // sent on its connection: a cancelled group's connection is closed, not pooled.
+    let client = match cancelled {
+        true => {
+            drop(Object::take(client));
+            None
         }
-        return answers_of(group, outcome, None).await;
-    }
-    answers_of(group, outcome, Some(&client)).await
-}
-
-/// The answers of a group that ran together; a refused group's writes run again alone on
-/// `client`, one after the other.
-async fn answers_of(group: Vec<Pending>, outcome: Together, client: Option<&Object>) -> Answers {
+        false => Some(client),
+    };
     match (outcome, client) {
         (Together::Committed(rows), _) => group
             .into_iter()
             .zip(rows)
             .map(|(p, rows)| (p.answer, Ok(rows)))
             .collect(),
-        (Together::RolledBack, Some(client)) => alone(client, group).await,
+        (Together::RolledBack, Some(client)) => alone(&client, group).await,
         (Together::RolledBack, None) => {
-            let message = "the write's group was stopped".to_string();
-            group
-                .into_iter()
-                .map(|p| (p.answer, Err(DbError::Connect(message.clone()))))
-                .collect()
+            apart(pool, group).await;
+            Vec::new()
         }
         (Together::Lost(message), _) => group
             .into_iter()
