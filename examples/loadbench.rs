@@ -425,12 +425,31 @@ fn main() {
     }));
 }
 
+/// The workloads named on the command line, in the order named: `customer,one order` runs
+/// the `customer.*` workload and then one order, to see whether what ran before changes a
+/// workload's figures. Every workload, in the table's order, when `None`.
+fn chosen(only: Option<&str>) -> Vec<&'static Workload> {
+    let Some(only) = only else {
+        return WORKLOADS.iter().collect();
+    };
+    let mut chosen: Vec<&'static Workload> = Vec::new();
+    for part in only.split(',') {
+        for w in WORKLOADS.iter().filter(|w| w.name.contains(part)) {
+            if !chosen.iter().any(|c| std::ptr::eq(*c, w)) {
+                chosen.push(w);
+            }
+        }
+    }
+    chosen
+}
+
 /// What the command line asked for.
 struct Settings {
     /// Per run of each side.
     seconds: u64,
     connections: usize,
-    /// Workloads whose name contains this; all when `None`.
+    /// Workloads whose name contains one of these comma-separated parts, in that order;
+    /// all when `None`.
     only: Option<String>,
     rounds: usize,
     /// PostgreSQL's socket directory when rectus and the floor reach it that way.
@@ -635,10 +654,7 @@ async fn measure(
     println!(
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     );
-    for w in WORKLOADS
-        .iter()
-        .filter(|w| only.is_none_or(|o| w.name.contains(o)))
-    {
+    for w in chosen(only) {
         for (caller, token, user, rbac) in [
             ("admin", &admin, &admin_id, ""),
             ("role", &clerk, &clerk_id, ROLE_SQL),

@@ -231,6 +231,46 @@ async fn writes_waiting_on_a_lock_free_their_line_for_the_others() {
     db.close().await;
 }
 
+/// Once a burst has opened several connections, writes made one after another all run on
+/// one backend: the pool hands out the connection given back last, where taking them in
+/// turns sent each write's group to another backend, whose caches were cold for it.
+#[tokio::test]
+async fn writes_one_after_another_stay_on_one_backend_after_a_burst() {
+    let (_test, db) = tickets().await;
+    let backend_of = |rows: Vec<Row>| rows[0].get::<String>("backend").expect("backend");
+    let pid = Stmt::new("SELECT CAST(pg_backend_pid() AS text) AS backend");
+    let mut burst = Vec::new();
+    for _ in 0..4 {
+        burst.push(db.acquire().await.expect("a connection of the burst"));
+    }
+    let mut opened = Vec::new();
+    for conn in &mut burst {
+        opened.push(backend_of(conn.query(&pid).await.expect("its backend")));
+    }
+    opened.sort();
+    opened.dedup();
+    assert_eq!(opened.len(), 4, "the burst held four connections at once");
+    drop(burst);
+
+    let mut used = Vec::new();
+    for i in 0..8 {
+        let rows = db
+            .query_grouped(
+                Stmt::new(
+                    "INSERT INTO tickets (code) VALUES ($1) \
+                     RETURNING CAST(pg_backend_pid() AS text) AS backend",
+                )
+                .bind(format!("one-by-one {i}")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("write {i}: {e}"));
+        used.push(backend_of(rows));
+    }
+    used.dedup();
+    assert_eq!(used.len(), 1, "every write on the same backend: {used:?}");
+    db.close().await;
+}
+
 /// Many creates through the API at once (on PostgreSQL they go in groups when the lines are
 /// busy): each answers its own item, with its own activity and revision.
 #[tokio::test]
