@@ -15,6 +15,7 @@ mod list_order;
 mod nested_writes;
 mod openapi;
 mod rbac;
+mod sdk;
 mod server;
 mod support;
 mod timestamps;
