@@ -1,11 +1,13 @@
 //! The official Directus SDK against rectus: `tests/sdk/smoke.mjs`, run by Node.js with the
 //! SDK version `tests/sdk/package-lock.json` pins, logs in, makes a data model, writes and
-//! reads items with the query language and checks the errors, GraphQL, revisions, a static
-//! token and logout as the SDK sees them. What it wrote is then read back here over plain
-//! HTTP, so a script that skipped its work could not pass.
+//! reads items with the query language and checks the errors, GraphQL, revisions, a role
+//! with a policy made through their relations (as the Studio makes them) and a user of it
+//! reading, a static token and logout as the SDK sees them. What it wrote is then read
+//! back here over plain HTTP, so a script that skipped its work could not pass.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -35,17 +37,41 @@ fn installed_sdk() -> tempfile::TempDir {
     dir
 }
 
+/// The script's output once it exits; a script still running after `limit` (a request
+/// never answered, or a timer left behind) is killed and fails the test.
+fn finished_within(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("the script's status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child
+                .wait_with_output()
+                .expect("the killed script's output");
+            panic!(
+                "the SDK script did not finish within {limit:?}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("the script's output")
+}
+
 async fn the_sdk_works(kind: Kind) {
     let app = App::start(kind, None).await;
     let url = app.server.url("");
     let url = url.trim_end_matches('/').to_string();
     let out = tokio::task::spawn_blocking(move || {
         let dir = installed_sdk();
-        Command::new("node")
+        let node = Command::new("node")
             .args(["smoke.mjs", &url, ADMIN_EMAIL, ADMIN_PASSWORD])
             .current_dir(dir.path())
-            .output()
-            .expect("node")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node");
+        finished_within(node, Duration::from_secs(120))
     })
     .await
     .expect("the SDK's run");
@@ -81,6 +107,21 @@ async fn the_sdk_works(kind: Kind) {
             None,
         )
         .await;
+    let access = app
+        .admin_call(
+            "GET",
+            &format!(
+                "/access?filter[role][_eq]={}&fields=policy",
+                seen["role"].as_str().expect("the role")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        access["data"],
+        serde_json::json!([{"policy": seen["policy"]}]),
+        "the policy the SDK put on the role through `policies`"
+    );
     assert_eq!(author["data"]["name"], "Ada");
     assert_eq!(
         author["data"]["books"],

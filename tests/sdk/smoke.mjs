@@ -1,6 +1,7 @@
 // The official Directus SDK (@directus/sdk, pinned in package.json) against a running
 // rectus: login and refresh, the data model made through the SDK, items written and read
-// with the query language, errors as the SDK sees them, GraphQL, revisions, a static token and
+// with the query language, errors as the SDK sees them, GraphQL, revisions, a role and its policy made through their
+// relations and a user of it reading, a static token and
 // logout. Run by tests/it/sdk.rs as `node smoke.mjs URL EMAIL PASSWORD`; prints one JSON
 // line with what it saw and exits 1 on the first assertion that fails.
 import assert from 'node:assert/strict';
@@ -12,13 +13,18 @@ import {
 	createField,
 	createItem,
 	createItems,
+	createPolicy,
 	createRelation,
+	createRole,
+	createUser,
 	deleteItem,
 	graphql,
 	readItem,
 	readItems,
 	readMe,
+	readPolicies,
 	readRevisions,
+	readRoles,
 	rest,
 	staticToken,
 	updateItem,
@@ -162,6 +168,40 @@ assert.deepEqual(gql.books, [
 	{ title: 'Bernoulli', author: { name: 'Ada' } },
 ]);
 
+// A role made the way the Studio makes one: its policy's permissions and the policy's
+// place on the role are written through their relations, in the same requests.
+const policy = await client.request(
+	createPolicy({
+		name: 'Long reads',
+		app_access: false,
+		admin_access: false,
+		permissions: {
+			create: [{ collection: 'books', action: 'read', fields: ['id', 'title'], permissions: { pages: { _gte: 200 } } }],
+			update: [],
+			delete: [],
+		},
+	}),
+);
+const role = await client.request(
+	createRole({ name: 'Readers', policies: { create: [{ policy: policy.id }], update: [], delete: [] } }),
+);
+const roles = await client.request(
+	readRoles({ filter: { id: { _eq: role.id } }, fields: ['name', { policies: [{ policy: ['name'] }] }] }),
+);
+assert.deepEqual(roles, [{ name: 'Readers', policies: [{ policy: { name: 'Long reads' } }] }]);
+const policies = await client.request(
+	readPolicies({ filter: { id: { _eq: policy.id } }, fields: [{ permissions: ['collection', 'action'] }, { roles: [{ role: ['name'] }] }] }),
+);
+assert.deepEqual(policies, [{ permissions: [{ collection: 'books', action: 'read' }], roles: [{ role: { name: 'Readers' } }] }]);
+await client.request(createUser({ email: 'reader@example.com', password: 'reader-password-1', role: role.id }));
+const reader = createDirectus(url).with(authentication('json')).with(rest());
+await reader.login('reader@example.com', 'reader-password-1');
+assert.deepEqual(await reader.request(readItems('books')), [{ id: books[1].id, title: 'Bernoulli' }]);
+assert.equal(await codeOf(reader.request(readItems('books', { fields: ['pages'] }))), 'FORBIDDEN');
+assert.equal(await codeOf(reader.request(readItems('authors'))), 'FORBIDDEN');
+// Signing out also stops the SDK's refresh timer, which would keep Node.js running.
+await reader.logout();
+
 await client.refresh();
 assert.equal((await client.request(readMe({ fields: ['email'] }))).email, email);
 
@@ -173,4 +213,4 @@ await client.logout();
 // Signed out, /users/me has no user to answer for: 401, as Directus answers.
 assert.equal(await codeOf(client.request(readMe())), 'INVALID_CREDENTIALS');
 
-console.log(JSON.stringify({ author: ada.id, books: books.map((b) => b.id) }));
+console.log(JSON.stringify({ author: ada.id, books: books.map((b) => b.id), role: role.id, policy: policy.id }));

@@ -72,6 +72,10 @@ impl Metadata {
             .find(|f| f.collection == collection && f.field == field)
     }
 
+    pub(super) fn add_field(&mut self, field: FieldMeta) {
+        self.fields.push(field);
+    }
+
     /// Fields of `collection` that Directus keeps without a column.
     pub fn aliases<'a>(&'a self, collection: &'a str) -> impl Iterator<Item = &'a FieldMeta> {
         self.fields.iter().filter(move |f| {
@@ -190,5 +194,6 @@ pub async fn read(conn: &mut Conn, raw: &RawSchema) -> Result<Metadata, DbError>
             });
         }
     }
+    super::system_relations::add(&mut meta, raw);
     Ok(meta)
 }

@@ -6,6 +6,7 @@ mod metadata;
 mod mysql;
 mod pg;
 mod sqlite;
+mod system_relations;
 pub mod types;
 
 use std::collections::{BTreeMap, HashMap};
