@@ -18,6 +18,7 @@ mod rbac;
 mod sdk;
 mod server;
 mod support;
+mod system_relations;
 mod timestamps;
 mod wire_fuzz;
 mod wire_mysql;
