@@ -165,6 +165,38 @@ impl Guarding<'_> {
         }
     }
 
+    /// An admin session's text as a read for a shared connection: its own text with the
+    /// literals that read the same as parameters bound ([`template::template_as_is`]), or
+    /// printed whole when none can be. `None` when the guard does not read it as one plain
+    /// read.
+    pub(crate) async fn admin_read<D: Directory>(
+        &self,
+        directory: &D,
+        access: &mut SessionAccess,
+        identity: &Identity,
+        sql: &str,
+    ) -> Option<Bound> {
+        let access = access.get(directory, identity).await.ok()?;
+        let shape = template::shape(sql, self.dialect)?;
+        // Kept apart from rewrites: a permission set has one or the other, but a key that
+        // says which costs nothing.
+        let key = format!("\u{3}{}", shape.key);
+        let kept = self.templates.get_with((access.id, key), || {
+            Arc::new(template::template_as_is(
+                &shape,
+                &self.context(&access, false),
+            ))
+        });
+        let template = kept.as_ref().as_ref()?;
+        shape.bind(template).or_else(|| {
+            Some(Bound {
+                sql: shape.fill(template)?,
+                types: Vec::new(),
+                values: Vec::new(),
+            })
+        })
+    }
+
     /// Checks what a prepared write left to its parameters, with their values, under the
     /// user's current permissions.
     pub(crate) async fn check<D: Directory>(

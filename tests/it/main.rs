@@ -26,6 +26,7 @@ mod wire_mysql_bound;
 mod wire_mysql_dump;
 mod wire_mysql_protocol;
 mod wire_pg;
+mod wire_pg_admin_shared;
 mod wire_pg_bound;
 mod wire_pg_clients;
 mod wire_pg_shared;

@@ -12,7 +12,7 @@ use crate::wire_pg::{SETUP, connect, direct, simple, sqlstate};
 
 /// The clerk's app with one shared connection, reaching PostgreSQL through a relay that
 /// counts what each upstream connection carries.
-async fn start() -> (App, Relay) {
+pub(crate) async fn start() -> (App, Relay) {
     clerk_app_via_relay(
         Kind::Postgres,
         PG_PORT,

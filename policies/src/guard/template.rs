@@ -133,6 +133,20 @@ pub fn shape(sql: &str, dialect: Dialect) -> Option<Shape> {
 /// The rewrite of `shape` under `ctx`, when it is one read statement the guard lets through
 /// with every marker in its output once.
 pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
+    checked_read(shape, ctx, false)
+}
+
+/// The shape's own text as a template, when the guard under `ctx` reads it as one plain
+/// read: for sessions whose statements run as they are (admins), whose reads need no
+/// rewrite, only the knowledge that they read and change nothing. Printed from the shape's
+/// parse, with identifiers quoted as the guard quotes them.
+pub fn template_as_is(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
+    checked_read(shape, ctx, true)
+}
+
+/// The template of a shape the guard lets through as one read with nothing left to its
+/// parameters, split out of the shape's own text (`as_is`) or the guard's rewrite.
+fn checked_read(shape: &Shape, ctx: &GuardContext, as_is: bool) -> Option<Template> {
     let parse = || -> GuardResult<Vec<Statement>> {
         let parser = match shape.dialect {
             Dialect::MySql => Parser::new(&MySqlDialect {}),
@@ -159,11 +173,18 @@ pub fn template(shape: &Shape, ctx: &GuardContext) -> Option<Template> {
             .next()
             .ok_or_else(|| super::GuardError::denied(""))
     };
+    let own = if as_is {
+        let mut own = statement.clone();
+        printed::quote_safely(&mut own, shape.dialect).ok()?;
+        Some(own.to_string())
+    } else {
+        None
+    };
     let guarded = guard_statement(statement, ctx, again).ok()?;
-    if guarded.kind != StatementKind::Read {
+    if guarded.kind != StatementKind::Read || guarded.deferred.is_some() {
         return None;
     }
-    split(&guarded.sql, places)
+    split(&own.unwrap_or(guarded.sql), places)
 }
 
 /// Literals in expressions the database matches with each other stay literals: two

@@ -329,3 +329,50 @@ fn numbers_take_the_type_postgresql_gives_the_literal() {
         assert_eq!(b.types, vec![oid], "{sql}");
     }
 }
+
+/// An admin's read as a statement with parameters: its own text (no derived tables, so
+/// `*` is every column the database has, not the ones the schema overview knows), with
+/// the literals bound as for a rewrite; anything but one plain read has none.
+#[test]
+fn admin_reads_bind_their_own_text() {
+    let schema = super::tests::schema();
+    let permissions = crate::EffectivePermissions::admin();
+    let variables = crate::filter::Variables::default();
+    let ctx = GuardContext {
+        access: crate::ReadAccess {
+            schema: &schema,
+            permissions: &permissions,
+            variables: &variables,
+        },
+        schema_name: "public",
+        derived: None,
+        dialect: Dialect::Postgres,
+        deferred_checks: false,
+    };
+    let bind = |sql: &str| {
+        let shaped = template::shape(sql, Dialect::Postgres)?;
+        let template = template::template_as_is(&shaped, &ctx)?;
+        shaped.bind(&template)
+    };
+    let b = bind("select * from orders where id = 5 and status = 'draft' order by 1 limit 3")
+        .expect("a read");
+    assert_eq!(
+        b.sql,
+        "SELECT * FROM orders WHERE id = $1 AND status = $2 ORDER BY 1 LIMIT 3"
+    );
+    assert_eq!(b.types, [23, 0]);
+    assert_eq!(b.values, ["5", "draft"]);
+    // Hidden from restricted users, but an admin reads them: still one plain read.
+    assert!(bind("select secret from orders where id = 1").is_some());
+    for sql in [
+        "update orders set status = 'x' where id = 1",
+        "select set_config('search_path', 'x', false) where 1 = 1",
+        "select nextval('s') where 1 = 1",
+        "select * from pg_stat_activity where pid = 1",
+        "select 1 where 1 = 1; select 2 where 2 = 2",
+        "select * from orders where id = 1 for update",
+        "with w as (delete from orders where id = 1 returning id) select * from w",
+    ] {
+        assert_eq!(bind(sql), None, "{sql}");
+    }
+}

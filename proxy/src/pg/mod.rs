@@ -1,6 +1,7 @@
 //! The PostgreSQL wire endpoint. Clients log in as rectus users; admins are forwarded to the
 //! database as they are, everyone else goes through the SQL guard statement by statement.
 
+mod admin_reads;
 mod bound;
 mod cancel;
 mod frame;

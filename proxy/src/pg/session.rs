@@ -14,6 +14,7 @@ use rectus_policies::guard::{GuardError, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::admin_reads::Outcome;
 use super::bound;
 use super::frame::{self, FrameReader, cstr, encode, error_response};
 use super::pending::Pending;
@@ -180,6 +181,9 @@ where
     let mut extended = false;
     // A setting changed since startup: reads stay on the session's own connection.
     let mut settings_changed = false;
+    // An admin session that has only read so far: its reads may be shared.
+    let mut admin_reads =
+        (identity.admin && shared.reads.is_some()).then(super::admin_reads::AdminReads::default);
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -187,6 +191,20 @@ where
         if identity.admin {
             if !access.still_admin(&*shared.directory, identity).await {
                 return Err(frame::invalid("the user is no longer an active admin"));
+            }
+            if let Some(reads) = admin_reads.as_mut() {
+                let idle = !extended && pending.idle();
+                let routed = reads
+                    .route(shared, &run, (&mut access, identity, settings), idle)
+                    .await?;
+                match routed {
+                    Outcome::Answered(answer) => {
+                        to_client(client_out, &answer).await?;
+                        continue;
+                    }
+                    Outcome::Forward => {}
+                    Outcome::Stateful => admin_reads = None,
+                }
             }
             // Passthrough: the bytes as they came, up to a Terminate.
             let mut end = 0;
@@ -196,8 +214,16 @@ where
                     terminate = true;
                     return;
                 }
-                if matches!(kind, b'Q' | b'S' | b'F') {
-                    pending.sent.fetch_add(1, Ordering::Relaxed);
+                match kind {
+                    b'Q' | b'F' => {
+                        pending.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    b'S' => {
+                        pending.sent.fetch_add(1, Ordering::Relaxed);
+                        extended = false;
+                    }
+                    b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => extended = true,
+                    _ => {}
                 }
                 end += bytes.len();
             });

@@ -178,6 +178,18 @@ pub(super) async fn guarded_text<D: Directory>(
         .await
 }
 
+/// An admin session's text as a read for a shared connection ([`super::admin_reads`]).
+pub(super) async fn admin_text_read<D: Directory>(
+    shared: &Shared<D>,
+    access: &mut SessionAccess,
+    identity: &Identity,
+    sql: &str,
+) -> Option<rectus_policies::guard::template::Bound> {
+    guarding(shared)
+        .admin_read(&*shared.directory, access, identity, sql)
+        .await
+}
+
 fn guarding<D>(shared: &Shared<D>) -> crate::guarded::Guarding<'_> {
     crate::guarded::Guarding {
         cache: &shared.guarded,

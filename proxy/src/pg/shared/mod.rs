@@ -444,10 +444,27 @@ pub(super) async fn try_read<D: Directory>(
         .await
         .ok()?;
     let statement = prepared.protocol.get(one.statement)?;
+    let (rewrite, types) = (statement.rewrite.clone(), statement.types.clone());
+    run_execution(shared, &one, rewrite, types, settings).await
+}
+
+/// Runs one execution of `statement` (prepared with parameter types `types`) on a shared
+/// connection: the answer, or `None` to send it on the session's own connection.
+pub(super) async fn run_execution<D>(
+    shared: &Shared<D>,
+    one: &OneExecution<'_>,
+    statement: Arc<str>,
+    types: Vec<u32>,
+    settings: &str,
+) -> Option<BytesMut> {
+    let reads = shared.reads.as_ref()?;
+    if reads.is_slow(&statement) {
+        return None;
+    }
     let (answer, receiver) = oneshot::channel();
     let request = Request {
-        statement: statement.rewrite.clone(),
-        types: statement.types.clone(),
+        statement,
+        types,
         bind_rest: Bytes::copy_from_slice(one.bind_rest),
         tail: Bytes::copy_from_slice(one.tail),
         text: false,
