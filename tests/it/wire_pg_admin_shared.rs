@@ -151,3 +151,52 @@ async fn an_admin_session_that_leaves_state_behind_keeps_its_reads() {
         .unwrap();
     assert_eq!(rows.len(), 1);
 }
+
+/// A read that holds the shared connection past a hundred times
+/// `PG_PROXY_SHARED_READ_TIME` is cancelled there and runs again on its session's own
+/// connection, so the reads queued behind it go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_read_leaves_the_shared_connection_and_the_others_go_on() {
+    let (app, relay) = crate::clerk::clerk_app_via_relay(
+        crate::support::Kind::Postgres,
+        crate::support::PG_PORT,
+        (crate::wire_pg::SETUP, ""),
+        &[
+            ("PG_PROXY_SHARED_READS", "1"),
+            ("PG_PROXY_SHARED_READ_TIME", "1ms"),
+        ],
+    )
+    .await;
+    let (a, b) = (admin(&app).await, admin(&app).await);
+    async fn secret(client: &Client) -> String {
+        let quick = "SELECT secret FROM orders WHERE id = $1";
+        let row = client.query_one(quick, &[&1i32]).await.unwrap();
+        row.get(0)
+    }
+    assert_eq!(secret(&b).await, "s1");
+    let before = relay.pg_executes();
+    let long = tokio::spawn(async move {
+        let sql = "SELECT count(*) FROM generate_series(1, $1::int)";
+        let row = a.query_one(sql, &[&10_000_000i32]).await.unwrap();
+        (row.get::<_, i64>(0), a)
+    });
+    // Until the long read is on the shared connection.
+    while relay.pg_executes().iter().sum::<u64>() == before.iter().sum::<u64>() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(secret(&b).await, "s1");
+    }
+    assert!(
+        !long.is_finished(),
+        "the quick reads were answered while the long one ran"
+    );
+    let (count, _a) = long.await.unwrap();
+    assert_eq!(count, 10_000_000);
+    // It ran on two connections: the shared one, then the session's own.
+    let after = relay.pg_executes();
+    let carriers = (0..after.len())
+        .filter(|&i| after[i] > before.get(i).copied().unwrap_or(0))
+        .count();
+    assert_eq!(carriers, 2, "{before:?} {after:?}");
+}

@@ -41,19 +41,23 @@ impl Registry {
     /// Forwards a cancel for the session with this key, if there is one.
     pub async fn cancel(&self, key: (i32, i32)) {
         let target = crate::lock(&self.sessions).get(&key).cloned();
-        let Some(target) = target else {
-            return;
-        };
-        let mut packet = BytesMut::with_capacity(16);
-        packet.put_i32(16);
-        packet.put_i32(80_877_102);
-        packet.put_i32(target.pid);
-        packet.put_i32(target.secret);
-        match super::upstream::open(&target.host, target.port).await {
-            Ok((_, mut stream)) => {
-                let _ = stream.write_all(&packet).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot forward a cancel request"),
+        if let Some(target) = target {
+            send(&target).await;
         }
+    }
+}
+
+/// Sends a CancelRequest for the backend `target` names.
+pub async fn send(target: &Target) {
+    let mut packet = BytesMut::with_capacity(16);
+    packet.put_i32(16);
+    packet.put_i32(80_877_102);
+    packet.put_i32(target.pid);
+    packet.put_i32(target.secret);
+    match super::upstream::open(&target.host, target.port).await {
+        Ok((_, mut stream)) => {
+            let _ = stream.write_all(&packet).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot forward a cancel request"),
     }
 }

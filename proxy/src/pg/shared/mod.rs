@@ -27,10 +27,12 @@ use rectus_policies::guard::template::Bound;
 
 use super::Shared;
 use super::bound::PREFIX;
+use super::cancel::Target;
 use super::frame::{FrameReader, Frames, each_frame, encode};
 use super::statements::{Prepared, SessionAccess};
 use super::upstream::Upstream;
 use crate::{Directory, Identity, UpstreamConfig};
+use watchdog::Clock;
 
 /// A read that occupied a shared connection longer than `PG_PROXY_SHARED_READ_TIME` in
 /// each of [`SAMPLES`] runs in a row goes to the sessions' own connections for
@@ -178,7 +180,13 @@ impl SharedReads {
                 tracing::warn!(error = %e, "wire: a shared read connection could not start");
                 return;
             }
-            let line = start(upstream, self.slow.clone(), self.slow_time);
+            let target = super::cancel::Target {
+                host: self.config.host.clone(),
+                port: self.config.port,
+                pid: upstream.pid,
+                secret: upstream.secret,
+            };
+            let line = start(upstream, target, self.slow.clone(), self.slow_time);
             crate::lock(&self.lines)
                 .entry(settings.to_string())
                 .or_default()
@@ -198,6 +206,8 @@ struct Sink {
     sent: Instant,
     /// Its answer passed [`LARGE`].
     large: bool,
+    /// Stopped by a cancel ([`watchdog`]).
+    cancelled: bool,
 }
 
 /// Statements prepared on one shared connection, by rewrite and parameter types.
@@ -291,14 +301,19 @@ impl Timing {
     }
 }
 
-fn start(upstream: Upstream, slow: Slow, slow_time: Duration) -> Line {
+fn start(upstream: Upstream, target: Target, slow: Slow, slow_time: Duration) -> Line {
     let (requests, receiver) = mpsc::unbounded_channel();
     let (sinks, sink_receiver) = mpsc::unbounded_channel();
     let prepared = Arc::new(Mutex::new(Kept::default()));
+    let clock = Clock::new();
+    let limit = slow_time.saturating_mul(watchdog::OVERDUE_FACTOR);
+    tokio::spawn(watchdog::watch(Arc::downgrade(&clock), target, limit));
     let Upstream { reader, writer, .. } = upstream;
-    tokio::spawn(write_requests(receiver, writer, sinks, prepared.clone()));
+    let line = (prepared.clone(), clock.clone());
+    tokio::spawn(write_requests(receiver, writer, sinks, line));
     tokio::spawn(async move {
-        if let Err(e) = read_answers(reader, sink_receiver, prepared, (slow, slow_time)).await {
+        let line = (prepared, clock);
+        if let Err(e) = read_answers(reader, sink_receiver, line, (slow, slow_time)).await {
             tracing::warn!(error = %e, "wire: a shared read connection failed");
         }
     });
@@ -309,12 +324,13 @@ async fn write_requests(
     mut requests: mpsc::UnboundedReceiver<Request>,
     mut upstream: crate::endpoint::UpstreamWrite,
     sinks: mpsc::UnboundedSender<Sink>,
-    prepared: Arc<Mutex<Kept>>,
+    (prepared, clock): (Arc<Mutex<Kept>>, Arc<Clock>),
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(16 * 1024);
     while requests.recv_many(&mut batch, BATCH).await > 0 {
         out.clear();
+        clock.writing(batch.len());
         for request in batch.drain(..) {
             let (name, parse) = crate::lock(&prepared).name(&request.statement, &request.types);
             if parse {
@@ -339,6 +355,7 @@ async fn write_requests(
                 statement: request.statement,
                 sent: Instant::now(),
                 large: false,
+                cancelled: false,
             };
             if sinks.send(sink).is_err() {
                 return;
@@ -353,7 +370,7 @@ async fn write_requests(
 async fn read_answers(
     mut upstream: FrameReader<crate::endpoint::UpstreamRead>,
     mut sinks: mpsc::UnboundedReceiver<Sink>,
-    prepared: Arc<Mutex<Kept>>,
+    (prepared, clock): (Arc<Mutex<Kept>>, Arc<Clock>),
     (slow, slow_time): (Slow, Duration),
 ) -> std::io::Result<()> {
     // The request being answered, what it has so far, and whether its first frame came.
@@ -381,6 +398,9 @@ async fn read_answers(
                 return;
             };
             let first = !std::mem::replace(started, true);
+            if kind == b'E' && watchdog::is_cancel(bytes) {
+                sink.cancelled = true;
+            }
             match kind {
                 // ParseComplete and CloseComplete: the session never sent those messages.
                 b'1' | b'3' => {}
@@ -395,11 +415,18 @@ async fn read_answers(
                 b'Z' => {
                     answer.extend_from_slice(bytes);
                     let now = Instant::now();
+                    clock.answered();
                     if let Some((sink, answer, _)) = current.take() {
                         let took = now.duration_since(sink.sent.max(last_done));
-                        timing(&mut crate::lock(&slow), &sink.statement, now)
-                            .record(took, slow_time, now);
-                        let _ = sink.answer.send(answer);
+                        let mut slow = crate::lock(&slow);
+                        let timing = timing(&mut slow, &sink.statement, now);
+                        if sink.cancelled {
+                            // Dropped unanswered: the session runs it on its own connection.
+                            timing.slow_until = Some(now + SLOW_FOR);
+                        } else {
+                            timing.record(took, slow_time, now);
+                            let _ = sink.answer.send(answer);
+                        }
                     }
                     last_done = now;
                 }
@@ -566,3 +593,4 @@ pub(super) fn one_execution(run: &[u8]) -> Option<OneExecution<'_>> {
 
 #[cfg(test)]
 mod tests;
+mod watchdog;

@@ -1,0 +1,119 @@
+//! A read that holds a shared connection too long is cancelled there and runs again on its
+//! session's own connection: the reads queued behind it are not held up for its whole run,
+//! and the client's own cancel requests reach it (they go to the session's connection).
+//! Running a read again is safe because only reads are shared. The cancel may come a
+//! moment late and stop the read after it instead; that one runs again on its session's
+//! connection as well.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::super::cancel::{Target, send};
+
+/// A read that keeps a shared connection busy for this many times
+/// `PG_PROXY_SHARED_READ_TIME` is cancelled there (15 ms by default).
+pub(super) const OVERDUE_FACTOR: u32 = 100;
+
+/// What a shared connection is busy with.
+pub(super) struct Clock(Mutex<State>);
+
+struct State {
+    /// Requests written and not answered yet.
+    outstanding: usize,
+    /// When the request being answered began: its line's last answer, or its writing to
+    /// an idle line.
+    since: Instant,
+    /// A cancel went out for the request being answered.
+    cancelled: bool,
+}
+
+impl Clock {
+    pub(super) fn new() -> Arc<Clock> {
+        Arc::new(Clock(Mutex::new(State {
+            outstanding: 0,
+            since: Instant::now(),
+            cancelled: false,
+        })))
+    }
+
+    /// `count` requests are about to be written.
+    pub(super) fn writing(&self, count: usize) {
+        let mut state = crate::lock(&self.0);
+        if state.outstanding == 0 {
+            state.since = Instant::now();
+            state.cancelled = false;
+        }
+        state.outstanding += count;
+    }
+
+    /// A request was answered: the next one begins.
+    pub(super) fn answered(&self) {
+        let mut state = crate::lock(&self.0);
+        state.outstanding = state.outstanding.saturating_sub(1);
+        state.since = Instant::now();
+        state.cancelled = false;
+    }
+
+    /// Whether the request being answered has run past `limit` with no cancel sent yet;
+    /// it counts as cancelled from now.
+    fn overdue(&self, limit: Duration) -> bool {
+        let mut state = crate::lock(&self.0);
+        let overdue = state.outstanding > 0 && !state.cancelled && state.since.elapsed() > limit;
+        state.cancelled |= overdue;
+        overdue
+    }
+}
+
+/// Cancels what runs on the connection `target` past `limit`, until the line's reader and
+/// writer are gone.
+pub(super) async fn watch(clock: Weak<Clock>, target: Target, limit: Duration) {
+    let mut tick = tokio::time::interval((limit / 2).max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(clock) = clock.upgrade() else {
+            return;
+        };
+        if clock.overdue(limit) {
+            tracing::debug!(
+                "wire: a shared read ran too long; it runs again on its session's own connection"
+            );
+            send(&target).await;
+        }
+    }
+}
+
+/// Whether an ErrorResponse frame says the statement was cancelled (`57014`).
+pub(super) fn is_cancel(frame: &[u8]) -> bool {
+    let mut fields = frame.get(5..).unwrap_or_default();
+    while let Some((&kind, rest)) = fields.split_first() {
+        if kind == 0 {
+            return false;
+        }
+        let Some(end) = rest.iter().position(|b| *b == 0) else {
+            return false;
+        };
+        if kind == b'C' {
+            return &rest[..end] == b"57014";
+        }
+        fields = &rest[end + 1..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cancel;
+    use crate::pg::frame::error_response;
+
+    #[test]
+    fn only_a_cancelled_statement_counts_as_cancelled() {
+        assert!(is_cancel(&error_response(
+            "ERROR",
+            "57014",
+            "canceling statement due to user request"
+        )));
+        assert!(!is_cancel(&error_response("ERROR", "22012", "C57014")));
+        assert!(!is_cancel(b"E\0\0\0\x04"));
+    }
+}
