@@ -193,10 +193,13 @@ async fn a_long_read_leaves_the_shared_connection_and_the_others_go_on() {
     );
     let (count, _a) = long.await.unwrap();
     assert_eq!(count, 10_000_000);
-    // It ran on two connections: the shared one, then the session's own.
+    // It ran twice, on the shared connection and then on the session's own, besides the
+    // five quick reads (which may have run on b's own connection, found slow in a debug
+    // build against a 1 ms limit).
     let after = relay.pg_executes();
     let carriers = (0..after.len())
         .filter(|&i| after[i] > before.get(i).copied().unwrap_or(0))
         .count();
-    assert_eq!(carriers, 2, "{before:?} {after:?}");
+    let executes = after.iter().sum::<u64>() - before.iter().sum::<u64>();
+    assert!(carriers >= 2 && executes >= 7, "{before:?} {after:?}");
 }

@@ -15,7 +15,11 @@ use super::super::cancel::{Target, send};
 pub(super) const OVERDUE_FACTOR: u32 = 100;
 
 /// What a shared connection is busy with.
-pub(super) struct Clock(Mutex<State>);
+pub(super) struct Clock {
+    state: Mutex<State>,
+    /// Wakes the watchdog when the line gets busy; it sleeps while the line is idle.
+    busy: tokio::sync::Notify,
+}
 
 struct State {
     /// Requests written and not answered yet.
@@ -29,56 +33,68 @@ struct State {
 
 impl Clock {
     pub(super) fn new() -> Arc<Clock> {
-        Arc::new(Clock(Mutex::new(State {
-            outstanding: 0,
-            since: Instant::now(),
-            cancelled: false,
-        })))
+        Arc::new(Clock {
+            state: Mutex::new(State {
+                outstanding: 0,
+                since: Instant::now(),
+                cancelled: false,
+            }),
+            busy: tokio::sync::Notify::new(),
+        })
     }
 
     /// `count` requests are about to be written.
     pub(super) fn writing(&self, count: usize) {
-        let mut state = crate::lock(&self.0);
+        let mut state = crate::lock(&self.state);
         if state.outstanding == 0 {
             state.since = Instant::now();
             state.cancelled = false;
+            self.busy.notify_one();
         }
         state.outstanding += count;
     }
 
     /// A request was answered: the next one begins.
     pub(super) fn answered(&self) {
-        let mut state = crate::lock(&self.0);
+        let mut state = crate::lock(&self.state);
         state.outstanding = state.outstanding.saturating_sub(1);
         state.since = Instant::now();
         state.cancelled = false;
     }
 
-    /// Whether the request being answered has run past `limit` with no cancel sent yet;
-    /// it counts as cancelled from now.
-    fn overdue(&self, limit: Duration) -> bool {
-        let mut state = crate::lock(&self.0);
-        let overdue = state.outstanding > 0 && !state.cancelled && state.since.elapsed() > limit;
+    /// Whether the request being answered has run past `limit` with no cancel sent yet
+    /// (it counts as cancelled from now), and whether the line is busy.
+    fn overdue(&self, limit: Duration) -> (bool, bool) {
+        let mut state = crate::lock(&self.state);
+        let busy = state.outstanding > 0;
+        let overdue = busy && !state.cancelled && state.since.elapsed() > limit;
         state.cancelled |= overdue;
-        overdue
+        (overdue, busy)
     }
 }
 
 /// Cancels what runs on the connection `target` past `limit`, until the line's reader and
-/// writer are gone.
+/// writer are gone. It looks every half `limit` while the line is busy and sleeps while it
+/// is idle.
 pub(super) async fn watch(clock: Weak<Clock>, target: Target, limit: Duration) {
-    let mut tick = tokio::time::interval((limit / 2).max(Duration::from_millis(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tick = (limit / 2).max(Duration::from_millis(1));
     loop {
-        tick.tick().await;
-        let Some(clock) = clock.upgrade() else {
+        let Some(line) = clock.upgrade() else {
             return;
         };
-        if clock.overdue(limit) {
+        let (overdue, busy) = line.overdue(limit);
+        if overdue {
             tracing::debug!(
                 "wire: a shared read ran too long; it runs again on its session's own connection"
             );
             send(&target).await;
+        }
+        if busy {
+            drop(line);
+            tokio::time::sleep(tick).await;
+        } else {
+            // A line that is gone wakes it no more: it looks again now and then.
+            let _ = tokio::time::timeout(Duration::from_secs(5), line.busy.notified()).await;
         }
     }
 }
