@@ -203,3 +203,29 @@ async fn a_long_read_leaves_the_shared_connection_and_the_others_go_on() {
     let executes = after.iter().sum::<u64>() - before.iter().sum::<u64>();
     assert!(carriers >= 2 && executes >= 7, "{before:?} {after:?}");
 }
+
+/// Where the database reads strings differently from the guard (`standard_conforming_strings`
+/// off, which admins' sessions keep), an admin's reads stay on the session's own
+/// connection and answer as the database reads them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_session_without_standard_strings_keeps_its_reads() {
+    let (app, _relay) = start().await;
+    let db = direct(&app).await;
+    db.batch_execute(&format!(
+        "ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
+        app.db.name
+    ))
+    .await
+    .unwrap();
+    let db = direct(&app).await;
+    let session = admin(&app).await;
+    // With backslashes as escapes the string does not end where the guard would end it.
+    for sql in [
+        r"SELECT 'a\' AS x, 'b' AS y FROM orders WHERE id = 1",
+        r"SELECT 'a\'' || 'b' AS x FROM orders WHERE id = 1",
+    ] {
+        let theirs = simple(&db, sql).await.map_err(|e| sqlstate(&e));
+        let ours = simple(&session, sql).await.map_err(|e| sqlstate(&e));
+        assert_eq!(ours, theirs, "{sql}");
+    }
+}

@@ -43,8 +43,21 @@ pub(super) enum Outcome {
 
 impl AdminReads {
     /// Where the client's `run` of frames goes. `idle`: nothing of the session's is waiting
-    /// for an answer and no extended-protocol run is open.
+    /// for an answer and no extended-protocol run is open. What rectus cannot read (text
+    /// that is not UTF-8, say) is the database's to answer, on the session's own connection.
     pub(super) async fn route<D: Directory>(
+        &mut self,
+        shared: &Shared<D>,
+        run: &[u8],
+        session: (&mut SessionAccess, &Identity, &str),
+        idle: bool,
+    ) -> Outcome {
+        self.routed(shared, run, session, idle)
+            .await
+            .unwrap_or(Outcome::Stateful)
+    }
+
+    async fn routed<D: Directory>(
         &mut self,
         shared: &Shared<D>,
         run: &[u8],

@@ -110,6 +110,12 @@ async fn serve<D: Directory>(
         secret,
         parameters,
     } = upstream;
+    // The guard reads text as the database does in UTF8 with standard-conforming strings,
+    // which guarded sessions always have; an admin's may not.
+    let read_as_guarded = !settings.contains("SET client_encoding")
+        && parameters
+            .iter()
+            .any(|(k, v)| k == "standard_conforming_strings" && v == "on");
     let (client_read, client_write) = tokio::io::split(client.into_inner());
     // Written by the database's answers and by the answers of shared reads, never both at
     // once: a read is shared only when the session waits for nothing else.
@@ -121,7 +127,7 @@ async fn serve<D: Directory>(
         &mut upstream_writer,
         &client_write,
         shared,
-        (&identity, &settings),
+        (&identity, &settings, read_as_guarded),
         &pending,
     );
     let responses = forward_responses(
@@ -166,7 +172,7 @@ async fn forward_requests<D, R, W, C>(
     upstream: &mut W,
     client_out: &tokio::sync::Mutex<C>,
     shared: &Shared<D>,
-    (identity, settings): (&Identity, &str),
+    (identity, settings, read_as_guarded): (&Identity, &str, bool),
     pending: &Pending,
 ) -> std::io::Result<bool>
 where
@@ -182,8 +188,14 @@ where
     // A setting changed since startup: reads stay on the session's own connection.
     let mut settings_changed = false;
     // An admin session that has only read so far: its reads may be shared.
-    let mut admin_reads =
-        (identity.admin && shared.reads.is_some()).then(super::admin_reads::AdminReads::default);
+    let mut admin_reads = (identity.admin && read_as_guarded && shared.reads.is_some())
+        .then(super::admin_reads::AdminReads::default);
+    // The shared connections an admin's reads go to read strings as its own does, whatever
+    // the database's default was when they opened.
+    let admin_settings = match settings {
+        "" => "SET standard_conforming_strings = on".to_string(),
+        _ => format!("{settings}; SET standard_conforming_strings = on"),
+    };
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -195,8 +207,8 @@ where
             if let Some(reads) = admin_reads.as_mut() {
                 let idle = !extended && pending.idle();
                 let routed = reads
-                    .route(shared, &run, (&mut access, identity, settings), idle)
-                    .await?;
+                    .route(shared, &run, (&mut access, identity, &admin_settings), idle)
+                    .await;
                 match routed {
                     Outcome::Answered(answer) => {
                         to_client(client_out, &answer).await?;
