@@ -25,11 +25,11 @@ use super::shared::{one_execution, run_execution, try_text_read};
 use super::statements::{SessionAccess, admin_text_read, guarded};
 use crate::{Directory, Identity};
 
-/// The protocol-level statements of a session that has only read so far: text and
-/// parameter types, by name.
-#[derive(Default)]
+/// A session that has only read so far: its protocol-level statements (text and parameter
+/// types, by name), and the settings of the shared connections its reads go to.
 pub(super) struct AdminReads {
     statements: HashMap<String, (Arc<str>, Vec<u32>)>,
+    settings: String,
 }
 
 pub(super) enum Outcome {
@@ -42,6 +42,19 @@ pub(super) enum Outcome {
 }
 
 impl AdminReads {
+    /// For a session started with `settings`. Its shared connections read strings as its
+    /// own connection does, whatever the database's default was when they opened.
+    pub(super) fn new(settings: &str) -> AdminReads {
+        let conforming = "SET standard_conforming_strings = on";
+        AdminReads {
+            statements: HashMap::new(),
+            settings: match settings {
+                "" => conforming.to_string(),
+                _ => format!("{settings}; {conforming}"),
+            },
+        }
+    }
+
     /// Where the client's `run` of frames goes. `idle`: nothing of the session's is waiting
     /// for an answer and no extended-protocol run is open. What rectus cannot read (text
     /// that is not UTF-8, say) is the database's to answer, on the session's own connection.
@@ -49,7 +62,7 @@ impl AdminReads {
         &mut self,
         shared: &Shared<D>,
         run: &[u8],
-        session: (&mut SessionAccess, &Identity, &str),
+        session: (&mut SessionAccess, &Identity),
         idle: bool,
     ) -> Outcome {
         self.routed(shared, run, session, idle)
@@ -61,9 +74,10 @@ impl AdminReads {
         &mut self,
         shared: &Shared<D>,
         run: &[u8],
-        (access, identity, settings): (&mut SessionAccess, &Identity, &str),
+        (access, identity): (&mut SessionAccess, &Identity),
         idle: bool,
     ) -> std::io::Result<Outcome> {
+        let settings = self.settings.as_str();
         if idle && let Some(one) = one_execution(run) {
             let Some((text, types)) = self.statements.get(one.statement) else {
                 return Ok(Outcome::Forward);

@@ -15,6 +15,18 @@ pub struct Target {
     pub secret: i32,
 }
 
+impl Target {
+    /// The backend of `upstream`, reached as `config` says.
+    pub fn of(config: &crate::UpstreamConfig, upstream: &super::upstream::Upstream) -> Target {
+        Target {
+            host: config.host.clone(),
+            port: config.port,
+            pid: upstream.pid,
+            secret: upstream.secret,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Registry {
     sessions: Mutex<HashMap<(i32, i32), Target>>,

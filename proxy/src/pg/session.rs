@@ -189,13 +189,7 @@ where
     let mut settings_changed = false;
     // An admin session that has only read so far: its reads may be shared.
     let mut admin_reads = (identity.admin && read_as_guarded && shared.reads.is_some())
-        .then(super::admin_reads::AdminReads::default);
-    // The shared connections an admin's reads go to read strings as its own does, whatever
-    // the database's default was when they opened.
-    let admin_settings = match settings {
-        "" => "SET standard_conforming_strings = on".to_string(),
-        _ => format!("{settings}; SET standard_conforming_strings = on"),
-    };
+        .then(|| super::admin_reads::AdminReads::new(settings));
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -207,7 +201,7 @@ where
             if let Some(reads) = admin_reads.as_mut() {
                 let idle = !extended && pending.idle();
                 let routed = reads
-                    .route(shared, &run, (&mut access, identity, &admin_settings), idle)
+                    .route(shared, &run, (&mut access, identity), idle)
                     .await;
                 match routed {
                     Outcome::Answered(answer) => {

@@ -193,12 +193,10 @@ pub(super) async fn handshake<D: Directory>(
         fatal(stream, "22023", &message).await?;
         return Ok(None);
     }
-    let key = shared.cancel.register(cancel::Target {
-        host: shared.config.upstream.host.clone(),
-        port: shared.config.upstream.port,
-        pid: leased.upstream.pid,
-        secret: leased.upstream.secret,
-    });
+    let key = shared.cancel.register(cancel::Target::of(
+        &shared.config.upstream,
+        &leased.upstream,
+    ));
     let mut out = BytesMut::new();
     encode(&Authentication::Ok, &mut out);
     for (name, value) in &leased.upstream.parameters {

@@ -180,12 +180,7 @@ impl SharedReads {
                 tracing::warn!(error = %e, "wire: a shared read connection could not start");
                 return;
             }
-            let target = super::cancel::Target {
-                host: self.config.host.clone(),
-                port: self.config.port,
-                pid: upstream.pid,
-                secret: upstream.secret,
-            };
+            let target = Target::of(&self.config, &upstream);
             let line = start(upstream, target, self.slow.clone(), self.slow_time);
             crate::lock(&self.lines)
                 .entry(settings.to_string())
@@ -459,10 +454,11 @@ pub(super) async fn try_read<D: Directory>(
     identity: &Identity,
     settings: &str,
 ) -> Option<BytesMut> {
-    let reads = shared.reads.as_ref()?;
+    shared.reads.as_ref()?;
     let one = one_execution(run)?;
     let statement = prepared.protocol.get(one.statement)?;
-    if !statement.shareable || reads.is_slow(&statement.rewrite) {
+    // Whether it is slow, [`run_execution`] asks.
+    if !statement.shareable {
         return None;
     }
     // A refusal is left to the session's own path, which answers it in order.
