@@ -232,3 +232,10 @@ async fn an_admin_session_without_standard_strings_keeps_its_reads() {
         assert_eq!(ours, theirs, "{sql}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_session_cancels_its_shared_read() {
+    let (app, relay) = start().await;
+    let other = admin(&app).await;
+    crate::wire_pg_shared::a_cancel_reaches_a_shared_read(&relay, admin(&app).await, &other).await;
+}

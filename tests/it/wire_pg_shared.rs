@@ -160,3 +160,68 @@ async fn reads_that_could_tell_the_connections_apart_stay_on_the_sessions_own() 
         assert_eq!(other, as_the_database_says);
     }
 }
+
+/// A client's cancel request while its read waits on the shared connection: the client
+/// gets PostgreSQL's answer to a cancelled statement, the read is cancelled on the shared
+/// connection (whose next read is answered), and the session goes on reading. `cancelled`
+/// and `other` are two sessions of the same user (restricted or admin).
+pub(crate) async fn a_cancel_reaches_a_shared_read(
+    relay: &Relay,
+    cancelled: Client,
+    other: &Client,
+) {
+    // Minutes of counting, unless cancelled.
+    let long = "SELECT count(*) FROM generate_series(1, $1::int)";
+    assert_eq!(
+        customer_name(other, 1).await.unwrap().as_deref(),
+        Some("Ada")
+    );
+    let before = relay.pg_executes();
+    let token = cancelled.cancel_token();
+    let read = tokio::spawn(async move {
+        let result = cancelled.query_one(long, &[&2_000_000_000i32]).await;
+        (result.map(|row| row.get::<_, i64>(0)), cancelled)
+    });
+    // Until the long read is on a connection, then a moment for it to run there.
+    let line = loop {
+        let now = relay.pg_executes();
+        let carrier = (0..now.len()).find(|&i| now[i] > before.get(i).copied().unwrap_or(0));
+        if let Some(line) = carrier {
+            break line;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!read.is_finished(), "the long read is running");
+    token
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("the cancel request");
+    let (result, session) = read.await.expect("the long read's task");
+    let e = result.expect_err("the long read was cancelled");
+    assert_eq!(sqlstate(&e).0, "57014", "{e}");
+    // The shared connection answers the other session's read: the long read stopped there.
+    let at = relay.pg_executes()[line];
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(60), customer_name(other, 2))
+        .await
+        .expect("the shared connection is free again");
+    assert_eq!(answer.unwrap().as_deref(), Some("Grace"));
+    assert!(
+        relay.pg_executes()[line] > at,
+        "the shared connection answered it"
+    );
+    // The cancelled session's answers stay in step.
+    for (id, name) in [(1, "Ada"), (2, "Grace")] {
+        assert_eq!(
+            customer_name(&session, id).await.unwrap().as_deref(),
+            Some(name)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restricted_session_cancels_its_shared_read() {
+    let (app, relay) = start().await;
+    let other = clerk(&app).await;
+    a_cancel_reaches_a_shared_read(&relay, clerk(&app).await, &other).await;
+}

@@ -21,7 +21,7 @@ use pgwire::messages::simplequery::Query;
 
 use super::Shared;
 use super::frame::{self, cstr};
-use super::shared::{one_execution, run_execution, try_text_read};
+use super::shared::{Answer, Via, one_execution, run_execution, try_text_read};
 use super::statements::{SessionAccess, admin_text_read, guarded};
 use crate::{Directory, Identity};
 
@@ -56,16 +56,16 @@ impl AdminReads {
     }
 
     /// Where the client's `run` of frames goes. `idle`: nothing of the session's is waiting
-    /// for an answer and no extended-protocol run is open. What rectus cannot read (text
-    /// that is not UTF-8, say) is the database's to answer, on the session's own connection.
+    /// for an answer and no extended-protocol run is open; with what the client's cancel
+    /// requests wake. What rectus cannot read (text that is not UTF-8, say) is the database's to answer, on the session's own connection.
     pub(super) async fn route<D: Directory>(
         &mut self,
         shared: &Shared<D>,
         run: &[u8],
         session: (&mut SessionAccess, &Identity),
-        idle: bool,
+        wait: (bool, &tokio::sync::Notify),
     ) -> Outcome {
-        self.routed(shared, run, session, idle)
+        self.routed(shared, run, session, wait)
             .await
             .unwrap_or(Outcome::Stateful)
     }
@@ -75,14 +75,17 @@ impl AdminReads {
         shared: &Shared<D>,
         run: &[u8],
         (access, identity): (&mut SessionAccess, &Identity),
-        idle: bool,
+        (idle, cancelled): (bool, &tokio::sync::Notify),
     ) -> std::io::Result<Outcome> {
-        let settings = self.settings.as_str();
+        let via = Via {
+            settings: self.settings.as_str(),
+            cancelled,
+        };
         if idle && let Some(one) = one_execution(run) {
             let Some((text, types)) = self.statements.get(one.statement) else {
                 return Ok(Outcome::Forward);
             };
-            let answer = run_execution(shared, &one, text.clone(), types.clone(), settings).await;
+            let answer = run_execution(shared, &one, text.clone(), types.clone(), via).await;
             return Ok(answered(answer));
         }
         let frames: Vec<(u8, &[u8])> = frame::Frames::new(run).collect();
@@ -91,7 +94,7 @@ impl AdminReads {
             self.statements.remove("");
             return Ok(
                 match admin_text_read(shared, access, identity, &query.query).await {
-                    Some(bound) => answered(try_text_read(shared, &bound, settings).await),
+                    Some(bound) => answered(try_text_read(shared, &bound, via).await),
                     None => Outcome::Stateful,
                 },
             );
@@ -137,9 +140,10 @@ impl AdminReads {
 /// A shared answer with an error in it is not passed on: run on the session's own
 /// connection, the read answers with the error a direct connection gives (a statement the
 /// session's Parse failed to prepare is unknown there, for one).
-fn answered(answer: Option<BytesMut>) -> Outcome {
+fn answered(answer: Option<Answer>) -> Outcome {
     match answer {
-        Some(answer) if !has_error(&answer) => Outcome::Answered(answer),
+        Some(Answer::Database(answer)) if !has_error(&answer) => Outcome::Answered(answer),
+        Some(Answer::Cancelled(answer)) => Outcome::Answered(answer),
         _ => Outcome::Forward,
     }
 }

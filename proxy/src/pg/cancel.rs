@@ -1,8 +1,12 @@
 //! CancelRequest: clients get the proxy's own key pair; a cancel is forwarded to the
-//! upstream backend that serves that session, with that backend's key.
+//! upstream backend that serves that session, with that backend's key. A session waiting
+//! for a read on a shared connection ([`super::shared`]) is told as well: that read is not
+//! on its backend.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::AsyncWriteExt;
@@ -29,31 +33,39 @@ impl Target {
 
 #[derive(Default)]
 pub struct Registry {
-    sessions: Mutex<HashMap<(i32, i32), Target>>,
+    sessions: Mutex<HashMap<Key, (Target, Arc<Notify>)>>,
 }
 
+/// The process id and secret a client cancels with.
+type Key = (i32, i32);
+
 impl Registry {
-    /// A fresh key pair for a session served by `target`.
-    pub fn register(&self, target: Target) -> (i32, i32) {
+    /// A fresh key pair for a session served by `target`, and what wakes the session's
+    /// waits for shared reads when a cancel for it comes.
+    pub fn register(&self, target: Target) -> (Key, Arc<Notify>) {
         let mut sessions = crate::lock(&self.sessions);
         loop {
             // A positive process id, as PostgreSQL's are.
             let key = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
             if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(key) {
-                slot.insert(target);
-                return key;
+                let cancelled = Arc::new(Notify::new());
+                slot.insert((target, cancelled.clone()));
+                return (key, cancelled);
             }
         }
     }
 
-    pub fn remove(&self, key: (i32, i32)) {
+    pub fn remove(&self, key: Key) {
         crate::lock(&self.sessions).remove(&key);
     }
 
     /// Forwards a cancel for the session with this key, if there is one.
-    pub async fn cancel(&self, key: (i32, i32)) {
-        let target = crate::lock(&self.sessions).get(&key).cloned();
-        if let Some(target) = target {
+    pub async fn cancel(&self, key: Key) {
+        let session = crate::lock(&self.sessions).get(&key).cloned();
+        if let Some((target, cancelled)) = session {
+            // Only a wait under way hears it, as only a running statement is cancelled;
+            // an idle backend ignores the request.
+            cancelled.notify_waiters();
             send(&target).await;
         }
     }

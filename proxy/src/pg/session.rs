@@ -18,6 +18,7 @@ use super::admin_reads::Outcome;
 use super::bound;
 use super::frame::{self, FrameReader, cstr, encode, error_response};
 use super::pending::Pending;
+use super::shared::Via;
 use super::statements::{
     Prepared, SessionAccess, Statement, bind_statement, guarded, guarded_text,
 };
@@ -100,6 +101,7 @@ async fn serve<D: Directory>(
         identity,
         leased,
         settings,
+        cancelled,
         ..
     } = session;
     let Leased { upstream, permit } = leased;
@@ -128,7 +130,7 @@ async fn serve<D: Directory>(
         &client_write,
         shared,
         (&identity, &settings, read_as_guarded),
-        &pending,
+        (&pending, &cancelled),
     );
     let responses = forward_responses(
         &mut upstream_reader,
@@ -173,7 +175,7 @@ async fn forward_requests<D, R, W, C>(
     client_out: &tokio::sync::Mutex<C>,
     shared: &Shared<D>,
     (identity, settings, read_as_guarded): (&Identity, &str, bool),
-    pending: &Pending,
+    (pending, cancelled): (&Pending, &tokio::sync::Notify),
 ) -> std::io::Result<bool>
 where
     D: Directory,
@@ -190,6 +192,10 @@ where
     // An admin session that has only read so far: its reads may be shared.
     let mut admin_reads = (identity.admin && read_as_guarded && shared.reads.is_some())
         .then(|| super::admin_reads::AdminReads::new(settings));
+    let via = Via {
+        settings,
+        cancelled,
+    };
     loop {
         let Some(run) = client.frames().await? else {
             return Ok(false);
@@ -201,7 +207,7 @@ where
             if let Some(reads) = admin_reads.as_mut() {
                 let idle = !extended && pending.idle();
                 let routed = reads
-                    .route(shared, &run, (&mut access, identity), idle)
+                    .route(shared, &run, (&mut access, identity), (idle, cancelled))
                     .await;
                 match routed {
                     Outcome::Answered(answer) => {
@@ -242,17 +248,10 @@ where
             continue;
         }
         if !extended && !settings_changed && pending.idle() {
-            let answer = super::shared::try_read(
-                shared,
-                &run,
-                &mut prepared,
-                &mut access,
-                identity,
-                settings,
-            )
-            .await;
+            let session = (&mut access, identity);
+            let answer = super::shared::try_read(shared, &run, &mut prepared, session, via).await;
             if let Some(answer) = answer {
-                to_client(client_out, &answer).await?;
+                to_client(client_out, &answer.into_bytes()).await?;
                 continue;
             }
         }
@@ -288,7 +287,7 @@ where
                         Ok(TextAnswer::Bound(bound, filler)) => {
                             if may_share {
                                 shared_answer =
-                                    super::shared::try_text_read(shared, &bound, settings).await;
+                                    super::shared::try_text_read(shared, &bound, via).await;
                                 if shared_answer.is_some() {
                                     continue;
                                 }
@@ -456,7 +455,7 @@ where
             upstream.write_all(&out).await?;
         }
         if let Some(answer) = shared_answer {
-            to_client(client_out, &answer).await?;
+            to_client(client_out, &answer.into_bytes()).await?;
         }
         if terminate {
             return Ok(true);

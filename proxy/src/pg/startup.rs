@@ -48,6 +48,8 @@ pub(super) struct Session {
     pub identity: Identity,
     pub leased: Leased,
     pub cancel_key: (i32, i32),
+    /// Woken by the client's cancel requests ([`cancel::Registry::register`]).
+    pub cancelled: std::sync::Arc<tokio::sync::Notify>,
     /// The `SET`s that ran on its upstream connection at startup, as one text.
     pub settings: String,
 }
@@ -193,7 +195,7 @@ pub(super) async fn handshake<D: Directory>(
         fatal(stream, "22023", &message).await?;
         return Ok(None);
     }
-    let key = shared.cancel.register(cancel::Target::of(
+    let (key, cancelled) = shared.cancel.register(cancel::Target::of(
         &shared.config.upstream,
         &leased.upstream,
     ));
@@ -224,6 +226,7 @@ pub(super) async fn handshake<D: Directory>(
         identity,
         leased,
         cancel_key: key,
+        cancelled,
         settings,
     }))
 }

@@ -10,11 +10,11 @@
 //! Each request ends with its own Sync, so an error in one skips nothing of the next.
 //! A read that keeps a shared connection busy for long (`PG_PROXY_SHARED_READ_TIME`) is
 //! sent on the sessions' own connections for a while ([`SLOW_FOR`]), so it seldom delays
-//! the others. A cancel request reaches the session's own connection only: a shared read
-//! is not cancelled (it is a quick one).
+//! the others. A client's cancel request ends its session's wait for a shared read, and
+//! the read is skipped or cancelled on its connection ([`requests`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,15 +23,11 @@ use pgwire::messages::extendedquery::Parse;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
-use rectus_policies::guard::template::Bound;
-
-use super::Shared;
 use super::bound::PREFIX;
 use super::cancel::Target;
-use super::frame::{FrameReader, Frames, each_frame, encode};
-use super::statements::{Prepared, SessionAccess};
+use super::frame::{FrameReader, each_frame, encode};
 use super::upstream::Upstream;
-use crate::{Directory, Identity, UpstreamConfig};
+use crate::UpstreamConfig;
 use watchdog::Clock;
 
 /// A read that occupied a shared connection longer than `PG_PROXY_SHARED_READ_TIME` in
@@ -73,6 +69,8 @@ pub(super) struct Request {
     /// A client's text query: its answer is the simple protocol's, without BindComplete.
     pub text: bool,
     pub answer: oneshot::Sender<BytesMut>,
+    /// Set when the session stops waiting (its client cancelled).
+    pub gone: Arc<AtomicBool>,
 }
 
 /// The shared connections, by the settings their sessions started with.
@@ -90,6 +88,8 @@ pub(super) struct SharedReads {
 #[derive(Clone)]
 struct Line {
     requests: mpsc::UnboundedSender<Request>,
+    /// Weak: the line is gone when its reader and writer are.
+    clock: std::sync::Weak<Clock>,
 }
 
 impl SharedReads {
@@ -120,8 +120,13 @@ impl SharedReads {
 
     /// Sends `request` on a shared connection of the sessions started with `settings` (the
     /// `SET`s that ran at startup), connecting one when needed; the answer comes through the
-    /// request's channel. `Err` gives the request back when no connection can take it.
-    pub(super) async fn send(&self, settings: &str, request: Request) -> Result<(), Request> {
+    /// request's channel; the connection's clock, to tell it when the request is given up.
+    /// `Err` gives the request back when no connection can take it.
+    async fn send(
+        &self,
+        settings: &str,
+        request: Request,
+    ) -> Result<std::sync::Weak<Clock>, Request> {
         let line = match self.pick(settings, true) {
             Some(line) => line,
             None => {
@@ -132,7 +137,8 @@ impl SharedReads {
                 }
             }
         };
-        line.requests.send(request).map_err(|e| e.0)
+        line.requests.send(request).map_err(|e| e.0)?;
+        Ok(line.clock)
     }
 
     /// A connection in turn; with `full`, only once all of them are open.
@@ -302,17 +308,21 @@ fn start(upstream: Upstream, target: Target, slow: Slow, slow_time: Duration) ->
     let prepared = Arc::new(Mutex::new(Kept::default()));
     let clock = Clock::new();
     let limit = slow_time.saturating_mul(watchdog::OVERDUE_FACTOR);
-    tokio::spawn(watchdog::watch(Arc::downgrade(&clock), target, limit));
+    let weak = Arc::downgrade(&clock);
+    tokio::spawn(watchdog::watch(weak.clone(), target, limit));
     let Upstream { reader, writer, .. } = upstream;
     let line = (prepared.clone(), clock.clone());
     tokio::spawn(write_requests(receiver, writer, sinks, line));
+    let line = (prepared, clock);
     tokio::spawn(async move {
-        let line = (prepared, clock);
         if let Err(e) = read_answers(reader, sink_receiver, line, (slow, slow_time)).await {
             tracing::warn!(error = %e, "wire: a shared read connection failed");
         }
     });
-    Line { requests }
+    Line {
+        requests,
+        clock: weak,
+    }
 }
 
 async fn write_requests(
@@ -325,7 +335,8 @@ async fn write_requests(
     let mut out = BytesMut::with_capacity(16 * 1024);
     while requests.recv_many(&mut batch, BATCH).await > 0 {
         out.clear();
-        clock.writing(batch.len());
+        batch.retain(|request| !requests::is_gone(&request.gone));
+        clock.writing(batch.iter().map(|request| request.gone.clone()));
         for request in batch.drain(..) {
             let (name, parse) = crate::lock(&prepared).name(&request.statement, &request.types);
             if parse {
@@ -442,151 +453,9 @@ async fn read_answers(
     }
 }
 
-/// Runs `run` on a shared connection when it is one execution of a shareable read (see
-/// [`one_execution`]), checked as on the session's own connection; the answer for the
-/// client, or `None` to send the run on the session's own connection. The caller makes
-/// sure the session has nothing open or pending and has changed no setting.
-pub(super) async fn try_read<D: Directory>(
-    shared: &Shared<D>,
-    run: &[u8],
-    prepared: &mut Prepared,
-    access: &mut SessionAccess,
-    identity: &Identity,
-    settings: &str,
-) -> Option<BytesMut> {
-    shared.reads.as_ref()?;
-    let one = one_execution(run)?;
-    let statement = prepared.protocol.get(one.statement)?;
-    // Whether it is slow, [`run_execution`] asks.
-    if !statement.shareable {
-        return None;
-    }
-    // A refusal is left to the session's own path, which answers it in order.
-    prepared
-        .recheck(shared, access, identity, one.statement)
-        .await
-        .ok()?;
-    let statement = prepared.protocol.get(one.statement)?;
-    let (rewrite, types) = (statement.rewrite.clone(), statement.types.clone());
-    run_execution(shared, &one, rewrite, types, settings).await
-}
-
-/// Runs one execution of `statement` (prepared with parameter types `types`) on a shared
-/// connection: the answer, or `None` to send it on the session's own connection.
-pub(super) async fn run_execution<D>(
-    shared: &Shared<D>,
-    one: &OneExecution<'_>,
-    statement: Arc<str>,
-    types: Vec<u32>,
-    settings: &str,
-) -> Option<BytesMut> {
-    let reads = shared.reads.as_ref()?;
-    if reads.is_slow(&statement) {
-        return None;
-    }
-    let (answer, receiver) = oneshot::channel();
-    let request = Request {
-        statement,
-        types,
-        bind_rest: Bytes::copy_from_slice(one.bind_rest),
-        tail: Bytes::copy_from_slice(one.tail),
-        text: false,
-        answer,
-    };
-    reads.send(settings, request).await.ok()?;
-    // A connection lost before it answered: the read runs again on the session's own.
-    receiver.await.ok()
-}
-
-/// Runs a text read that the guard gave as a statement and its parameters
-/// ([`super::bound`]) on a shared connection; the simple protocol's answer, or `None` to run
-/// it on the session's own connection. The caller makes sure it is alone in its run and the
-/// session has nothing open or pending and has changed no setting.
-pub(super) async fn try_text_read<D>(
-    shared: &Shared<D>,
-    bound: &Bound,
-    settings: &str,
-) -> Option<BytesMut> {
-    let reads = shared.reads.as_ref()?;
-    let count = i16::try_from(bound.values.len()).ok()?;
-    if bound.types.len() != bound.values.len() || reads.is_slow(&bound.sql) {
-        return None;
-    }
-    // Bind's fields after the statement name: text parameters, text results.
-    let mut bind_rest = BytesMut::with_capacity(8 + bound.values.len() * 16);
-    bind_rest.put_u8(0);
-    bind_rest.put_i16(0);
-    bind_rest.put_i16(count);
-    for value in &bound.values {
-        bind_rest.put_i32(i32::try_from(value.len()).ok()?);
-        bind_rest.put_slice(value.as_bytes());
-    }
-    bind_rest.put_i16(0);
-    let (answer, receiver) = oneshot::channel();
-    let request = Request {
-        statement: Arc::from(bound.sql.as_str()),
-        types: bound.types.clone(),
-        bind_rest: bind_rest.freeze(),
-        tail: Bytes::from_static(TEXT_TAIL),
-        text: true,
-        answer,
-    };
-    reads.send(settings, request).await.ok()?;
-    receiver.await.ok()
-}
-
-/// Describe of the unnamed portal (the simple protocol's RowDescription), Execute of all
-/// its rows, Sync.
-const TEXT_TAIL: &[u8] = b"D\0\0\0\x06P\0E\0\0\0\x09\0\0\0\0\0S\0\0\0\x04";
-
-/// A client's run of frames that is one execution of a prepared statement and nothing
-/// else: Bind to the unnamed portal, an optional Describe of it, Execute of all its rows,
-/// Sync.
-pub(super) struct OneExecution<'a> {
-    /// The client's statement name.
-    pub statement: &'a str,
-    /// See [`Request::bind_rest`] and [`Request::tail`].
-    pub bind_rest: &'a [u8],
-    pub tail: &'a [u8],
-}
-
-pub(super) fn one_execution(run: &[u8]) -> Option<OneExecution<'_>> {
-    // (type, body) of the next frame.
-    fn next<'a>(frames: &mut Frames<'a>) -> Option<(u8, &'a [u8])> {
-        frames.next().map(|(kind, frame)| (kind, &frame[5..]))
-    }
-    let mut frames = Frames::new(run);
-    let (kind, bind) = next(&mut frames)?;
-    if kind != b'B' || bind.first() != Some(&0) {
-        return None;
-    }
-    let name_len = bind[1..].iter().position(|b| *b == 0)?;
-    let statement = std::str::from_utf8(&bind[1..1 + name_len]).ok()?;
-    let bind_rest = &bind[1 + name_len..];
-    let tail_at = frames.at();
-    let (mut kind, mut body) = next(&mut frames)?;
-    if kind == b'D' {
-        if body != b"P\0" {
-            return None;
-        }
-        (kind, body) = next(&mut frames)?;
-    }
-    // Execute of the unnamed portal with no row limit: a suspended portal would be looked
-    // for again on the session's own connection.
-    if kind != b'E' || body != [0, 0, 0, 0, 0] {
-        return None;
-    }
-    let (kind, body) = next(&mut frames)?;
-    if kind != b'S' || !body.is_empty() || frames.at() != run.len() {
-        return None;
-    }
-    Some(OneExecution {
-        statement,
-        bind_rest,
-        tail: &run[tail_at..],
-    })
-}
-
+mod requests;
 #[cfg(test)]
 mod tests;
 mod watchdog;
+
+pub(super) use requests::{Answer, Via, one_execution, run_execution, try_read, try_text_read};

@@ -1,3 +1,4 @@
+use super::requests::TEXT_TAIL;
 use super::*;
 use crate::pg::frame::typed;
 
@@ -33,6 +34,7 @@ fn plus_one(n: i32) -> (Request, oneshot::Receiver<BytesMut>) {
         tail: Bytes::from_static(TEXT_TAIL),
         text: true,
         answer,
+        gone: Arc::default(),
     };
     (request, receiver)
 }

@@ -3,8 +3,11 @@
 //! and the client's own cancel requests reach it (they go to the session's connection).
 //! Running a read again is safe because only reads are shared. The cancel may come a
 //! moment late and stop the read after it instead; that one runs again on its session's
-//! connection as well.
+//! connection as well. A read whose session stopped waiting for it (its client cancelled)
+//! is cancelled as soon as it runs.
 
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -19,11 +22,14 @@ pub(super) struct Clock {
     state: Mutex<State>,
     /// Wakes the watchdog when the line gets busy; it sleeps while the line is idle.
     busy: tokio::sync::Notify,
+    /// Wakes it when the request being answered was given up.
+    given_up: tokio::sync::Notify,
 }
 
 struct State {
-    /// Requests written and not answered yet.
-    outstanding: usize,
+    /// Requests written and not answered yet, in order, each with its session's flag for
+    /// having given it up.
+    outstanding: VecDeque<Arc<AtomicBool>>,
     /// When the request being answered began: its line's last answer, or its writing to
     /// an idle line.
     since: Instant,
@@ -35,41 +41,59 @@ impl Clock {
     pub(super) fn new() -> Arc<Clock> {
         Arc::new(Clock {
             state: Mutex::new(State {
-                outstanding: 0,
+                outstanding: VecDeque::new(),
                 since: Instant::now(),
                 cancelled: false,
             }),
             busy: tokio::sync::Notify::new(),
+            given_up: tokio::sync::Notify::new(),
         })
     }
 
-    /// `count` requests are about to be written.
-    pub(super) fn writing(&self, count: usize) {
+    /// Requests are about to be written, with their sessions' flags for giving them up.
+    pub(super) fn writing(&self, requests: impl Iterator<Item = Arc<AtomicBool>>) {
         let mut state = crate::lock(&self.state);
-        if state.outstanding == 0 {
+        let idle = state.outstanding.is_empty();
+        state.outstanding.extend(requests);
+        if idle && !state.outstanding.is_empty() {
             state.since = Instant::now();
             state.cancelled = false;
             self.busy.notify_one();
         }
-        state.outstanding += count;
     }
 
     /// A request was answered: the next one begins.
     pub(super) fn answered(&self) {
         let mut state = crate::lock(&self.state);
-        state.outstanding = state.outstanding.saturating_sub(1);
+        state.outstanding.pop_front();
         state.since = Instant::now();
         state.cancelled = false;
+        if state
+            .outstanding
+            .front()
+            .is_some_and(|g| super::requests::is_gone(g))
+        {
+            self.given_up.notify_one();
+        }
     }
 
-    /// Whether the request being answered has run past `limit` with no cancel sent yet
-    /// (it counts as cancelled from now), and whether the line is busy.
+    /// A session gave up a request it sent on this line.
+    pub(super) fn abandoned(&self) {
+        self.given_up.notify_one();
+    }
+
+    /// Whether the request being answered should be cancelled: run past `limit`, or given
+    /// up, with no cancel sent yet (it counts as cancelled from now); and whether the line
+    /// is busy.
     fn overdue(&self, limit: Duration) -> (bool, bool) {
         let mut state = crate::lock(&self.state);
-        let busy = state.outstanding > 0;
-        let overdue = busy && !state.cancelled && state.since.elapsed() > limit;
+        let Some(current) = state.outstanding.front() else {
+            return (false, false);
+        };
+        let due = super::requests::is_gone(current) || state.since.elapsed() > limit;
+        let overdue = due && !state.cancelled;
         state.cancelled |= overdue;
-        (overdue, busy)
+        (overdue, true)
     }
 }
 
@@ -85,13 +109,12 @@ pub(super) async fn watch(clock: Weak<Clock>, target: Target, limit: Duration) {
         let (overdue, busy) = line.overdue(limit);
         if overdue {
             tracing::debug!(
-                "wire: a shared read ran too long; it runs again on its session's own connection"
+                "wire: a shared read ran too long or its client cancelled it; cancelling it"
             );
             send(&target).await;
         }
         if busy {
-            drop(line);
-            tokio::time::sleep(tick).await;
+            let _ = tokio::time::timeout(tick, line.given_up.notified()).await;
         } else {
             // A line that is gone wakes it no more: it looks again now and then.
             let _ = tokio::time::timeout(Duration::from_secs(5), line.busy.notified()).await;
