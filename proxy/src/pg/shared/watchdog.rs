@@ -142,8 +142,35 @@ pub(super) fn is_cancel(frame: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_cancel;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::{Clock, is_cancel};
     use crate::pg::frame::error_response;
+
+    #[test]
+    fn a_given_up_read_is_cancelled_once_it_runs_and_only_then() {
+        let clock = Clock::new();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(clock.overdue(hour), (false, false), "idle");
+        let (first, second) = (Arc::new(AtomicBool::new(false)), Arc::default());
+        clock.writing([first, Arc::clone(&second)].into_iter());
+        assert_eq!(clock.overdue(hour), (false, true), "running, not given up");
+        // Given up while queued behind another read: that one is not cancelled.
+        second.store(true, Ordering::Release);
+        clock.abandoned();
+        assert_eq!(clock.overdue(hour), (false, true));
+        clock.answered();
+        assert_eq!(clock.overdue(hour), (true, true), "it runs now");
+        assert_eq!(clock.overdue(hour), (false, true), "one cancel for it");
+        clock.answered();
+        assert_eq!(clock.overdue(hour), (false, false));
+        // A read that runs past the limit is cancelled whether given up or not.
+        clock.writing([Arc::new(AtomicBool::new(false))].into_iter());
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(clock.overdue(Duration::from_millis(1)), (true, true));
+    }
 
     #[test]
     fn only_a_cancelled_statement_counts_as_cancelled() {
