@@ -367,6 +367,7 @@ async fn mysql_proxy(
     let config = rectus_proxy::mysql::MysqlProxyConfig {
         upstream,
         endpoint: endpoint_settings(settings),
+        shared_reads: settings.shared_reads,
     };
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));

@@ -106,6 +106,7 @@ pub fn start_rectus(bin: &std::path::Path, env: &[(&str, String)], args: &[&str]
         "RUST_LOG",
         "PG_PROXY_SHARED_READS",
         "PG_PROXY_SHARED_READ_TIME",
+        "MYSQL_PROXY_SHARED_READS",
     ] {
         if let Ok(value) = std::env::var(name) {
             cmd.env(name, value);

@@ -17,8 +17,8 @@ pub struct WireSettings {
     pub pool_size: usize,
     pub pool_timeout: std::time::Duration,
     /// Upstream connections that guarded sessions' autocommit reads are pipelined over, per
-    /// set of startup settings; 0: none. `PG_PROXY_SHARED_READS`, PostgreSQL only (0 for
-    /// MySQL).
+    /// set of startup settings (MySQL: per shape of answers); 0: none.
+    /// `PG_PROXY_SHARED_READS`, `MYSQL_PROXY_SHARED_READS` (MariaDB only, off by default).
     pub shared_reads: usize,
     /// A read on the shared connections whose shortest of several runs in a row took
     /// longer goes to the sessions' own connections for a while
@@ -66,18 +66,7 @@ pub(super) fn pg_proxy(
     let Some(mut settings) = settings(take, postgres, &endpoint)? else {
         return Ok(None);
     };
-    settings.shared_reads = match shared {
-        None => SHARED_READS,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n <= 64)
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "{key}={v} is not valid: use a number of connections from 0 (off) to 64"
-                ))
-            })?,
-    };
+    settings.shared_reads = shared_reads(key, shared, SHARED_READS)?;
     if let Some(text) = time {
         settings.shared_read_time = super::parse_duration(&text)
             .filter(|d| !d.is_zero())
@@ -102,7 +91,26 @@ pub(super) fn mysql_proxy(
         protocol: "MySQL",
         port: 3307,
     };
-    settings(take, mysql, &endpoint)
+    let (key, shared) = ("MYSQL_PROXY_SHARED_READS", take("MYSQL_PROXY_SHARED_READS"));
+    let Some(mut settings) = settings(take, mysql, &endpoint)? else {
+        return Ok(None);
+    };
+    // Off unless asked for: reads that keep a shared connection busy long are not yet
+    // moved off it, as they are on the PostgreSQL endpoint.
+    settings.shared_reads = shared_reads(key, shared, 0)?;
+    Ok(Some(settings))
+}
+
+/// `*_SHARED_READS`: how many connections, `default` when not set.
+fn shared_reads(key: &str, value: Option<String>, default: usize) -> Result<usize, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    v.parse::<usize>().ok().filter(|n| *n <= 64).ok_or_else(|| {
+        ConfigError(format!(
+            "{key}={v} is not valid: use a number of connections from 0 (off) to 64"
+        ))
+    })
 }
 
 fn settings(
@@ -248,7 +256,11 @@ mod tests {
         assert_eq!(pg.shared_reads, 0);
         assert_eq!(pg.shared_read_time, std::time::Duration::from_millis(2));
         let mysql = mysql_proxy(&mut from(&[]), true).unwrap().unwrap();
-        assert_eq!(mysql.shared_reads, 0, "PostgreSQL only");
+        assert_eq!(mysql.shared_reads, 0, "off by default on MySQL");
+        let mysql = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READS", "2")]), true);
+        assert_eq!(mysql.unwrap().unwrap().shared_reads, 2);
+        let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READS", "65")]), true).unwrap_err();
+        assert!(e.0.starts_with("MYSQL_PROXY_SHARED_READS=65 is not valid"));
         let e = pg_proxy(&mut from(&[("PG_PROXY_SHARED_READS", "many")]), true).unwrap_err();
         assert!(e.0.starts_with("PG_PROXY_SHARED_READS=many is not valid"));
         let e = pg_proxy(&mut from(&[("PG_PROXY_SHARED_READ_TIME", "0")]), true).unwrap_err();

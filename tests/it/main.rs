@@ -25,6 +25,7 @@ mod wire_mysql;
 mod wire_mysql_bound;
 mod wire_mysql_dump;
 mod wire_mysql_protocol;
+mod wire_mysql_shared;
 mod wire_pg;
 mod wire_pg_admin_shared;
 mod wire_pg_bound;

@@ -51,6 +51,8 @@ struct Session<'a, D> {
     /// A `LOCK TABLES … READ` began a read-only snapshot transaction that `UNLOCK TABLES`
     /// is to commit.
     snapshot: bool,
+    /// A guarded `SET` ran or was prepared: reads stay on the session's own connection.
+    settings_changed: bool,
 }
 
 /// Serves commands until the client quits (`Ok(true)`: the upstream connection is clean
@@ -71,6 +73,7 @@ pub(super) async fn serve<D: Directory>(
         access: SessionAccess::default(),
         prepared: Prepared::default(),
         snapshot: false,
+        settings_changed: false,
     };
     loop {
         let Some(packet) = client.packet().await? else {
@@ -105,6 +108,11 @@ impl<'a, D: Directory> Session<'a, D> {
                 };
                 let guarded = match self.guard_text(sql).await {
                     Ok(TextAnswer::Bound(bound, filler)) => {
+                        let upstream = &leased.upstream;
+                        let state = (upstream.status, upstream.capabilities);
+                        if self.shared_read(client, state, seq, &bound).await? {
+                            return Ok(());
+                        }
                         match self.run_bound(client, leased, seq, &bound).await? {
                             true => return Ok(()),
                             // Not prepared: the text goes as it is.
@@ -124,6 +132,7 @@ impl<'a, D: Directory> Session<'a, D> {
                 let upstream = &mut leased.upstream;
                 if guarded.iter().any(|g| g.kind == StatementKind::Session) {
                     upstream.statements.clear();
+                    self.settings_changed = true;
                 }
                 let statements: Vec<&str> = guarded.iter().map(|g| self.as_sent(g)).collect();
                 if statements.is_empty() {
@@ -162,7 +171,11 @@ impl<'a, D: Directory> Session<'a, D> {
                         );
                         return refuse(client, seq, &e).await;
                     }
-                    Ok(mut list) if list.len() == 1 => list.remove(0),
+                    Ok(mut list) if list.len() == 1 => {
+                        // Whether or when it runs, its setting may change answers.
+                        self.settings_changed |= list[0].kind == StatementKind::Session;
+                        list.remove(0)
+                    }
                     Ok(list) if list.is_empty() => {
                         let out = protocol::err(1065, "42000", "Query was empty");
                         return write(client, seq, &out).await;
@@ -334,6 +347,35 @@ impl<'a, D: Directory> Session<'a, D> {
             .await
     }
 
+    /// Runs a bound read on a shared connection ([`super::shared`]) when nothing of the
+    /// session's own could change its answer: no transaction open, autocommit on, no
+    /// setting changed. `(status, capabilities)`: its own connection's last status flags
+    /// and the capabilities it was opened with. `true` when the client got the answer.
+    async fn shared_read(
+        &mut self,
+        client: &mut Client,
+        (status, capabilities): (u16, u32),
+        seq: u8,
+        bound: &Bound,
+    ) -> std::io::Result<bool> {
+        let Some(reads) = &self.shared.reads else {
+            return Ok(false);
+        };
+        let idle = status & protocol::SERVER_STATUS_IN_TRANS == 0
+            && status & protocol::SERVER_STATUS_AUTOCOMMIT != 0;
+        if !idle || self.settings_changed || self.snapshot {
+            return Ok(false);
+        }
+        let shaping = capabilities & caps::SESSION_SHAPING;
+        let Some(mut answer) = reads.run(shaping, self.info, bound).await else {
+            return Ok(false);
+        };
+        super::shared::renumber(&mut answer.packets, seq);
+        client.stream.write_all(&answer.packets).await?;
+        client.stream.flush().await?;
+        Ok(true)
+    }
+
     /// Runs a bound read as its prepared statement, preparing it first on this connection
     /// if needed, and relays the answer. `false` when the database did not prepare it
     /// (nothing was sent to the client).
@@ -488,6 +530,9 @@ async fn relay<W: AsyncWrite + Unpin>(
         }
     }
     out.flush().await?;
+    if let Some(status) = response.status {
+        upstream.status = status;
+    }
     Ok(response)
 }
 

@@ -13,6 +13,7 @@ mod packet;
 mod params;
 mod protocol;
 mod session;
+mod shared;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ pub use crate::{EndpointSettings, ProxyError, UpstreamConfig};
 pub struct MysqlProxyConfig {
     pub upstream: UpstreamConfig,
     pub endpoint: EndpointSettings,
+    /// Connections that guarded autocommit reads are pipelined over ([`shared`]); 0: none.
+    pub shared_reads: usize,
 }
 
 struct Shared<D> {
@@ -39,6 +42,7 @@ struct Shared<D> {
     guarded: GuardCache,
     templates: TemplateCache,
     connections: AtomicU32,
+    reads: Option<shared::SharedReads>,
 }
 
 /// The bound endpoint, ready to serve.
@@ -59,6 +63,7 @@ impl<D: Directory> MysqlProxy<D> {
             config.endpoint.pool_size,
             config.endpoint.pool_timeout,
         );
+        let reads = shared::SharedReads::new(config.upstream.clone(), config.shared_reads);
         Ok(MysqlProxy {
             listener,
             shared: Arc::new(Shared {
@@ -69,6 +74,7 @@ impl<D: Directory> MysqlProxy<D> {
                 guarded: crate::guard_cache(),
                 templates: crate::template_cache(),
                 connections: AtomicU32::new(1),
+                reads,
             }),
         })
     }

@@ -66,6 +66,7 @@ pub mod command {
     pub const RESET_CONNECTION: u8 = 0x1F;
 }
 
+pub const SERVER_STATUS_IN_TRANS: u16 = 0x0001;
 pub const SERVER_STATUS_AUTOCOMMIT: u16 = 0x0002;
 pub const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 
@@ -251,6 +252,8 @@ pub struct Response {
     pub parameters: usize,
     /// Whether the response (or its last result) was an error.
     pub failed: bool,
+    /// The status flags of its last OK or EOF, if it had one.
+    pub status: Option<u16>,
 }
 
 impl Response {
@@ -263,6 +266,7 @@ impl Response {
             statement: None,
             parameters: 0,
             failed: false,
+            status: None,
         }
     }
 
@@ -358,6 +362,7 @@ impl Response {
 
     fn after_result(&mut self, status: u16) -> State {
         self.failed = false;
+        self.status = Some(status);
         if status & SERVER_MORE_RESULTS_EXISTS != 0 {
             State::First
         } else {

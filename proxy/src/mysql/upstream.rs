@@ -38,6 +38,9 @@ pub struct Upstream {
     server_capabilities: u32,
     /// Guarded reads prepared on this connection ([`super::bound`]).
     pub statements: super::bound::TextStatements,
+    /// The status flags of the last answer that had them: whether a transaction is open
+    /// and autocommit on.
+    pub status: u16,
 }
 
 impl Upstream {
@@ -121,6 +124,7 @@ impl Upstream {
             version,
             server_capabilities,
             statements: Default::default(),
+            status: super::protocol::SERVER_STATUS_AUTOCOMMIT,
         };
         packet::write(&mut upstream.writer, greeting.seq.wrapping_add(1), &out).await?;
         loop {
@@ -222,6 +226,9 @@ impl Upstream {
                     .map(|b| String::from_utf8_lossy(&b).into_owned());
             }
             index += 1;
+        }
+        if let Some(status) = response.status {
+            self.status = status;
         }
         match error {
             Some(e) if response.failed => Err(UpstreamError::Refused(e)),

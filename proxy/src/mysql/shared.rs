@@ -1,0 +1,254 @@
+//! Guarded sessions' text reads pipelined over shared upstream connections
+//! (`MYSQL_PROXY_SHARED_READS`), as on the PostgreSQL endpoint ([`crate::pg`]): a read the
+//! guard bound ([`super::bound`]) runs there as `EXECUTE … USING` when its session has no
+//! transaction open, autocommit on and no setting changed, so nothing of the session's own
+//! can change its answer. MariaDB reads the commands sent one after another on a
+//! connection without sleeping in between; each session's own connection would wake its
+//! thread once per read. Connections are kept per shape of answers (the client's
+//! capabilities), each set up as guarded sessions' are.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, BytesMut};
+use rectus_policies::guard::template::Bound;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::bound::TextStatements;
+use super::packet::{self, PacketReader};
+use super::protocol::{Expect, Response, command};
+use super::upstream::{ServerInfo, Upstream};
+use crate::UpstreamConfig;
+use crate::endpoint::{UpstreamRead, UpstreamWrite};
+
+/// Requests written in one go at most.
+const BATCH: usize = 64;
+
+/// Shapes of answers with shared connections at most; sessions of others keep their reads
+/// on their own connections.
+const SHAPES_KEPT: usize = 8;
+
+/// A read's answer from a shared connection: its packets, numbered from 1.
+pub(super) struct Answer {
+    pub packets: BytesMut,
+}
+
+struct Request {
+    bound: Bound,
+    answer: oneshot::Sender<Answer>,
+}
+
+#[derive(Clone)]
+struct Line {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+pub(super) struct SharedReads {
+    config: UpstreamConfig,
+    per_shape: usize,
+    lines: Mutex<HashMap<u32, Vec<Line>>>,
+    /// Held while connecting, so sessions that find too few connections open one each.
+    connecting: tokio::sync::Mutex<()>,
+    next: AtomicUsize,
+}
+
+impl SharedReads {
+    /// `None` when `connections` is 0 (the feature is off).
+    pub(super) fn new(config: UpstreamConfig, connections: usize) -> Option<SharedReads> {
+        (connections > 0).then(|| SharedReads {
+            config,
+            per_shape: connections,
+            lines: Mutex::new(HashMap::new()),
+            connecting: tokio::sync::Mutex::new(()),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs `bound` on a shared connection whose answers have the shape `shaping`: the
+    /// answer, or `None` to run it on the session's own connection (no connection could
+    /// take it, it was lost, or the database could not prepare it).
+    pub(super) async fn run(
+        &self,
+        shaping: u32,
+        info: &ServerInfo,
+        bound: &Bound,
+    ) -> Option<Answer> {
+        let line = match self.pick(shaping, true) {
+            Some(line) => line,
+            None => {
+                self.connect(shaping, info).await;
+                self.pick(shaping, false)?
+            }
+        };
+        let (answer, receiver) = oneshot::channel();
+        let request = Request {
+            bound: bound.clone(),
+            answer,
+        };
+        line.requests.send(request).ok()?;
+        receiver.await.ok()
+    }
+
+    /// A connection in turn; with `full`, only once all of them are open.
+    fn pick(&self, shaping: u32, full: bool) -> Option<Line> {
+        let lines = crate::lock(&self.lines);
+        let list = lines.get(&shaping)?;
+        let open: Vec<&Line> = list.iter().filter(|l| !l.requests.is_closed()).collect();
+        if open.is_empty() || (full && open.len() < self.per_shape) {
+            return None;
+        }
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % open.len();
+        Some(open[at].clone())
+    }
+
+    /// Opens the connections missing for `shaping`; failures are logged and leave fewer.
+    async fn connect(&self, shaping: u32, info: &ServerInfo) {
+        let _connecting = self.connecting.lock().await;
+        let open = {
+            let mut lines = crate::lock(&self.lines);
+            lines.retain(|_, list| {
+                list.retain(|l| !l.requests.is_closed());
+                !list.is_empty()
+            });
+            if !lines.contains_key(&shaping) && lines.len() >= SHAPES_KEPT {
+                return;
+            }
+            lines.get(&shaping).map_or(0, Vec::len)
+        };
+        for _ in open..self.per_shape {
+            let mut upstream = match Upstream::connect(&self.config, shaping).await {
+                Ok(upstream) => upstream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "MySQL wire: no shared read connection");
+                    return;
+                }
+            };
+            if let Err(e) = upstream.guard_session(info).await {
+                tracing::warn!(error = ?e, "MySQL wire: a shared read connection could not start");
+                return;
+            }
+            let line = start(upstream);
+            crate::lock(&self.lines)
+                .entry(shaping)
+                .or_default()
+                .push(line);
+        }
+    }
+}
+
+/// What the reader needs for the answer to one request.
+struct Sink {
+    /// A `PREPARE` went first: its answer is dropped, or, failed, the statement forgotten.
+    prepared: Option<Bound>,
+    answer: oneshot::Sender<Answer>,
+}
+
+fn start(upstream: Upstream) -> Line {
+    let (requests, receiver) = mpsc::unbounded_channel();
+    let (sinks, sink_receiver) = mpsc::unbounded_channel();
+    let statements = Arc::new(Mutex::new(TextStatements::default()));
+    let Upstream {
+        reader,
+        writer,
+        capabilities,
+        ..
+    } = upstream;
+    tokio::spawn(write_requests(receiver, writer, sinks, statements.clone()));
+    tokio::spawn(async move {
+        if let Err(e) = read_answers(reader, sink_receiver, statements, capabilities).await {
+            tracing::warn!(error = %e, "MySQL wire: a shared read connection failed");
+        }
+    });
+    Line { requests }
+}
+
+async fn write_requests(
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut upstream: UpstreamWrite,
+    sinks: mpsc::UnboundedSender<Sink>,
+    statements: Arc<Mutex<TextStatements>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut command_text = BytesMut::new();
+    while requests.recv_many(&mut batch, BATCH).await > 0 {
+        out.clear();
+        for request in batch.drain(..) {
+            let run = crate::lock(&statements).run(&request.bound);
+            let prepared = run.prepare.is_some();
+            for sql in run.prepare.iter().chain(std::iter::once(&run.execute)) {
+                command_text.clear();
+                command_text.put_u8(command::QUERY);
+                command_text.extend_from_slice(sql.as_bytes());
+                packet::frame(&mut out, 0, &command_text);
+            }
+            let sink = Sink {
+                prepared: prepared.then_some(request.bound),
+                answer: request.answer,
+            };
+            if sinks.send(sink).is_err() {
+                return;
+            }
+        }
+        if upstream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_answers(
+    mut upstream: PacketReader<UpstreamRead>,
+    mut sinks: mpsc::UnboundedReceiver<Sink>,
+    statements: Arc<Mutex<TextStatements>>,
+    capabilities: u32,
+) -> std::io::Result<()> {
+    loop {
+        let Some(mut sink) = sinks.recv().await else {
+            return Ok(());
+        };
+        if let Some(bound) = sink.prepared.take() {
+            let (prepare, _) = read_answer(&mut upstream, capabilities).await?;
+            if prepare.failed {
+                crate::lock(&statements).forget(&bound);
+            }
+        }
+        let (execute, packets) = read_answer(&mut upstream, capabilities).await?;
+        // An error is the session's own connection's to give (a statement that could not
+        // be prepared is unknown here, for one).
+        if !execute.failed {
+            let _ = sink.answer.send(Answer { packets });
+        }
+    }
+}
+
+/// One whole answer, warning counts zeroed as on the session's own connection.
+async fn read_answer(
+    upstream: &mut PacketReader<UpstreamRead>,
+    capabilities: u32,
+) -> std::io::Result<(Response, BytesMut)> {
+    let mut response = Response::new(Expect::Results, capabilities);
+    let mut packets = BytesMut::new();
+    while !response.done() {
+        let Some(mut part) = upstream.part().await? else {
+            return Err(packet::invalid("the database closed the connection"));
+        };
+        if let Some(at) = response.feed(&part).map_err(packet::invalid)? {
+            part[4 + at] = 0;
+            part[5 + at] = 0;
+        }
+        packets.extend_from_slice(&part);
+    }
+    Ok((response, packets))
+}
+
+/// Numbers an answer's packets from `seq`, following the client's command.
+pub(super) fn renumber(packets: &mut BytesMut, mut seq: u8) {
+    let mut at = 0;
+    while at + 4 <= packets.len() {
+        packets[at + 3] = seq;
+        seq = seq.wrapping_add(1);
+        at += 4 + packet::part_len(&packets[at..at + 3]);
+    }
+}

@@ -1,0 +1,116 @@
+//! Restricted sessions' text reads pipelined over a shared upstream connection on MariaDB
+//! (`MYSQL_PROXY_SHARED_READS`): many sessions' reads on one connection, each answered with
+//! its own rows under the user's permissions, and never a read that could tell the
+//! connections apart — inside a transaction or after a setting changed.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value as My};
+
+use crate::clerk::clerk_app_via_relay;
+use crate::support::relay::Relay;
+use crate::support::{App, Kind, MYSQL_PORT, mysql_conn};
+use crate::wire_mysql::{SETUP, connect, server_error};
+
+async fn start() -> (App, Relay) {
+    clerk_app_via_relay(
+        Kind::MySql,
+        MYSQL_PORT,
+        (SETUP, ""),
+        &[("MYSQL_PROXY_SHARED_READS", "1")],
+    )
+    .await
+}
+
+async fn clerk(app: &App) -> Conn {
+    connect(app, "clerk@example.com", "clerk-token")
+        .await
+        .expect("clerk login")
+}
+
+async fn rows(conn: &mut Conn, sql: &str) -> Result<Vec<Vec<My>>, (u16, String)> {
+    let rows: Vec<Row> = conn.query(sql).await.map_err(server_error)?;
+    Ok(rows.into_iter().map(Row::unwrap).collect())
+}
+
+async fn customer_name(conn: &mut Conn, id: i32) -> Vec<Vec<My>> {
+    let sql = format!("SELECT name FROM customers WHERE id = {id}");
+    rows(conn, &sql).await.expect("a customer's name")
+}
+
+fn text(value: &str) -> Vec<Vec<My>> {
+    vec![vec![My::Bytes(value.as_bytes().to_vec())]]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_share_a_connection_and_each_gets_its_own_rows() {
+    let (app, relay) = start().await;
+    let mut sessions = [clerk(&app).await, clerk(&app).await, clerk(&app).await];
+    let prepares = relay.my_prepares();
+    let runs = sessions.iter_mut().enumerate().map(|(n, conn)| async move {
+        for i in 0..30 {
+            // Each session asks for other rows, so answers crossing sessions would show.
+            let id = (i + n) % 4 + 1;
+            let sql = format!("SELECT id, amount FROM orders WHERE id = {id}");
+            let got = rows(conn, &sql).await.expect("read");
+            // Only the published orders (1 and 3) are the clerk's.
+            let expected = match id {
+                1 => vec![vec![My::Bytes(b"1".to_vec()), My::Bytes(b"10.50".to_vec())]],
+                3 => vec![vec![My::Bytes(b"3".to_vec()), My::Bytes(b"30.25".to_vec())]],
+                _ => vec![],
+            };
+            assert_eq!(got, expected, "session {n}: {sql}");
+        }
+    });
+    futures_util::future::join_all(runs).await;
+    // One shape read by three sessions, prepared once: on the one shared connection.
+    assert_eq!(relay.my_prepares() - prepares, 1);
+    // The answers are the database's own, as on a direct connection.
+    let mut db = mysql_conn(Some(&app.db.name)).await;
+    let sql = "SELECT id, amount, status FROM orders WHERE status = 'published' ORDER BY id";
+    let direct = rows(&mut db, sql).await.unwrap();
+    assert_eq!(rows(&mut sessions[0], sql).await.unwrap(), direct);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_that_could_tell_the_connections_apart_stay_on_the_sessions_own() {
+    let (app, relay) = start().await;
+    let (mut a, mut b) = (clerk(&app).await, clerk(&app).await);
+    assert_eq!(customer_name(&mut a, 1).await, text("Ada"));
+
+    // In a transaction a read sees the transaction's own writes, and only there.
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE customers SET name = 'Changed' WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(customer_name(&mut a, 1).await, text("Changed"));
+    assert_eq!(customer_name(&mut b, 1).await, text("Ada"));
+    a.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(customer_name(&mut a, 1).await, text("Ada"));
+
+    // With autocommit off, each read belongs to the session's transaction.
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    a.query_drop("UPDATE customers SET name = 'Again' WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(customer_name(&mut a, 2).await, text("Again"));
+    assert_eq!(customer_name(&mut b, 2).await, text("Grace"));
+    a.query_drop("ROLLBACK").await.unwrap();
+
+    // A failed read gives the database's error, and the next reads of both are answered.
+    let many = "SELECT (SELECT id FROM customers) AS x FROM orders WHERE id = 1";
+    let e = rows(&mut b, many).await.unwrap_err();
+    let mut db = mysql_conn(Some(&app.db.name)).await;
+    assert_eq!(Some(e.0), rows(&mut db, many).await.err().map(|e| e.0));
+    assert_eq!(customer_name(&mut b, 2).await, text("Grace"));
+    assert_eq!(customer_name(&mut a, 2).await, text("Grace"));
+
+    // After a setting changed, the session's reads are prepared on its own connection: a
+    // new shape read by both is prepared twice.
+    let mut c = clerk(&app).await;
+    c.query_drop("SET time_zone = '+09:00'").await.unwrap();
+    let prepares = relay.my_prepares();
+    let shape = "SELECT id FROM orders WHERE amount > 15";
+    let (theirs, ours) = (rows(&mut b, shape).await, rows(&mut c, shape).await);
+    assert_eq!(theirs, ours);
+    assert_eq!(relay.my_prepares() - prepares, 2);
+}
