@@ -4,6 +4,7 @@
 
 mod endpoint;
 mod guarded;
+mod lines;
 use guarded::{GuardCache, TemplateCache, guard_cache, template_cache};
 pub mod mysql;
 pub mod pg;

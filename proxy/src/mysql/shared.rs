@@ -7,8 +7,6 @@
 //! thread once per read. Connections are kept per shape of answers (the client's
 //! capabilities), each set up as guarded sessions' are.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, BytesMut};
@@ -22,13 +20,10 @@ use super::protocol::{Expect, Response, command};
 use super::upstream::{ServerInfo, Upstream};
 use crate::UpstreamConfig;
 use crate::endpoint::{UpstreamRead, UpstreamWrite};
+use crate::lines::Lines;
 
 /// Requests written in one go at most.
 const BATCH: usize = 64;
-
-/// Shapes of answers with shared connections at most; sessions of others keep their reads
-/// on their own connections.
-const SHAPES_KEPT: usize = 8;
 
 /// A read's answer from a shared connection: its packets, numbered from 1.
 pub(super) struct Answer {
@@ -45,13 +40,15 @@ struct Line {
     requests: mpsc::UnboundedSender<Request>,
 }
 
+impl crate::lines::Line for Line {
+    fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+}
+
 pub(super) struct SharedReads {
     config: UpstreamConfig,
-    per_shape: usize,
-    lines: Mutex<HashMap<u32, Vec<Line>>>,
-    /// Held while connecting, so sessions that find too few connections open one each.
-    connecting: tokio::sync::Mutex<()>,
-    next: AtomicUsize,
+    lines: Lines<u32, Line>,
 }
 
 impl SharedReads {
@@ -59,29 +56,23 @@ impl SharedReads {
     pub(super) fn new(config: UpstreamConfig, connections: usize) -> Option<SharedReads> {
         (connections > 0).then(|| SharedReads {
             config,
-            per_shape: connections,
-            lines: Mutex::new(HashMap::new()),
-            connecting: tokio::sync::Mutex::new(()),
-            next: AtomicUsize::new(0),
+            lines: Lines::new(connections),
         })
     }
 
     /// Runs `bound` on a shared connection whose answers have the shape `shaping`: the
     /// answer, or `None` to run it on the session's own connection (no connection could
-    /// take it, it was lost, or the database could not prepare it).
+    /// take it, it was lost, or the read failed there).
     pub(super) async fn run(
         &self,
         shaping: u32,
         info: &ServerInfo,
         bound: &Bound,
     ) -> Option<Answer> {
-        let line = match self.pick(shaping, true) {
-            Some(line) => line,
-            None => {
-                self.connect(shaping, info).await;
-                self.pick(shaping, false)?
-            }
-        };
+        let line = self
+            .lines
+            .get(&shaping, || self.connect(shaping, info))
+            .await?;
         let (answer, receiver) = oneshot::channel();
         let request = Request {
             bound: bound.clone(),
@@ -91,50 +82,21 @@ impl SharedReads {
         receiver.await.ok()
     }
 
-    /// A connection in turn; with `full`, only once all of them are open.
-    fn pick(&self, shaping: u32, full: bool) -> Option<Line> {
-        let lines = crate::lock(&self.lines);
-        let list = lines.get(&shaping)?;
-        let open: Vec<&Line> = list.iter().filter(|l| !l.requests.is_closed()).collect();
-        if open.is_empty() || (full && open.len() < self.per_shape) {
+    /// A new connection for answers of the shape `shaping`, set up as guarded sessions'
+    /// are; failures are logged.
+    async fn connect(&self, shaping: u32, info: &ServerInfo) -> Option<Line> {
+        let mut upstream = match Upstream::connect(&self.config, shaping).await {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                tracing::warn!(error = %e, "MySQL wire: no shared read connection");
+                return None;
+            }
+        };
+        if let Err(e) = upstream.guard_session(info).await {
+            tracing::warn!(error = ?e, "MySQL wire: a shared read connection could not start");
             return None;
         }
-        let at = self.next.fetch_add(1, Ordering::Relaxed) % open.len();
-        Some(open[at].clone())
-    }
-
-    /// Opens the connections missing for `shaping`; failures are logged and leave fewer.
-    async fn connect(&self, shaping: u32, info: &ServerInfo) {
-        let _connecting = self.connecting.lock().await;
-        let open = {
-            let mut lines = crate::lock(&self.lines);
-            lines.retain(|_, list| {
-                list.retain(|l| !l.requests.is_closed());
-                !list.is_empty()
-            });
-            if !lines.contains_key(&shaping) && lines.len() >= SHAPES_KEPT {
-                return;
-            }
-            lines.get(&shaping).map_or(0, Vec::len)
-        };
-        for _ in open..self.per_shape {
-            let mut upstream = match Upstream::connect(&self.config, shaping).await {
-                Ok(upstream) => upstream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "MySQL wire: no shared read connection");
-                    return;
-                }
-            };
-            if let Err(e) = upstream.guard_session(info).await {
-                tracing::warn!(error = ?e, "MySQL wire: a shared read connection could not start");
-                return;
-            }
-            let line = start(upstream);
-            crate::lock(&self.lines)
-                .entry(shaping)
-                .or_default()
-                .push(line);
-        }
+        Some(start(upstream))
     }
 }
 

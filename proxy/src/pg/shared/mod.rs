@@ -14,7 +14,7 @@
 //! the read is skipped or cancelled on its connection ([`requests`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use super::cancel::Target;
 use super::frame::{FrameReader, each_frame, encode};
 use super::upstream::Upstream;
 use crate::UpstreamConfig;
+use crate::lines::Lines;
 use watchdog::Clock;
 
 /// A read that occupied a shared connection longer than `PG_PROXY_SHARED_READ_TIME` in
@@ -41,10 +42,6 @@ const SLOW_FOR: Duration = Duration::from_secs(5);
 /// How many statements one shared connection keeps prepared; reads of others are parsed
 /// each time (unnamed statement).
 const KEPT: usize = 4096;
-
-/// Sets of startup settings with shared connections at most; sessions with others keep
-/// their reads on their own connections.
-const SETTINGS_KEPT: usize = 8;
 
 /// An answer larger than this marks its read slow at once: answers are held whole before
 /// they are passed on, which suits only small ones.
@@ -76,13 +73,9 @@ pub(super) struct Request {
 /// The shared connections, by the settings their sessions started with.
 pub(super) struct SharedReads {
     config: UpstreamConfig,
-    per_settings: usize,
-    lines: Mutex<HashMap<String, Vec<Line>>>,
-    /// Held while connecting, so sessions that find too few connections open one each.
-    connecting: tokio::sync::Mutex<()>,
+    lines: Lines<String, Line>,
     slow: Slow,
     slow_time: Duration,
-    next: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -90,6 +83,12 @@ struct Line {
     requests: mpsc::UnboundedSender<Request>,
     /// Weak: the line is gone when its reader and writer are.
     clock: std::sync::Weak<Clock>,
+}
+
+impl crate::lines::Line for Line {
+    fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
 }
 
 impl SharedReads {
@@ -101,12 +100,9 @@ impl SharedReads {
     ) -> Option<Self> {
         (connections > 0).then(|| SharedReads {
             config,
-            per_settings: connections,
-            lines: Mutex::new(HashMap::new()),
-            connecting: tokio::sync::Mutex::new(()),
+            lines: Lines::new(connections),
             slow: Slow::default(),
             slow_time,
-            next: AtomicUsize::new(0),
         })
     }
 
@@ -127,72 +123,30 @@ impl SharedReads {
         settings: &str,
         request: Request,
     ) -> Result<std::sync::Weak<Clock>, Request> {
-        let line = match self.pick(settings, true) {
-            Some(line) => line,
-            None => {
-                self.connect(settings).await;
-                match self.pick(settings, false) {
-                    Some(line) => line,
-                    None => return Err(request),
-                }
-            }
+        let Some(line) = self.lines.get(settings, || self.connect(settings)).await else {
+            return Err(request);
         };
         line.requests.send(request).map_err(|e| e.0)?;
         Ok(line.clock)
     }
 
-    /// A connection in turn; with `full`, only once all of them are open.
-    fn pick(&self, settings: &str, full: bool) -> Option<Line> {
-        let lines = crate::lock(&self.lines);
-        let list = lines.get(settings)?;
-        let open = list.iter().filter(|l| !l.requests.is_closed()).count();
-        if open == 0 || (full && open < self.per_settings) {
+    /// A new connection started with `settings`; failures are logged.
+    async fn connect(&self, settings: &str) -> Option<Line> {
+        let mut upstream = match Upstream::connect(&self.config).await {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                tracing::warn!(error = %e, "wire: no shared read connection");
+                return None;
+            }
+        };
+        if !settings.is_empty()
+            && let Err(e) = upstream.run(settings).await
+        {
+            tracing::warn!(error = %e, "wire: a shared read connection could not start");
             return None;
         }
-        let at = self.next.fetch_add(1, Ordering::Relaxed) % open;
-        list.iter()
-            .filter(|l| !l.requests.is_closed())
-            .nth(at)
-            .cloned()
-    }
-
-    /// Opens the connections missing for `settings`; failures are logged and leave fewer.
-    async fn connect(&self, settings: &str) {
-        let _connecting = self.connecting.lock().await;
-        let open = {
-            let mut lines = crate::lock(&self.lines);
-            lines.retain(|_, list| {
-                list.retain(|l| !l.requests.is_closed());
-                !list.is_empty()
-            });
-            // Each set of settings holds connections of its own: clients choosing new
-            // settings must not open connections beyond the pool's bound.
-            if !lines.contains_key(settings) && lines.len() >= SETTINGS_KEPT {
-                return;
-            }
-            lines.get(settings).map_or(0, Vec::len)
-        };
-        for _ in open..self.per_settings {
-            let mut upstream = match Upstream::connect(&self.config).await {
-                Ok(upstream) => upstream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "wire: no shared read connection");
-                    return;
-                }
-            };
-            if !settings.is_empty()
-                && let Err(e) = upstream.run(settings).await
-            {
-                tracing::warn!(error = %e, "wire: a shared read connection could not start");
-                return;
-            }
-            let target = Target::of(&self.config, &upstream);
-            let line = start(upstream, target, self.slow.clone(), self.slow_time);
-            crate::lock(&self.lines)
-                .entry(settings.to_string())
-                .or_default()
-                .push(line);
-        }
+        let target = Target::of(&self.config, &upstream);
+        Some(start(upstream, target, self.slow.clone(), self.slow_time))
     }
 }
 

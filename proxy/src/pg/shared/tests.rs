@@ -1,5 +1,6 @@
 use super::requests::TEXT_TAIL;
 use super::*;
+use crate::lines::KEYS_KEPT;
 use crate::pg::frame::typed;
 
 fn bind(portal: &str, statement: &str) -> BytesMut {
@@ -63,7 +64,7 @@ async fn connections_are_kept_for_a_bounded_number_of_settings() {
     };
     let reads = SharedReads::new(config, 1, Duration::from_secs(10)).expect("on");
     let zone = |n: usize| format!("SET timezone = 'Etc/GMT+{n}'");
-    for n in 0..SETTINGS_KEPT {
+    for n in 0..KEYS_KEPT {
         let (request, receiver) = plus_one(n as i32);
         assert!(reads.send(&zone(n), request).await.is_ok(), "settings {n}");
         let answer = receiver.await.expect("answered");
@@ -75,14 +76,14 @@ async fn connections_are_kept_for_a_bounded_number_of_settings() {
     }
     let (request, _) = plus_one(0);
     assert!(
-        reads.send(&zone(SETTINGS_KEPT), request).await.is_err(),
+        reads.send(&zone(KEYS_KEPT), request).await.is_err(),
         "one set of settings too many"
     );
     // Those already kept still are.
     let (request, receiver) = plus_one(41);
     assert!(reads.send(&zone(3), request).await.is_ok());
     assert_eq!(value(&receiver.await.expect("answered")), "42");
-    assert_eq!(crate::lock(&reads.lines).len(), SETTINGS_KEPT);
+    assert_eq!(reads.lines.keys(), KEYS_KEPT);
 }
 
 #[test]
