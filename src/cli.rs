@@ -368,6 +368,7 @@ async fn mysql_proxy(
         upstream,
         endpoint: endpoint_settings(settings),
         shared_reads: settings.shared_reads,
+        shared_read_time: settings.shared_read_time,
     };
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let directory = std::sync::Arc::new(wire::WireDirectory::new(state.clone()));

@@ -5,6 +5,7 @@
 mod endpoint;
 mod guarded;
 mod lines;
+mod slow;
 use guarded::{GuardCache, TemplateCache, guard_cache, template_cache};
 pub mod mysql;
 pub mod pg;

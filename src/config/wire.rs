@@ -22,7 +22,7 @@ pub struct WireSettings {
     pub shared_reads: usize,
     /// A read on the shared connections whose shortest of several runs in a row took
     /// longer goes to the sessions' own connections for a while
-    /// (`PG_PROXY_SHARED_READ_TIME`).
+    /// (`PG_PROXY_SHARED_READ_TIME`, `MYSQL_PROXY_SHARED_READ_TIME`).
     pub shared_read_time: std::time::Duration,
 }
 
@@ -68,13 +68,7 @@ pub(super) fn pg_proxy(
     };
     settings.shared_reads = shared_reads(key, shared, SHARED_READS)?;
     if let Some(text) = time {
-        settings.shared_read_time = super::parse_duration(&text)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "{time_key}={text} is not a duration: use for example 150us, 0.5ms or 2ms"
-                ))
-            })?;
+        settings.shared_read_time = shared_read_time(time_key, &text)?;
     }
     Ok(Some(settings))
 }
@@ -92,13 +86,29 @@ pub(super) fn mysql_proxy(
         port: 3307,
     };
     let (key, shared) = ("MYSQL_PROXY_SHARED_READS", take("MYSQL_PROXY_SHARED_READS"));
+    let time_key = "MYSQL_PROXY_SHARED_READ_TIME";
+    let time = take(time_key);
     let Some(mut settings) = settings(take, mysql, &endpoint)? else {
         return Ok(None);
     };
-    // Off unless asked for: reads that keep a shared connection busy long are not yet
-    // moved off it, as they are on the PostgreSQL endpoint.
+    // Off unless asked for: a read still running long on a shared connection is not yet
+    // cancelled there, as it is on the PostgreSQL endpoint.
     settings.shared_reads = shared_reads(key, shared, 0)?;
+    if let Some(text) = time {
+        settings.shared_read_time = shared_read_time(time_key, &text)?;
+    }
     Ok(Some(settings))
+}
+
+/// `*_SHARED_READ_TIME`: a duration above zero.
+fn shared_read_time(key: &str, text: &str) -> Result<std::time::Duration, ConfigError> {
+    super::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{key}={text} is not a duration: use for example 150us, 0.5ms or 2ms"
+            ))
+        })
 }
 
 /// `*_SHARED_READS`: how many connections, `default` when not set.
@@ -261,6 +271,15 @@ mod tests {
         assert_eq!(mysql.unwrap().unwrap().shared_reads, 2);
         let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READS", "65")]), true).unwrap_err();
         assert!(e.0.starts_with("MYSQL_PROXY_SHARED_READS=65 is not valid"));
+        let mysql = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READ_TIME", "1ms")]), true);
+        let mysql = mysql.unwrap().unwrap();
+        assert_eq!(mysql.shared_read_time, std::time::Duration::from_millis(1));
+        let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READ_TIME", "x")]), true);
+        assert!(
+            e.unwrap_err()
+                .0
+                .starts_with("MYSQL_PROXY_SHARED_READ_TIME=x is not")
+        );
         let e = pg_proxy(&mut from(&[("PG_PROXY_SHARED_READS", "many")]), true).unwrap_err();
         assert!(e.0.starts_with("PG_PROXY_SHARED_READS=many is not valid"));
         let e = pg_proxy(&mut from(&[("PG_PROXY_SHARED_READ_TIME", "0")]), true).unwrap_err();

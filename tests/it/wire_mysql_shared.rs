@@ -11,14 +11,23 @@ use crate::support::relay::Relay;
 use crate::support::{App, Kind, MYSQL_PORT, mysql_conn};
 use crate::wire_mysql::{SETUP, connect, server_error};
 
-async fn start() -> (App, Relay) {
+/// The clerk's app with one shared connection; `time`: `MYSQL_PROXY_SHARED_READ_TIME`.
+async fn start_timed(time: &str) -> (App, Relay) {
     clerk_app_via_relay(
         Kind::MySql,
         MYSQL_PORT,
         (SETUP, ""),
-        &[("MYSQL_PROXY_SHARED_READS", "1")],
+        &[
+            ("MYSQL_PROXY_SHARED_READS", "1"),
+            ("MYSQL_PROXY_SHARED_READ_TIME", time),
+        ],
     )
     .await
+}
+
+/// Reads in a debug build can take longer than the default's quick read.
+async fn start() -> (App, Relay) {
+    start_timed("10s").await
 }
 
 async fn clerk(app: &App) -> Conn {
@@ -113,4 +122,28 @@ async fn reads_that_could_tell_the_connections_apart_stay_on_the_sessions_own() 
     let (theirs, ours) = (rows(&mut b, shape).await, rows(&mut c, shape).await);
     assert_eq!(theirs, ours);
     assert_eq!(relay.my_prepares() - prepares, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_reads_and_large_answers_go_back_to_the_sessions_own_connections() {
+    // Every read is slower than 1 µs: after 8 runs its shape is prepared on the session's
+    // own connection too.
+    let (app, relay) = start_timed("1us").await;
+    let mut a = clerk(&app).await;
+    let prepares = relay.my_prepares();
+    for _ in 0..10 {
+        assert_eq!(customer_name(&mut a, 1).await, text("Ada"));
+    }
+    assert_eq!(relay.my_prepares() - prepares, 2, "shared, then its own");
+
+    // An answer over 1 MiB sends its read back at once.
+    let (app, relay) = start().await;
+    let mut a = clerk(&app).await;
+    let big = "SELECT REPEAT(name, 400000) AS n FROM customers WHERE id = 1";
+    let prepares = relay.my_prepares();
+    for _ in 0..2 {
+        let got = rows(&mut a, big).await.expect("a large answer");
+        assert_eq!(got, text(&"Ada".repeat(400_000)));
+    }
+    assert_eq!(relay.my_prepares() - prepares, 2, "shared, then its own");
 }

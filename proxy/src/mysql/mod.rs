@@ -32,6 +32,8 @@ pub struct MysqlProxyConfig {
     pub endpoint: EndpointSettings,
     /// Connections that guarded autocommit reads are pipelined over ([`shared`]); 0: none.
     pub shared_reads: usize,
+    /// What a shared read may take before it goes back to the sessions' own connections.
+    pub shared_read_time: std::time::Duration,
 }
 
 struct Shared<D> {
@@ -63,7 +65,11 @@ impl<D: Directory> MysqlProxy<D> {
             config.endpoint.pool_size,
             config.endpoint.pool_timeout,
         );
-        let reads = shared::SharedReads::new(config.upstream.clone(), config.shared_reads);
+        let reads = shared::SharedReads::new(
+            config.upstream.clone(),
+            config.shared_reads,
+            config.shared_read_time,
+        );
         Ok(MysqlProxy {
             listener,
             shared: Arc::new(Shared {

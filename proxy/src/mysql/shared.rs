@@ -8,6 +8,7 @@
 //! capabilities), each set up as guarded sessions' are.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 use rectus_policies::guard::template::Bound;
@@ -21,6 +22,7 @@ use super::upstream::{ServerInfo, Upstream};
 use crate::UpstreamConfig;
 use crate::endpoint::{UpstreamRead, UpstreamWrite};
 use crate::lines::Lines;
+use crate::slow::{LARGE, SlowReads};
 
 /// Requests written in one go at most.
 const BATCH: usize = 64;
@@ -32,6 +34,8 @@ pub(super) struct Answer {
 
 struct Request {
     bound: Bound,
+    /// The statement it runs, as timed ([`SlowReads`]).
+    statement: Arc<str>,
     answer: oneshot::Sender<Answer>,
 }
 
@@ -49,26 +53,36 @@ impl crate::lines::Line for Line {
 pub(super) struct SharedReads {
     config: UpstreamConfig,
     lines: Lines<u32, Line>,
+    /// Timed against `MYSQL_PROXY_SHARED_READ_TIME`.
+    slow: SlowReads,
 }
 
 impl SharedReads {
     /// `None` when `connections` is 0 (the feature is off).
-    pub(super) fn new(config: UpstreamConfig, connections: usize) -> Option<SharedReads> {
+    pub(super) fn new(
+        config: UpstreamConfig,
+        connections: usize,
+        slow_time: Duration,
+    ) -> Option<SharedReads> {
         (connections > 0).then(|| SharedReads {
             config,
             lines: Lines::new(connections),
+            slow: SlowReads::new(slow_time),
         })
     }
 
     /// Runs `bound` on a shared connection whose answers have the shape `shaping`: the
     /// answer, or `None` to run it on the session's own connection (no connection could
-    /// take it, it was lost, or the read failed there).
+    /// take it, it was lost, the read failed there, or it keeps a connection busy long).
     pub(super) async fn run(
         &self,
         shaping: u32,
         info: &ServerInfo,
         bound: &Bound,
     ) -> Option<Answer> {
+        if self.slow.is_slow(&bound.sql) {
+            return None;
+        }
         let line = self
             .lines
             .get(&shaping, || self.connect(shaping, info))
@@ -76,6 +90,7 @@ impl SharedReads {
         let (answer, receiver) = oneshot::channel();
         let request = Request {
             bound: bound.clone(),
+            statement: Arc::from(bound.sql.as_str()),
             answer,
         };
         line.requests.send(request).ok()?;
@@ -96,7 +111,7 @@ impl SharedReads {
             tracing::warn!(error = ?e, "MySQL wire: a shared read connection could not start");
             return None;
         }
-        Some(start(upstream))
+        Some(start(upstream, self.slow.clone()))
     }
 }
 
@@ -105,9 +120,11 @@ struct Sink {
     /// A `PREPARE` went first: its answer is dropped, or, failed, the statement forgotten.
     prepared: Option<Bound>,
     answer: oneshot::Sender<Answer>,
+    statement: Arc<str>,
+    sent: Instant,
 }
 
-fn start(upstream: Upstream) -> Line {
+fn start(upstream: Upstream, slow: SlowReads) -> Line {
     let (requests, receiver) = mpsc::unbounded_channel();
     let (sinks, sink_receiver) = mpsc::unbounded_channel();
     let statements = Arc::new(Mutex::new(TextStatements::default()));
@@ -119,7 +136,8 @@ fn start(upstream: Upstream) -> Line {
     } = upstream;
     tokio::spawn(write_requests(receiver, writer, sinks, statements.clone()));
     tokio::spawn(async move {
-        if let Err(e) = read_answers(reader, sink_receiver, statements, capabilities).await {
+        let line = (statements, capabilities);
+        if let Err(e) = read_answers(reader, sink_receiver, line, slow).await {
             tracing::warn!(error = %e, "MySQL wire: a shared read connection failed");
         }
     });
@@ -149,6 +167,8 @@ async fn write_requests(
             let sink = Sink {
                 prepared: prepared.then_some(request.bound),
                 answer: request.answer,
+                statement: request.statement,
+                sent: Instant::now(),
             };
             if sinks.send(sink).is_err() {
                 return;
@@ -163,9 +183,10 @@ async fn write_requests(
 async fn read_answers(
     mut upstream: PacketReader<UpstreamRead>,
     mut sinks: mpsc::UnboundedReceiver<Sink>,
-    statements: Arc<Mutex<TextStatements>>,
-    capabilities: u32,
+    (statements, capabilities): (Arc<Mutex<TextStatements>>, u32),
+    slow: SlowReads,
 ) -> std::io::Result<()> {
+    let mut last_done = Instant::now();
     loop {
         let Some(mut sink) = sinks.recv().await else {
             return Ok(());
@@ -177,6 +198,19 @@ async fn read_answers(
             }
         }
         let (execute, packets) = read_answer(&mut upstream, capabilities).await?;
+        // From its sending or the answer before it, whichever came later: how long it
+        // kept the connection busy.
+        let now = Instant::now();
+        if packets.len() > LARGE {
+            slow.mark(&sink.statement, now);
+        } else {
+            slow.ran(
+                &sink.statement,
+                now.duration_since(sink.sent.max(last_done)),
+                now,
+            );
+        }
+        last_done = now;
         // An error is the session's own connection's to give (a statement that could not
         // be prepared is unknown here, for one).
         if !execute.failed {

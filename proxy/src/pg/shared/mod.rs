@@ -29,27 +29,12 @@ use super::frame::{FrameReader, each_frame, encode};
 use super::upstream::Upstream;
 use crate::UpstreamConfig;
 use crate::lines::Lines;
+use crate::slow::{LARGE, SlowReads};
 use watchdog::Clock;
-
-/// A read that occupied a shared connection longer than `PG_PROXY_SHARED_READ_TIME` in
-/// each of [`SAMPLES`] runs in a row goes to the sessions' own connections for
-/// [`SLOW_FOR`], then is tried again. Reads this long gain little from sharing a
-/// connection and lose the database's parallelism. The shortest of several runs, because
-/// one run can be long only because the backend was descheduled.
-const SAMPLES: u8 = 8;
-const SLOW_FOR: Duration = Duration::from_secs(5);
 
 /// How many statements one shared connection keeps prepared; reads of others are parsed
 /// each time (unnamed statement).
 const KEPT: usize = 4096;
-
-/// An answer larger than this marks its read slow at once: answers are held whole before
-/// they are passed on, which suits only small ones.
-const LARGE: usize = 1 << 20;
-
-/// Reads timed at most; when full, those not found slow are forgotten, so clients sending
-/// ever new statements cannot grow it without bound.
-const TIMED: usize = 4096;
 
 /// Requests written in one go at most.
 const BATCH: usize = 64;
@@ -74,8 +59,8 @@ pub(super) struct Request {
 pub(super) struct SharedReads {
     config: UpstreamConfig,
     lines: Lines<String, Line>,
-    slow: Slow,
-    slow_time: Duration,
+    /// Timed against `PG_PROXY_SHARED_READ_TIME`.
+    slow: SlowReads,
 }
 
 #[derive(Clone)]
@@ -101,17 +86,13 @@ impl SharedReads {
         (connections > 0).then(|| SharedReads {
             config,
             lines: Lines::new(connections),
-            slow: Slow::default(),
-            slow_time,
+            slow: SlowReads::new(slow_time),
         })
     }
 
     /// Whether `statement` kept a connection busy lately.
     pub(super) fn is_slow(&self, statement: &str) -> bool {
-        crate::lock(&self.slow)
-            .get(statement)
-            .and_then(|s| s.slow_until)
-            .is_some_and(|until| until > Instant::now())
+        self.slow.is_slow(statement)
     }
 
     /// Sends `request` on a shared connection of the sessions started with `settings` (the
@@ -146,7 +127,7 @@ impl SharedReads {
             return None;
         }
         let target = Target::of(&self.config, &upstream);
-        Some(start(upstream, target, self.slow.clone(), self.slow_time))
+        Some(start(upstream, target, self.slow.clone()))
     }
 }
 
@@ -208,60 +189,12 @@ impl Kept {
     }
 }
 
-/// How long each read kept a shared connection busy.
-type Slow = Arc<Mutex<HashMap<Arc<str>, Timing>>>;
-
-/// The timing of `statement`, made when there is none.
-fn timing<'a>(
-    timed: &'a mut HashMap<Arc<str>, Timing>,
-    statement: &Arc<str>,
-    now: Instant,
-) -> &'a mut Timing {
-    if timed.len() >= TIMED && !timed.contains_key(&**statement) {
-        timed.retain(|_, t| t.slow_until.is_some_and(|until| until > now));
-    }
-    timed.entry(statement.clone()).or_insert_with(Timing::new)
-}
-
-struct Timing {
-    runs: u8,
-    shortest: Duration,
-    /// Found slow: sent on the sessions' own connections until then.
-    slow_until: Option<Instant>,
-}
-
-impl Timing {
-    fn new() -> Timing {
-        Timing {
-            runs: 0,
-            shortest: Duration::MAX,
-            slow_until: None,
-        }
-    }
-
-    fn record(&mut self, took: Duration, slow: Duration, now: Instant) {
-        self.runs += 1;
-        self.shortest = self.shortest.min(took);
-        if self.runs >= SAMPLES {
-            if self.shortest > slow {
-                tracing::info!(
-                    quickest_us = self.shortest.as_micros() as u64,
-                    "wire: a shared read is slow; it runs on the sessions' own connections for 5 s"
-                );
-                self.slow_until = Some(now + SLOW_FOR);
-            }
-            self.runs = 0;
-            self.shortest = Duration::MAX;
-        }
-    }
-}
-
-fn start(upstream: Upstream, target: Target, slow: Slow, slow_time: Duration) -> Line {
+fn start(upstream: Upstream, target: Target, slow: SlowReads) -> Line {
     let (requests, receiver) = mpsc::unbounded_channel();
     let (sinks, sink_receiver) = mpsc::unbounded_channel();
     let prepared = Arc::new(Mutex::new(Kept::default()));
     let clock = Clock::new();
-    let limit = slow_time.saturating_mul(watchdog::OVERDUE_FACTOR);
+    let limit = slow.limit().saturating_mul(watchdog::OVERDUE_FACTOR);
     let weak = Arc::downgrade(&clock);
     tokio::spawn(watchdog::watch(weak.clone(), target, limit));
     let Upstream { reader, writer, .. } = upstream;
@@ -269,7 +202,7 @@ fn start(upstream: Upstream, target: Target, slow: Slow, slow_time: Duration) ->
     tokio::spawn(write_requests(receiver, writer, sinks, line));
     let line = (prepared, clock);
     tokio::spawn(async move {
-        if let Err(e) = read_answers(reader, sink_receiver, line, (slow, slow_time)).await {
+        if let Err(e) = read_answers(reader, sink_receiver, line, slow).await {
             tracing::warn!(error = %e, "wire: a shared read connection failed");
         }
     });
@@ -331,7 +264,7 @@ async fn read_answers(
     mut upstream: FrameReader<crate::endpoint::UpstreamRead>,
     mut sinks: mpsc::UnboundedReceiver<Sink>,
     (prepared, clock): (Arc<Mutex<Kept>>, Arc<Clock>),
-    (slow, slow_time): (Slow, Duration),
+    slow: SlowReads,
 ) -> std::io::Result<()> {
     // The request being answered, what it has so far, and whether its first frame came.
     let mut current: Option<(Sink, BytesMut, bool)> = None;
@@ -378,13 +311,11 @@ async fn read_answers(
                     clock.answered();
                     if let Some((sink, answer, _)) = current.take() {
                         let took = now.duration_since(sink.sent.max(last_done));
-                        let mut slow = crate::lock(&slow);
-                        let timing = timing(&mut slow, &sink.statement, now);
                         if sink.cancelled {
                             // Dropped unanswered: the session runs it on its own connection.
-                            timing.slow_until = Some(now + SLOW_FOR);
+                            slow.mark(&sink.statement, now);
                         } else {
-                            timing.record(took, slow_time, now);
+                            slow.ran(&sink.statement, took, now);
                             let _ = sink.answer.send(answer);
                         }
                     }
@@ -394,9 +325,7 @@ async fn read_answers(
                     answer.extend_from_slice(bytes);
                     if answer.len() > LARGE && !sink.large {
                         sink.large = true;
-                        let now = Instant::now();
-                        timing(&mut crate::lock(&slow), &sink.statement, now).slow_until =
-                            Some(now + SLOW_FOR);
+                        slow.mark(&sink.statement, Instant::now());
                     }
                 }
             }

@@ -87,25 +87,6 @@ async fn connections_are_kept_for_a_bounded_number_of_settings() {
 }
 
 #[test]
-fn a_read_is_slow_when_its_shortest_of_several_runs_is_long() {
-    let limit = Duration::from_micros(150);
-    let now = Instant::now();
-    let mut timing = Timing::new();
-    // One quick run among long ones (a descheduled backend): not slow.
-    for i in 0..SAMPLES {
-        let took = if i == 3 { 50 } else { 5_000 };
-        timing.record(Duration::from_micros(took), limit, now);
-    }
-    assert_eq!(timing.slow_until, None);
-    for _ in 0..SAMPLES - 1 {
-        timing.record(Duration::from_micros(400), limit, now);
-    }
-    assert_eq!(timing.slow_until, None, "judged only after {SAMPLES} runs");
-    timing.record(Duration::from_micros(400), limit, now);
-    assert_eq!(timing.slow_until, Some(now + SLOW_FOR));
-}
-
-#[test]
 fn one_execution_is_bind_describe_execute_sync_of_the_unnamed_portal() {
     let describe = typed(b'D', b"P\0");
     let execute = typed(b'E', &[0, 0, 0, 0, 0]);
