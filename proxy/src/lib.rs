@@ -10,6 +10,7 @@ use guarded::{GuardCache, TemplateCache, guard_cache, template_cache};
 pub mod mysql;
 pub mod pg;
 mod tls;
+mod watchdog;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

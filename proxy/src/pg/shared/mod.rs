@@ -30,7 +30,7 @@ use super::upstream::Upstream;
 use crate::UpstreamConfig;
 use crate::lines::Lines;
 use crate::slow::{LARGE, SlowReads};
-use watchdog::Clock;
+use crate::watchdog::{self, Clock};
 
 /// How many statements one shared connection keeps prepared; reads of others are parsed
 /// each time (unnamed statement).
@@ -142,7 +142,7 @@ struct Sink {
     sent: Instant,
     /// Its answer passed [`LARGE`].
     large: bool,
-    /// Stopped by a cancel ([`watchdog`]).
+    /// Stopped by a cancel ([`crate::watchdog`]).
     cancelled: bool,
 }
 
@@ -196,7 +196,11 @@ fn start(upstream: Upstream, target: Target, slow: SlowReads) -> Line {
     let clock = Clock::new();
     let limit = slow.limit().saturating_mul(watchdog::OVERDUE_FACTOR);
     let weak = Arc::downgrade(&clock);
-    tokio::spawn(watchdog::watch(weak.clone(), target, limit));
+    let cancel = move || {
+        let target = target.clone();
+        async move { super::cancel::send(&target).await }
+    };
+    tokio::spawn(watchdog::watch(weak.clone(), cancel, limit));
     let Upstream { reader, writer, .. } = upstream;
     let line = (prepared.clone(), clock.clone());
     tokio::spawn(write_requests(receiver, writer, sinks, line));
@@ -222,7 +226,7 @@ async fn write_requests(
     let mut out = BytesMut::with_capacity(16 * 1024);
     while requests.recv_many(&mut batch, BATCH).await > 0 {
         out.clear();
-        batch.retain(|request| !requests::is_gone(&request.gone));
+        batch.retain(|request| !watchdog::is_gone(&request.gone));
         clock.writing(batch.iter().map(|request| request.gone.clone()));
         for request in batch.drain(..) {
             let (name, parse) = crate::lock(&prepared).name(&request.statement, &request.types);
@@ -291,7 +295,7 @@ async fn read_answers(
                 return;
             };
             let first = !std::mem::replace(started, true);
-            if kind == b'E' && watchdog::is_cancel(bytes) {
+            if kind == b'E' && is_cancel(bytes) {
                 sink.cancelled = true;
             }
             match kind {
@@ -339,6 +343,23 @@ async fn read_answers(
 mod requests;
 #[cfg(test)]
 mod tests;
-mod watchdog;
 
 pub(super) use requests::{Answer, Via, one_execution, run_execution, try_read, try_text_read};
+
+/// Whether an ErrorResponse frame says the statement was cancelled (`57014`).
+fn is_cancel(frame: &[u8]) -> bool {
+    let mut fields = frame.get(5..).unwrap_or_default();
+    while let Some((&kind, rest)) = fields.split_first() {
+        if kind == 0 {
+            return false;
+        }
+        let Some(end) = rest.iter().position(|b| *b == 0) else {
+            return false;
+        };
+        if kind == b'C' {
+            return &rest[..end] == b"57014";
+        }
+        fields = &rest[end + 1..];
+    }
+    false
+}

@@ -2,7 +2,7 @@
 //! and the wait for the answer, which its client's cancel request ends.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::{Notify, oneshot};
@@ -159,11 +159,6 @@ async fn ask(
             Some(Answer::Cancelled(answer))
         }
     }
-}
-
-/// A request its session stopped waiting for.
-pub(super) fn is_gone(gone: &AtomicBool) -> bool {
-    gone.load(Ordering::Acquire)
 }
 
 /// Describe of the unnamed portal (the simple protocol's RowDescription), Execute of all

@@ -1,7 +1,7 @@
 use super::requests::TEXT_TAIL;
 use super::*;
 use crate::lines::KEYS_KEPT;
-use crate::pg::frame::typed;
+use crate::pg::frame::{error_response, typed};
 
 fn bind(portal: &str, statement: &str) -> BytesMut {
     let mut body = BytesMut::new();
@@ -138,4 +138,15 @@ fn one_execution_is_bind_describe_execute_sync_of_the_unnamed_portal() {
     for r in refused {
         assert!(one_execution(&r).is_none());
     }
+}
+
+#[test]
+fn only_a_cancelled_statement_counts_as_cancelled() {
+    assert!(is_cancel(&error_response(
+        "ERROR",
+        "57014",
+        "canceling statement due to user request"
+    )));
+    assert!(!is_cancel(&error_response("ERROR", "22012", "C57014")));
+    assert!(!is_cancel(b"E\0\0\0\x04"));
 }

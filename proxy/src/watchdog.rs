@@ -1,24 +1,24 @@
-//! A read that holds a shared connection too long is cancelled there and runs again on its
-//! session's own connection: the reads queued behind it are not held up for its whole run,
-//! and the client's own cancel requests reach it (they go to the session's connection).
-//! Running a read again is safe because only reads are shared. The cancel may come a
-//! moment late and stop the read after it instead; that one runs again on its session's
-//! connection as well. A read whose session stopped waiting for it (its client cancelled)
-//! is cancelled as soon as it runs.
+//! A read that holds a shared connection ([`crate::lines`]) too long is cancelled there
+//! (PostgreSQL: a CancelRequest; MySQL: `KILL QUERY`) and runs again on its session's own
+//! connection: the reads queued behind it are not held up for its whole run, and the
+//! client's own cancel requests reach it (they go to the session's connection). Running a
+//! read again is safe because only reads are shared. The cancel may come a moment late and
+//! stop the read after it instead; that one runs again on its session's connection as well.
+//! A read whose session stopped waiting for it (its client cancelled) is cancelled as soon
+//! as it runs.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::super::cancel::{Target, send};
-
-/// A read that keeps a shared connection busy for this many times
-/// `PG_PROXY_SHARED_READ_TIME` is cancelled there (15 ms by default).
-pub(super) const OVERDUE_FACTOR: u32 = 100;
+/// A read that keeps a shared connection busy for this many times the endpoint's
+/// `*_SHARED_READ_TIME` is cancelled there (15 ms by default).
+pub(crate) const OVERDUE_FACTOR: u32 = 100;
 
 /// What a shared connection is busy with.
-pub(super) struct Clock {
+pub(crate) struct Clock {
     state: Mutex<State>,
     /// Wakes the watchdog when the line gets busy; it sleeps while the line is idle.
     busy: tokio::sync::Notify,
@@ -38,7 +38,7 @@ struct State {
 }
 
 impl Clock {
-    pub(super) fn new() -> Arc<Clock> {
+    pub(crate) fn new() -> Arc<Clock> {
         Arc::new(Clock {
             state: Mutex::new(State {
                 outstanding: VecDeque::new(),
@@ -51,7 +51,7 @@ impl Clock {
     }
 
     /// Requests are about to be written, with their sessions' flags for giving them up.
-    pub(super) fn writing(&self, requests: impl Iterator<Item = Arc<AtomicBool>>) {
+    pub(crate) fn writing(&self, requests: impl Iterator<Item = Arc<AtomicBool>>) {
         let mut state = crate::lock(&self.state);
         let idle = state.outstanding.is_empty();
         state.outstanding.extend(requests);
@@ -63,22 +63,18 @@ impl Clock {
     }
 
     /// A request was answered: the next one begins.
-    pub(super) fn answered(&self) {
+    pub(crate) fn answered(&self) {
         let mut state = crate::lock(&self.state);
         state.outstanding.pop_front();
         state.since = Instant::now();
         state.cancelled = false;
-        if state
-            .outstanding
-            .front()
-            .is_some_and(|g| super::requests::is_gone(g))
-        {
+        if state.outstanding.front().is_some_and(|g| is_gone(g)) {
             self.given_up.notify_one();
         }
     }
 
     /// A session gave up a request it sent on this line.
-    pub(super) fn abandoned(&self) {
+    pub(crate) fn abandoned(&self) {
         self.given_up.notify_one();
     }
 
@@ -90,17 +86,21 @@ impl Clock {
         let Some(current) = state.outstanding.front() else {
             return (false, false);
         };
-        let due = super::requests::is_gone(current) || state.since.elapsed() > limit;
+        let due = is_gone(current) || state.since.elapsed() > limit;
         let overdue = due && !state.cancelled;
         state.cancelled |= overdue;
         (overdue, true)
     }
 }
 
-/// Cancels what runs on the connection `target` past `limit`, until the line's reader and
-/// writer are gone. It looks every half `limit` while the line is busy and sleeps while it
-/// is idle.
-pub(super) async fn watch(clock: Weak<Clock>, target: Target, limit: Duration) {
+/// Cancels what runs on a connection past `limit`, with `cancel`, until the line's reader
+/// and writer are gone. It looks every half `limit` while the line is busy and sleeps while
+/// it is idle.
+pub(crate) async fn watch<F, Fut>(clock: Weak<Clock>, cancel: F, limit: Duration)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
     let tick = (limit / 2).max(Duration::from_millis(1));
     loop {
         let Some(line) = clock.upgrade() else {
@@ -111,7 +111,7 @@ pub(super) async fn watch(clock: Weak<Clock>, target: Target, limit: Duration) {
             tracing::debug!(
                 "wire: a shared read ran too long or its client cancelled it; cancelling it"
             );
-            send(&target).await;
+            cancel().await;
         }
         if busy {
             let _ = tokio::time::timeout(tick, line.given_up.notified()).await;
@@ -122,22 +122,9 @@ pub(super) async fn watch(clock: Weak<Clock>, target: Target, limit: Duration) {
     }
 }
 
-/// Whether an ErrorResponse frame says the statement was cancelled (`57014`).
-pub(super) fn is_cancel(frame: &[u8]) -> bool {
-    let mut fields = frame.get(5..).unwrap_or_default();
-    while let Some((&kind, rest)) = fields.split_first() {
-        if kind == 0 {
-            return false;
-        }
-        let Some(end) = rest.iter().position(|b| *b == 0) else {
-            return false;
-        };
-        if kind == b'C' {
-            return &rest[..end] == b"57014";
-        }
-        fields = &rest[end + 1..];
-    }
-    false
+/// Whether the session that sent a request stopped waiting for it.
+pub(crate) fn is_gone(gone: &AtomicBool) -> bool {
+    gone.load(Ordering::Acquire)
 }
 
 #[cfg(test)]
@@ -146,8 +133,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
-    use super::{Clock, is_cancel};
-    use crate::pg::frame::error_response;
+    use super::Clock;
 
     #[test]
     fn a_given_up_read_is_cancelled_once_it_runs_and_only_then() {
@@ -170,16 +156,5 @@ mod tests {
         clock.writing([Arc::new(AtomicBool::new(false))].into_iter());
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(clock.overdue(Duration::from_millis(1)), (true, true));
-    }
-
-    #[test]
-    fn only_a_cancelled_statement_counts_as_cancelled() {
-        assert!(is_cancel(&error_response(
-            "ERROR",
-            "57014",
-            "canceling statement due to user request"
-        )));
-        assert!(!is_cancel(&error_response("ERROR", "22012", "C57014")));
-        assert!(!is_cancel(b"E\0\0\0\x04"));
     }
 }
