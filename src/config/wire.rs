@@ -18,7 +18,7 @@ pub struct WireSettings {
     pub pool_timeout: std::time::Duration,
     /// Upstream connections that guarded sessions' autocommit reads are pipelined over, per
     /// set of startup settings (MySQL: per shape of answers); 0: none.
-    /// `PG_PROXY_SHARED_READS`, `MYSQL_PROXY_SHARED_READS` (MariaDB only, off by default).
+    /// `PG_PROXY_SHARED_READS`, `MYSQL_PROXY_SHARED_READS` (MariaDB only).
     pub shared_reads: usize,
     /// A read on the shared connections whose shortest of several runs in a row took
     /// longer goes to the sessions' own connections for a while
@@ -26,7 +26,7 @@ pub struct WireSettings {
     pub shared_read_time: std::time::Duration,
 }
 
-/// `PG_PROXY_SHARED_READS` when not set. One connection batches best: on two cores
+/// `*_SHARED_READS` when not set. One connection batches best: on two cores
 /// prepared `pgbench -S` through it ran at 38–44k TPS, through two at 36–37k, four 28–31k.
 const SHARED_READS: usize = 1;
 
@@ -91,9 +91,7 @@ pub(super) fn mysql_proxy(
     let Some(mut settings) = settings(take, mysql, &endpoint)? else {
         return Ok(None);
     };
-    // Off unless asked for: a read still running long on a shared connection is not yet
-    // cancelled there, as it is on the PostgreSQL endpoint.
-    settings.shared_reads = shared_reads(key, shared, 0)?;
+    settings.shared_reads = shared_reads(key, shared, SHARED_READS)?;
     if let Some(text) = time {
         settings.shared_read_time = shared_read_time(time_key, &text)?;
     }
@@ -266,7 +264,7 @@ mod tests {
         assert_eq!(pg.shared_reads, 0);
         assert_eq!(pg.shared_read_time, std::time::Duration::from_millis(2));
         let mysql = mysql_proxy(&mut from(&[]), true).unwrap().unwrap();
-        assert_eq!(mysql.shared_reads, 0, "off by default on MySQL");
+        assert_eq!(mysql.shared_reads, 1);
         let mysql = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READS", "2")]), true);
         assert_eq!(mysql.unwrap().unwrap().shared_reads, 2);
         let e = mysql_proxy(&mut from(&[("MYSQL_PROXY_SHARED_READS", "65")]), true).unwrap_err();

@@ -15,8 +15,10 @@ use crate::wire_mysql::{SETUP, connect, server_error};
 const MORE_CUSTOMERS: &str = "INSERT INTO customers (name) VALUES ('O''Brien'), ('Ådä'), \
      ('back\\\\slash'), ('G%'), (NULL), ('Ada '), ('ada')";
 
+/// Without shared reads: these are the statements of the session's own connection.
 async fn start() -> (App, Relay) {
-    clerk_app_via_relay(Kind::MySql, MYSQL_PORT, (SETUP, MORE_CUSTOMERS), &[]).await
+    let own = [("MYSQL_PROXY_SHARED_READS", "0")];
+    clerk_app_via_relay(Kind::MySql, MYSQL_PORT, (SETUP, MORE_CUSTOMERS), &own).await
 }
 
 type Answer = (Vec<(String, ColumnType, u32, u8)>, Vec<Vec<My>>);

@@ -147,3 +147,40 @@ async fn slow_reads_and_large_answers_go_back_to_the_sessions_own_connections() 
     }
     assert_eq!(relay.my_prepares() - prepares, 2, "shared, then its own");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_read_leaves_the_shared_connection_and_the_others_go_on() {
+    let more = "INSERT INTO customers (name) SELECT CONCAT('c', seq) FROM seq_1_to_6000";
+    let settings = [
+        ("MYSQL_PROXY_SHARED_READS", "1"),
+        ("MYSQL_PROXY_SHARED_READ_TIME", "1ms"),
+    ];
+    let (app, relay) = clerk_app_via_relay(Kind::MySql, MYSQL_PORT, (SETUP, more), &settings).await;
+    let (mut a, mut b) = (clerk(&app).await, clerk(&app).await);
+    assert_eq!(customer_name(&mut b, 1).await, text("Ada"));
+    // Seconds of comparing pairs.
+    let long = "SELECT COUNT(*) AS n FROM customers a JOIN customers b ON a.name < b.name \
+        WHERE a.id > 0";
+    let mut db = mysql_conn(Some(&app.db.name)).await;
+    let expected = rows(&mut db, long).await.expect("the long read, directly");
+    let executes = relay.my_executes();
+    let task = tokio::spawn(async move { (rows(&mut a, long).await, a) });
+    // Until the long read is on the shared connection.
+    while relay.my_executes() == executes {
+        assert!(!task.is_finished(), "the long read ran as an EXECUTE");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for _ in 0..5 {
+        assert_eq!(customer_name(&mut b, 1).await, text("Ada"));
+    }
+    assert!(
+        !task.is_finished(),
+        "the quick reads were answered while the long one ran"
+    );
+    let (got, _a) = task.await.expect("the long read's task");
+    assert_eq!(got.expect("the long read"), expected);
+    // It ran twice, on the shared connection and then on the session's own, besides the
+    // five quick reads.
+    let ran = relay.my_executes() - executes;
+    assert!(ran >= 7, "{ran} executions");
+}

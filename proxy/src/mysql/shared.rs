@@ -5,7 +5,9 @@
 //! can change its answer. MariaDB reads the commands sent one after another on a
 //! connection without sleeping in between; each session's own connection would wake its
 //! thread once per read. Connections are kept per shape of answers (the client's
-//! capabilities), each set up as guarded sessions' are.
+//! capabilities), each set up as guarded sessions' are. Reads found slow go back to the
+//! sessions' own connections ([`crate::slow`]); one still running long is stopped with
+//! `KILL QUERY` ([`crate::watchdog`]) and runs again on its session's own connection.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use crate::UpstreamConfig;
 use crate::endpoint::{UpstreamRead, UpstreamWrite};
 use crate::lines::Lines;
 use crate::slow::{LARGE, SlowReads};
+use crate::watchdog::{self, Clock};
 
 /// Requests written in one go at most.
 const BATCH: usize = 64;
@@ -111,7 +114,7 @@ impl SharedReads {
             tracing::warn!(error = ?e, "MySQL wire: a shared read connection could not start");
             return None;
         }
-        Some(start(upstream, self.slow.clone()))
+        Some(start(upstream, self.slow.clone(), &self.config))
     }
 }
 
@@ -124,19 +127,28 @@ struct Sink {
     sent: Instant,
 }
 
-fn start(upstream: Upstream, slow: SlowReads) -> Line {
+fn start(upstream: Upstream, slow: SlowReads, config: &UpstreamConfig) -> Line {
     let (requests, receiver) = mpsc::unbounded_channel();
     let (sinks, sink_receiver) = mpsc::unbounded_channel();
     let statements = Arc::new(Mutex::new(TextStatements::default()));
+    let clock = Clock::new();
+    let limit = slow.limit().saturating_mul(watchdog::OVERDUE_FACTOR);
+    let (config, thread) = (config.clone(), upstream.thread);
+    let kill = move || {
+        let config = config.clone();
+        async move { kill_query(&config, thread).await }
+    };
+    tokio::spawn(watchdog::watch(Arc::downgrade(&clock), kill, limit));
     let Upstream {
         reader,
         writer,
         capabilities,
         ..
     } = upstream;
-    tokio::spawn(write_requests(receiver, writer, sinks, statements.clone()));
+    let line = (statements.clone(), clock.clone());
+    tokio::spawn(write_requests(receiver, writer, sinks, line));
     tokio::spawn(async move {
-        let line = (statements, capabilities);
+        let line = (statements, clock, capabilities);
         if let Err(e) = read_answers(reader, sink_receiver, line, slow).await {
             tracing::warn!(error = %e, "MySQL wire: a shared read connection failed");
         }
@@ -144,17 +156,34 @@ fn start(upstream: Upstream, slow: SlowReads) -> Line {
     Line { requests }
 }
 
+/// Stops what the connection `thread` runs, from a connection of its own.
+async fn kill_query(config: &UpstreamConfig, thread: u32) {
+    let outcome = match Upstream::connect(config, 0).await {
+        Ok(mut upstream) => {
+            let killed = upstream.run(&format!("KILL QUERY {thread}")).await;
+            let _ = upstream.send(&[command::QUIT]).await;
+            killed.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(error = %e, "MySQL wire: cannot stop a long shared read");
+    }
+}
+
 async fn write_requests(
     mut requests: mpsc::UnboundedReceiver<Request>,
     mut upstream: UpstreamWrite,
     sinks: mpsc::UnboundedSender<Sink>,
-    statements: Arc<Mutex<TextStatements>>,
+    (statements, clock): (Arc<Mutex<TextStatements>>, Arc<Clock>),
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut command_text = BytesMut::new();
     while requests.recv_many(&mut batch, BATCH).await > 0 {
         out.clear();
+        // No session gives up a read here yet: only the time limit cancels one.
+        clock.writing(batch.iter().map(|_| Arc::default()));
         for request in batch.drain(..) {
             let run = crate::lock(&statements).run(&request.bound);
             let prepared = run.prepare.is_some();
@@ -183,7 +212,7 @@ async fn write_requests(
 async fn read_answers(
     mut upstream: PacketReader<UpstreamRead>,
     mut sinks: mpsc::UnboundedReceiver<Sink>,
-    (statements, capabilities): (Arc<Mutex<TextStatements>>, u32),
+    (statements, clock, capabilities): (Arc<Mutex<TextStatements>>, Arc<Clock>, u32),
     slow: SlowReads,
 ) -> std::io::Result<()> {
     let mut last_done = Instant::now();
@@ -198,10 +227,11 @@ async fn read_answers(
             }
         }
         let (execute, packets) = read_answer(&mut upstream, capabilities).await?;
+        clock.answered();
         // From its sending or the answer before it, whichever came later: how long it
         // kept the connection busy.
         let now = Instant::now();
-        if packets.len() > LARGE {
+        if packets.len() > LARGE || (execute.failed && interrupted(&packets)) {
             slow.mark(&sink.statement, now);
         } else {
             slow.ran(
@@ -217,6 +247,19 @@ async fn read_answers(
             let _ = sink.answer.send(Answer { packets });
         }
     }
+}
+
+/// Whether an answer ends in the error of a statement stopped by `KILL QUERY` (1317): the
+/// watchdog's doing, or, should it come late, that of the read before.
+fn interrupted(packets: &[u8]) -> bool {
+    let mut at = 0;
+    let mut last = &packets[..0];
+    while at + 4 <= packets.len() {
+        let end = (at + 4 + packet::part_len(&packets[at..at + 3])).min(packets.len());
+        last = &packets[at + 4..end];
+        at = end;
+    }
+    last.len() >= 3 && last[0] == 0xFF && u16::from_le_bytes([last[1], last[2]]) == 1317
 }
 
 /// One whole answer, warning counts zeroed as on the session's own connection.

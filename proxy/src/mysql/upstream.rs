@@ -41,6 +41,8 @@ pub struct Upstream {
     /// The status flags of the last answer that had them: whether a transaction is open
     /// and autocommit on.
     pub status: u16,
+    /// The server's id of this connection (`KILL QUERY` takes it).
+    pub thread: u32,
 }
 
 impl Upstream {
@@ -67,7 +69,7 @@ impl Upstream {
             if p.len() < 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 {
                 return None;
             }
-            p.advance(4);
+            let thread = p.get_u32_le();
             let mut salt = p.split_to(8).to_vec();
             p.advance(1);
             let lower = p.get_u16_le() as u32;
@@ -85,9 +87,9 @@ impl Upstream {
                 .nul_str()
                 .map(|s| String::from_utf8_lossy(&s).into_owned())
                 .unwrap_or_default();
-            Some((version, lower | upper << 16, salt, plugin))
+            Some((version, thread, lower | upper << 16, salt, plugin))
         })();
-        let (version, server_capabilities, salt, plugin) =
+        let (version, thread, server_capabilities, salt, plugin) =
             parsed.ok_or_else(|| packet::invalid("an unreadable greeting from the database"))?;
         if server_capabilities & caps::PROTOCOL_41 == 0 {
             return Err(UpstreamError::Unsupported);
@@ -125,6 +127,7 @@ impl Upstream {
             server_capabilities,
             statements: Default::default(),
             status: super::protocol::SERVER_STATUS_AUTOCOMMIT,
+            thread,
         };
         packet::write(&mut upstream.writer, greeting.seq.wrapping_add(1), &out).await?;
         loop {
