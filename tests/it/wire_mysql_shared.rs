@@ -150,7 +150,7 @@ async fn slow_reads_and_large_answers_go_back_to_the_sessions_own_connections() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_read_leaves_the_shared_connection_and_the_others_go_on() {
-    let more = "INSERT INTO customers (name) SELECT CONCAT('c', seq) FROM seq_1_to_6000";
+    let more = "INSERT INTO customers (name) SELECT CONCAT('c', seq) FROM seq_1_to_9000";
     let settings = [
         ("MYSQL_PROXY_SHARED_READS", "1"),
         ("MYSQL_PROXY_SHARED_READ_TIME", "1ms"),
