@@ -113,6 +113,20 @@ async fn reads_that_could_tell_the_connections_apart_stay_on_the_sessions_own() 
     assert_eq!(customer_name(&mut b, 2).await, text("Grace"));
     assert_eq!(customer_name(&mut a, 2).await, text("Grace"));
 
+    // What the session's own last statement did is known only on its own connection.
+    a.query_drop("SET autocommit = 1").await.unwrap();
+    b.query_drop("UPDATE customers SET name = 'Changed' WHERE id = 1")
+        .await
+        .unwrap();
+    let changed = "SELECT ROW_COUNT() AS n FROM customers WHERE id = 1";
+    assert_eq!(
+        rows(&mut b, changed).await.unwrap(),
+        vec![vec![My::Bytes(b"1".to_vec())]]
+    );
+    b.query_drop("UPDATE customers SET name = 'Ada' WHERE id = 1")
+        .await
+        .unwrap();
+
     // After a setting changed, the session's reads are prepared on its own connection: a
     // new shape read by both is prepared twice.
     let mut c = clerk(&app).await;
