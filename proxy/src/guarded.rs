@@ -150,6 +150,10 @@ impl Guarding<'_> {
         let Some(template) = kept.as_ref().as_ref() else {
             return whole(sql);
         };
+        // A MySQL read of what the session's last statement did goes as text: run as a
+        // prepared statement, the `PREPARE` before it would be that statement, and on a
+        // shared connection another session's statements would be.
+        let bind = bind && !(self.dialect == Dialect::MySql && reads_own_results(&shape.key));
         if let Some(bound) = bind.then(|| shape.bind(template)).flatten() {
             return Ok(TextAnswer::Bound(
                 bound,
@@ -210,6 +214,19 @@ impl Guarding<'_> {
         let access = access.get(directory, identity).await?;
         check_deferred(deferred, parameters, &self.context(&access, true))
     }
+}
+
+/// Whether MySQL text names what the session's own statements left behind (the last id
+/// inserted, the rows the last statement changed or found). By name anywhere in the text: a
+/// table or column of such a name merely has its reads sent as text.
+fn reads_own_results(sql: &str) -> bool {
+    ["last_insert_id", "row_count", "found_rows", "identity"]
+        .iter()
+        .any(|name| {
+            sql.as_bytes()
+                .windows(name.len())
+                .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
+        })
 }
 
 /// The guard's answer for a text sent as a query.

@@ -58,19 +58,7 @@ pub(super) fn pg_proxy(
         protocol: "PostgreSQL",
         port: 6432,
     };
-    let (key, shared) = ("PG_PROXY_SHARED_READS", take("PG_PROXY_SHARED_READS"));
-    let (time_key, time) = (
-        "PG_PROXY_SHARED_READ_TIME",
-        take("PG_PROXY_SHARED_READ_TIME"),
-    );
-    let Some(mut settings) = settings(take, postgres, &endpoint)? else {
-        return Ok(None);
-    };
-    settings.shared_reads = shared_reads(key, shared, SHARED_READS)?;
-    if let Some(text) = time {
-        settings.shared_read_time = shared_read_time(time_key, &text)?;
-    }
-    Ok(Some(settings))
+    settings(take, postgres, &endpoint)
 }
 
 /// `None` when the MySQL endpoint is off: by `MYSQL_PROXY_ENABLED=false`, or by default
@@ -85,17 +73,7 @@ pub(super) fn mysql_proxy(
         protocol: "MySQL",
         port: 3307,
     };
-    let (key, shared) = ("MYSQL_PROXY_SHARED_READS", take("MYSQL_PROXY_SHARED_READS"));
-    let time_key = "MYSQL_PROXY_SHARED_READ_TIME";
-    let time = take(time_key);
-    let Some(mut settings) = settings(take, mysql, &endpoint)? else {
-        return Ok(None);
-    };
-    settings.shared_reads = shared_reads(key, shared, SHARED_READS)?;
-    if let Some(text) = time {
-        settings.shared_read_time = shared_read_time(time_key, &text)?;
-    }
-    Ok(Some(settings))
+    settings(take, mysql, &endpoint)
 }
 
 /// `*_SHARED_READ_TIME`: a duration above zero.
@@ -142,6 +120,8 @@ fn settings(
     let insecure = flag(&insecure_key, insecure)?;
     let (pool_key, pool) = get("POOL_SIZE");
     let (timeout_key, pool_timeout) = get("POOL_TIMEOUT");
+    let (shared_key, shared) = get("SHARED_READS");
+    let (time_key, time) = get("SHARED_READ_TIME");
     match (enabled, matching_database) {
         (Some(false), _) | (None, false) => return Ok(None),
         (Some(true), false) => {
@@ -194,6 +174,11 @@ fn settings(
             ))
         })?,
     };
+    let shared_reads = shared_reads(&shared_key, shared, SHARED_READS)?;
+    let shared_read_time = match time {
+        None => SHARED_READ_TIME,
+        Some(text) => shared_read_time(&time_key, &text)?,
+    };
     Ok(Some(WireSettings {
         host,
         port,
@@ -202,9 +187,8 @@ fn settings(
         allow_insecure_password: insecure.unwrap_or(false),
         pool_size,
         pool_timeout,
-        // PostgreSQL's endpoint sets its own (`pg_proxy`).
-        shared_reads: 0,
-        shared_read_time: SHARED_READ_TIME,
+        shared_reads,
+        shared_read_time,
     }))
 }
 

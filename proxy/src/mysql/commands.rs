@@ -110,19 +110,16 @@ impl<'a, D: Directory> Session<'a, D> {
                     Ok(TextAnswer::Bound(bound, filler)) => {
                         let upstream = &leased.upstream;
                         let state = (upstream.status, upstream.capabilities);
-                        // A read of what the session's last statement did goes as text on
-                        // its own connection: a PREPARE before it would be that statement.
-                        let as_text = reads_own_results(&bound.sql);
-                        if !as_text && self.shared_read(client, state, seq, &bound).await? {
+                        if self.shared_read(client, state, seq, &bound).await? {
                             return Ok(());
                         }
-                        if !as_text && self.run_bound(client, leased, seq, &bound).await? {
-                            return Ok(());
-                        }
-                        // As text: not prepared, or not to be.
-                        match filler.read() {
-                            Some(read) => Ok(vec![read]),
-                            None => self.guard(sql, false).await,
+                        match self.run_bound(client, leased, seq, &bound).await? {
+                            true => return Ok(()),
+                            // Not prepared: the text goes as it is.
+                            false => match filler.read() {
+                                Some(read) => Ok(vec![read]),
+                                None => self.guard(sql, false).await,
+                            },
                         }
                     }
                     Ok(TextAnswer::Statements(list)) => Ok(list),
@@ -497,17 +494,6 @@ fn statement_id(payload: &[u8]) -> Option<u32> {
         .then(|| u32::from_le_bytes([payload[1], payload[2], payload[3], payload[4]]))
 }
 
-/// Whether a read asks what the session's own statements left behind (the last id it
-/// inserted, the rows its last statement changed or found), which only its own connection
-/// knows, and only right after that statement. By name anywhere in the text: a table or
-/// column of such a name merely sends its reads as text.
-fn reads_own_results(sql: &str) -> bool {
-    let sql = sql.to_ascii_lowercase();
-    ["last_insert_id", "row_count", "found_rows", "identity"]
-        .iter()
-        .any(|name| sql.contains(name))
-}
-
 fn not_utf8() -> GuardError {
     GuardError {
         code: "22021",
@@ -529,12 +515,7 @@ async fn relay<W: AsyncWrite + Unpin>(
         let Some(mut part) = upstream.reader.part().await? else {
             return Err(packet::invalid("the database closed the connection"));
         };
-        // Warnings are not counted for guarded sessions: MySQL reports conversion warnings
-        // with the converted values, which could come from rows outside the row filter.
-        if let Some(at) = response.feed(&part).map_err(packet::invalid)? {
-            part[4 + at] = 0;
-            part[5 + at] = 0;
-        }
+        response.feed_guarded(&mut part).map_err(packet::invalid)?;
         part[3] = seq;
         seq = seq.wrapping_add(1);
         buf.extend_from_slice(&part);

@@ -252,6 +252,8 @@ pub struct Response {
     pub parameters: usize,
     /// Whether the response (or its last result) was an error.
     pub failed: bool,
+    /// That error's code.
+    pub error: Option<u16>,
     /// The status flags of its last OK or EOF, if it had one.
     pub status: Option<u16>,
 }
@@ -266,12 +268,24 @@ impl Response {
             statement: None,
             parameters: 0,
             failed: false,
+            error: None,
             status: None,
         }
     }
 
     pub fn done(&self) -> bool {
         matches!(self.state, State::Done)
+    }
+
+    /// [`Self::feed`] for a guarded session's answer, whose warning counts are zeroed in
+    /// `part`: MySQL reports conversion warnings with the converted values, which could
+    /// come from rows outside the row filter.
+    pub fn feed_guarded(&mut self, part: &mut [u8]) -> Result<(), &'static str> {
+        if let Some(at) = self.feed(part)? {
+            part[4 + at] = 0;
+            part[5 + at] = 0;
+        }
+        Ok(())
     }
 
     /// Takes the next physical packet (header included). `Ok(Some(at))` when the packet
@@ -304,7 +318,7 @@ impl Response {
         self.state = match self.state {
             State::First => match (self.expect, first) {
                 (_, 0xFF) => {
-                    self.failed = true;
+                    self.failed(payload);
                     State::Done
                 }
                 (Expect::One, _) => State::Done,
@@ -336,7 +350,7 @@ impl Response {
             State::Columns(_) | State::ColumnsEof => State::Rows,
             State::Rows => match first {
                 0xFF => {
-                    self.failed = true;
+                    self.failed(payload);
                     State::Done
                 }
                 0xFE if (!eof && len < MAX_PART) || len < 9 => {
@@ -360,8 +374,17 @@ impl Response {
         Ok(warnings)
     }
 
+    /// An ERR packet's payload came.
+    fn failed(&mut self, payload: &[u8]) {
+        self.failed = true;
+        self.error = payload
+            .get(1..3)
+            .map(|code| u16::from_le_bytes([code[0], code[1]]));
+    }
+
     fn after_result(&mut self, status: u16) -> State {
         self.failed = false;
+        self.error = None;
         self.status = Some(status);
         if status & SERVER_MORE_RESULTS_EXISTS != 0 {
             State::First

@@ -30,6 +30,9 @@ use crate::watchdog::{self, Clock};
 /// Requests written in one go at most.
 const BATCH: usize = 64;
 
+/// `ER_QUERY_INTERRUPTED`: what a statement stopped by `KILL QUERY` answers.
+const QUERY_INTERRUPTED: u16 = 1317;
+
 /// A read's answer from a shared connection: its packets, numbered from 1.
 pub(super) struct Answer {
     pub packets: BytesMut,
@@ -231,7 +234,10 @@ async fn read_answers(
         // From its sending or the answer before it, whichever came later: how long it
         // kept the connection busy.
         let now = Instant::now();
-        if packets.len() > LARGE || (execute.failed && interrupted(&packets)) {
+        // Stopped by `KILL QUERY`: the watchdog's doing, or, should it come late, that of
+        // the read before.
+        let interrupted = execute.failed && execute.error == Some(QUERY_INTERRUPTED);
+        if packets.len() > LARGE || interrupted {
             slow.mark(&sink.statement, now);
         } else {
             slow.ran(
@@ -249,19 +255,6 @@ async fn read_answers(
     }
 }
 
-/// Whether an answer ends in the error of a statement stopped by `KILL QUERY` (1317): the
-/// watchdog's doing, or, should it come late, that of the read before.
-fn interrupted(packets: &[u8]) -> bool {
-    let mut at = 0;
-    let mut last = &packets[..0];
-    while at + 4 <= packets.len() {
-        let end = (at + 4 + packet::part_len(&packets[at..at + 3])).min(packets.len());
-        last = &packets[at + 4..end];
-        at = end;
-    }
-    last.len() >= 3 && last[0] == 0xFF && u16::from_le_bytes([last[1], last[2]]) == 1317
-}
-
 /// One whole answer, warning counts zeroed as on the session's own connection.
 async fn read_answer(
     upstream: &mut PacketReader<UpstreamRead>,
@@ -273,10 +266,7 @@ async fn read_answer(
         let Some(mut part) = upstream.part().await? else {
             return Err(packet::invalid("the database closed the connection"));
         };
-        if let Some(at) = response.feed(&part).map_err(packet::invalid)? {
-            part[4 + at] = 0;
-            part[5 + at] = 0;
-        }
+        response.feed_guarded(&mut part).map_err(packet::invalid)?;
         packets.extend_from_slice(&part);
     }
     Ok((response, packets))
