@@ -370,11 +370,15 @@ async fn run(
                     proxy: None,
                 },
             ];
-            // WIREBENCH_ONLY=<target name> runs one target (for profiling it).
+            // WIREBENCH_ONLY=<target name>[,<target name>…] runs only those (for profiling
+            // one, or comparing two builds on one ratio).
             let only = std::env::var("WIREBENCH_ONLY").ok();
             let runs = bench::in_turns(rounds, targets.len(), |i| {
                 let t = &targets[i];
-                if only.as_deref().is_some_and(|o| o != t.name) {
+                if only
+                    .as_deref()
+                    .is_some_and(|o| !o.split(',').any(|name| name == t.name))
+                {
                     return None;
                 }
                 pgbench(t, database, mode, &args, seconds, clients)

@@ -180,6 +180,12 @@ impl Guarding<'_> {
         identity: &Identity,
         sql: &str,
     ) -> Option<Bound> {
+        // On MySQL what the session's last statement did, and its `sql_mode` (shared
+        // connections run the guarded sessions' one), read otherwise on another connection;
+        // the guard refuses user variables and the other session variables that could.
+        if self.dialect == Dialect::MySql && (reads_own_results(sql) || names(sql, &["sql_mode"])) {
+            return None;
+        }
         let access = access.get(directory, identity).await.ok()?;
         let shape = template::shape(sql, self.dialect)?;
         // Kept apart from rewrites: a permission set has one or the other, but a key that
@@ -220,13 +226,19 @@ impl Guarding<'_> {
 /// inserted, the rows the last statement changed or found). By name anywhere in the text: a
 /// table or column of such a name merely has its reads sent as text.
 fn reads_own_results(sql: &str) -> bool {
-    ["last_insert_id", "row_count", "found_rows", "identity"]
-        .iter()
-        .any(|name| {
-            sql.as_bytes()
-                .windows(name.len())
-                .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
-        })
+    names(
+        sql,
+        &["last_insert_id", "row_count", "found_rows", "identity"],
+    )
+}
+
+/// Whether `sql` holds any of `names` (ASCII, in any case) anywhere.
+fn names(sql: &str, names: &[&str]) -> bool {
+    names.iter().any(|name| {
+        sql.as_bytes()
+            .windows(name.len())
+            .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
+    })
 }
 
 /// The guard's answer for a text sent as a query.

@@ -22,6 +22,7 @@ mod system_relations;
 mod timestamps;
 mod wire_fuzz;
 mod wire_mysql;
+mod wire_mysql_admin_shared;
 mod wire_mysql_bound;
 mod wire_mysql_dump;
 mod wire_mysql_protocol;

@@ -26,7 +26,7 @@ async fn start_timed(time: &str) -> (App, Relay) {
 }
 
 /// Reads in a debug build can take longer than the default's quick read.
-async fn start() -> (App, Relay) {
+pub(crate) async fn start() -> (App, Relay) {
     start_timed("10s").await
 }
 

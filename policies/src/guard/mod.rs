@@ -32,7 +32,7 @@ use sqlparser::parser::Parser;
 
 use crate::access::ReadAccess;
 use crate::{Collection, Dialect, Field};
-pub use mysql::session::guarded_sql_mode;
+pub use mysql::session::{guarded_sql_mode, reads_as_guard};
 pub use row_checks::{Deferred, check_deferred};
 
 /// SQLSTATE codes the guard answers with.

@@ -70,7 +70,8 @@ pub struct Bound {
 pub fn shape(sql: &str, dialect: Dialect) -> Option<Shape> {
     let tokens = match dialect {
         Dialect::MySql => {
-            // Text with an executable comment is guarded whole, as the server reads it.
+            // Text the server reads otherwise than the tokenizer (an executable comment, a
+            // `\a`) is guarded whole, as the server reads it.
             if !matches!(mysql::lexical::unwrap(sql), Ok(Cow::Borrowed(_))) {
                 return None;
             }
@@ -174,7 +175,12 @@ fn checked_read(shape: &Shape, ctx: &GuardContext, as_is: bool) -> Option<Templa
             .ok_or_else(|| super::GuardError::denied(""))
     };
     let own = if as_is {
+        // Printed as the guard prints its rewrites, for the sessions it sets up.
         let mut own = statement.clone();
+        printed::separate_signs(&mut own);
+        if shape.dialect == Dialect::MySql {
+            super::mysql::print::prepare(&mut own);
+        }
         printed::quote_safely(&mut own, shape.dialect).ok()?;
         Some(own.to_string())
     } else {

@@ -376,3 +376,38 @@ fn admin_reads_bind_their_own_text() {
         assert_eq!(bind(sql), None, "{sql}");
     }
 }
+
+/// On MySQL an admin's read is printed for the guarded sessions' `NO_BACKSLASH_ESCAPES`,
+/// as rewrites are: a backslash in a string is the character itself and `LIKE` names its
+/// escape, so the text reads there as it read on a connection with backslash escapes.
+#[test]
+fn admin_reads_on_mysql_are_printed_for_guarded_sessions() {
+    let schema = super::tests::schema();
+    let permissions = crate::EffectivePermissions::admin();
+    let variables = crate::filter::Variables::default();
+    let ctx = GuardContext {
+        access: crate::ReadAccess {
+            schema: &schema,
+            permissions: &permissions,
+            variables: &variables,
+        },
+        schema_name: "public",
+        derived: None,
+        dialect: Dialect::MySql,
+        deferred_checks: false,
+    };
+    let bind = |sql: &str| {
+        let shaped = template::shape(sql, Dialect::MySql)?;
+        let template = template::template_as_is(&shaped, &ctx)?;
+        shaped.bind(&template)
+    };
+    let b = bind(r"select id from orders where status like 'a\_%' and id = 7").expect("a read");
+    assert_eq!(
+        b.sql,
+        r"SELECT id FROM orders WHERE status LIKE ? ESCAPE '\' AND id = ?"
+    );
+    assert_eq!(b.values, [r"'a\_%'", "7"]);
+    let b = bind(r"select id from orders where status = 'it\'s a\\b'").expect("a read");
+    assert_eq!(b.values, [r"'it''s a\b'"]);
+    assert_eq!(bind("select @x := 1 from orders where id = 1"), None);
+}

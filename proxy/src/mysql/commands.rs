@@ -366,8 +366,11 @@ impl<'a, D: Directory> Session<'a, D> {
         if !idle || self.settings_changed || self.snapshot {
             return Ok(false);
         }
-        let shaping = capabilities & caps::SESSION_SHAPING;
-        let Some(mut answer) = reads.run(shaping, self.info, bound).await else {
+        let key = super::shared::LineKey {
+            shaping: capabilities & caps::SESSION_SHAPING,
+            charset: None,
+        };
+        let Some(mut answer) = reads.run(key, self.info, bound).await else {
             return Ok(false);
         };
         super::shared::renumber(&mut answer.packets, seq);

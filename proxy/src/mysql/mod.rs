@@ -6,6 +6,7 @@
 //! re-encodes every row and has no upstream side: forwarding rows as bytes, renumbering
 //! packets and knowing where an answer ends need the packets themselves.
 
+mod admin_reads;
 mod auth;
 mod bound;
 mod commands;

@@ -41,6 +41,19 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         self.stream
     }
 
+    /// The stream and the bytes read from it but not handed out yet.
+    pub fn into_parts(self) -> (R, BytesMut) {
+        (self.stream, self.buf)
+    }
+
+    /// A reader that hands out `buffered` before reading `stream`.
+    pub fn resume(stream: R, buffered: BytesMut) -> Self {
+        PacketReader {
+            stream,
+            buf: buffered,
+        }
+    }
+
     /// Reads until `n` bytes are buffered; `false` at a clean end of stream.
     async fn fill(&mut self, n: usize) -> std::io::Result<bool> {
         while self.buf.len() < n {

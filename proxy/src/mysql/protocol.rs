@@ -279,13 +279,15 @@ impl Response {
 
     /// [`Self::feed`] for a guarded session's answer, whose warning counts are zeroed in
     /// `part`: MySQL reports conversion warnings with the converted values, which could
-    /// come from rows outside the row filter.
-    pub fn feed_guarded(&mut self, part: &mut [u8]) -> Result<(), &'static str> {
-        if let Some(at) = self.feed(part)? {
-            part[4 + at] = 0;
-            part[5 + at] = 0;
-        }
-        Ok(())
+    /// come from rows outside the row filter. `true` when a count was not zero.
+    pub fn feed_guarded(&mut self, part: &mut [u8]) -> Result<bool, &'static str> {
+        let Some(at) = self.feed(part)? else {
+            return Ok(false);
+        };
+        let warned = part[4 + at] != 0 || part[5 + at] != 0;
+        part[4 + at] = 0;
+        part[5 + at] = 0;
+        Ok(warned)
     }
 
     /// Takes the next physical packet (header included). `Ok(Some(at))` when the packet

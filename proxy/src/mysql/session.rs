@@ -128,7 +128,23 @@ pub(super) async fn run<D: Directory>(
     )
     .await?;
     if identity.admin {
-        passthrough(client, leased, &shared, &identity).await
+        let mut access = crate::guarded::SessionAccess::default();
+        let mut first = None;
+        if super::admin_reads::applies(&shared, &info) {
+            let admin = super::admin_reads::Admin {
+                identity: &identity,
+                info: &info,
+                charset: response.charset,
+            };
+            let upstream = &mut leased.upstream;
+            match super::admin_reads::serve(&mut client, upstream, &shared, &mut access, &admin)
+                .await?
+            {
+                Some(part) => first = Some(part),
+                None => return Ok(()),
+            }
+        }
+        passthrough(client, leased, first, &shared, (&identity, access)).await
     } else {
         let clean =
             super::commands::serve(&mut client, &mut leased, &shared, &identity, &hello, &info)
@@ -227,25 +243,32 @@ async fn login<D: Directory>(
 /// Admins: client and database talk directly, bytes as they are, except that the client
 /// may not change the upstream user (`COM_CHANGE_USER`), and the session ends when its
 /// user is no longer an active admin. The connection is closed after, not pooled: an admin
-/// may leave any session state behind.
+/// may leave any session state behind. `first`: the first packet of a command read (and
+/// checked) before ([`super::admin_reads`]), sent first.
 async fn passthrough<D: Directory>(
     client: Client,
     leased: Leased,
+    first: Option<BytesMut>,
     shared: &Shared<D>,
-    identity: &Identity,
+    (identity, mut access): (&Identity, crate::guarded::SessionAccess),
 ) -> std::io::Result<()> {
-    let mut access = crate::guarded::SessionAccess::default();
     let Leased { upstream, .. } = leased;
     let mut up_reader = upstream.reader;
     let mut up_writer = upstream.writer;
-    let (client_read, mut client_write) = tokio::io::split(client.into_inner());
-    let mut client_reader = PacketReader::new(client_read);
+    let (stream, buffered) = client.into_parts();
+    let (client_read, mut client_write) = tokio::io::split(stream);
+    let mut client_reader = PacketReader::resume(client_read, buffered);
     let requests = async {
         let mut out = BytesMut::new();
         let mut continued = false;
+        let mut first = first;
         loop {
-            let Some(part) = client_reader.part().await? else {
-                return Ok::<_, std::io::Error>(());
+            let part = match first.take() {
+                Some(part) => part,
+                None => match client_reader.part().await? {
+                    Some(part) => part,
+                    None => return Ok::<_, std::io::Error>(()),
+                },
             };
             let starts_command = !continued && part[3] == 0;
             continued = part.len() - 4 == MAX_PART;

@@ -33,9 +33,21 @@ const BATCH: usize = 64;
 /// `ER_QUERY_INTERRUPTED`: what a statement stopped by `KILL QUERY` answers.
 const QUERY_INTERRUPTED: u16 = 1317;
 
-/// A read's answer from a shared connection: its packets, numbered from 1.
+/// A read's answer from a shared connection: its packets, numbered from 1, warning counts
+/// zeroed.
 pub(super) struct Answer {
     pub packets: BytesMut,
+    /// A count was not zero.
+    pub warned: bool,
+}
+
+/// What tells shared connections apart: the shape of answers the client's capabilities ask
+/// for, and the character set of an admin's client ([`super::upstream::charset_name`];
+/// `None`, UTF-8, for guarded sessions).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct LineKey {
+    pub shaping: u32,
+    pub charset: Option<&'static str>,
 }
 
 struct Request {
@@ -58,7 +70,7 @@ impl crate::lines::Line for Line {
 
 pub(super) struct SharedReads {
     config: UpstreamConfig,
-    lines: Lines<u32, Line>,
+    lines: Lines<LineKey, Line>,
     /// Timed against `MYSQL_PROXY_SHARED_READ_TIME`.
     slow: SlowReads,
 }
@@ -77,22 +89,19 @@ impl SharedReads {
         })
     }
 
-    /// Runs `bound` on a shared connection whose answers have the shape `shaping`: the
-    /// answer, or `None` to run it on the session's own connection (no connection could
-    /// take it, it was lost, the read failed there, or it keeps a connection busy long).
+    /// Runs `bound` on a shared connection of the kind `key`: the answer, or `None` to run
+    /// it on the session's own connection (no connection could take it, it was lost, the
+    /// read failed there, or it keeps a connection busy long).
     pub(super) async fn run(
         &self,
-        shaping: u32,
+        key: LineKey,
         info: &ServerInfo,
         bound: &Bound,
     ) -> Option<Answer> {
         if self.slow.is_slow(&bound.sql) {
             return None;
         }
-        let line = self
-            .lines
-            .get(&shaping, || self.connect(shaping, info))
-            .await?;
+        let line = self.lines.get(&key, || self.connect(key, info)).await?;
         let (answer, receiver) = oneshot::channel();
         let request = Request {
             bound: bound.clone(),
@@ -103,17 +112,24 @@ impl SharedReads {
         receiver.await.ok()
     }
 
-    /// A new connection for answers of the shape `shaping`, set up as guarded sessions'
-    /// are; failures are logged.
-    async fn connect(&self, shaping: u32, info: &ServerInfo) -> Option<Line> {
-        let mut upstream = match Upstream::connect(&self.config, shaping).await {
+    /// A new connection of the kind `key`, set up as guarded sessions' are (the statements
+    /// run there are printed for them); failures are logged.
+    async fn connect(&self, key: LineKey, info: &ServerInfo) -> Option<Line> {
+        let mut upstream = match Upstream::connect(&self.config, key.shaping).await {
             Ok(upstream) => upstream,
             Err(e) => {
                 tracing::warn!(error = %e, "MySQL wire: no shared read connection");
                 return None;
             }
         };
-        if let Err(e) = upstream.guard_session(info).await {
+        let mut setup = upstream.guard_session(info).await;
+        if let (Ok(()), Some(charset)) = (&setup, key.charset) {
+            setup = upstream
+                .run(&format!("SET NAMES {charset}"))
+                .await
+                .map(|_| ());
+        }
+        if let Err(e) = setup {
             tracing::warn!(error = ?e, "MySQL wire: a shared read connection could not start");
             return None;
         }
@@ -224,12 +240,12 @@ async fn read_answers(
             return Ok(());
         };
         if let Some(bound) = sink.prepared.take() {
-            let (prepare, _) = read_answer(&mut upstream, capabilities).await?;
+            let (prepare, ..) = read_answer(&mut upstream, capabilities).await?;
             if prepare.failed {
                 crate::lock(&statements).forget(&bound);
             }
         }
-        let (execute, packets) = read_answer(&mut upstream, capabilities).await?;
+        let (execute, packets, warned) = read_answer(&mut upstream, capabilities).await?;
         clock.answered();
         // From its sending or the answer before it, whichever came later: how long it
         // kept the connection busy.
@@ -250,26 +266,28 @@ async fn read_answers(
         // An error is the session's own connection's to give (a statement that could not
         // be prepared is unknown here, for one).
         if !execute.failed {
-            let _ = sink.answer.send(Answer { packets });
+            let _ = sink.answer.send(Answer { packets, warned });
         }
     }
 }
 
-/// One whole answer, warning counts zeroed as on the session's own connection.
+/// One whole answer, warning counts zeroed as on a guarded session's own connection, and
+/// whether one was not zero.
 async fn read_answer(
     upstream: &mut PacketReader<UpstreamRead>,
     capabilities: u32,
-) -> std::io::Result<(Response, BytesMut)> {
+) -> std::io::Result<(Response, BytesMut, bool)> {
     let mut response = Response::new(Expect::Results, capabilities);
     let mut packets = BytesMut::new();
+    let mut warned = false;
     while !response.done() {
         let Some(mut part) = upstream.part().await? else {
             return Err(packet::invalid("the database closed the connection"));
         };
-        response.feed_guarded(&mut part).map_err(packet::invalid)?;
+        warned |= response.feed_guarded(&mut part).map_err(packet::invalid)?;
         packets.extend_from_slice(&part);
     }
-    Ok((response, packets))
+    Ok((response, packets, warned))
 }
 
 /// Numbers an answer's packets from `seq`, following the client's command.

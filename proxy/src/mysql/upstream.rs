@@ -27,6 +27,9 @@ pub struct ServerInfo {
     pub guarded_mode: String,
     /// Guarded text reads run as prepared statements ([`super::bound`]).
     pub binds_text_reads: bool,
+    /// The server's own mode reads text as the guard does
+    /// ([`rectus_policies::guard::reads_as_guard`]): admins' reads can be shared.
+    pub reads_as_guard: bool,
 }
 
 pub struct Upstream {
@@ -296,6 +299,7 @@ impl Pool {
                     version: upstream.version().to_string(),
                     capabilities: upstream.server_capabilities(),
                     guarded_mode: rectus_policies::guard::guarded_sql_mode(&mode),
+                    reads_as_guard: rectus_policies::guard::reads_as_guard(&mode),
                     binds_text_reads: super::bound::executes_literals(upstream.version()),
                 };
                 self.keep(upstream);
@@ -355,12 +359,20 @@ impl Upstream {
     /// Sets up a leased connection for an admin whose client reads another character set
     /// than the UTF-8 every connection starts in.
     pub async fn client_charset(&mut self, charset: u8) -> Result<(), UpstreamError> {
-        let name = match charset {
-            8 | 31 | 47 | 48 | 49 | 94 => "latin1",
-            33 | 83 => "utf8",
-            63 => "binary",
-            _ => return Ok(()),
-        };
-        self.run(&format!("SET NAMES {name}")).await.map(|_| ())
+        match charset_name(charset) {
+            Some(name) => self.run(&format!("SET NAMES {name}")).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The character set an admin's connection is set to for a client's handshake charset
+/// code; `None`: the UTF-8 every connection starts in.
+pub fn charset_name(code: u8) -> Option<&'static str> {
+    match code {
+        8 | 31 | 47 | 48 | 49 | 94 => Some("latin1"),
+        33 | 83 => Some("utf8"),
+        63 => Some("binary"),
+        _ => None,
     }
 }

@@ -16,7 +16,8 @@ const RUN_EVERYWHERE: u32 = 50700;
 /// `sql` read the way MySQL reads it (quotes with backslash escapes, `#` and `-- ` line
 /// comments, block comments), with each executable comment that every supported server
 /// runs replaced by its body; other executable comments, and ones whose body holds a
-/// comment or does not end, are refused.
+/// comment or does not end, are refused. In strings, `\a` and `\f` become the letter
+/// alone, which is what they are to MySQL (the parser would read C's bell and form feed).
 pub fn unwrap(sql: &str) -> GuardResult<Cow<'_, str>> {
     let bytes = sql.as_bytes();
     let mut out: Option<String> = None;
@@ -25,7 +26,24 @@ pub fn unwrap(sql: &str) -> GuardResult<Cow<'_, str>> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'\'' | b'"' | b'`') => i = skip_quoted(bytes, i + 1, quote),
+            quote @ (b'\'' | b'"') => {
+                let end = skip_quoted(bytes, i + 1, quote);
+                let mut at = i + 1;
+                while at + 1 < end {
+                    if bytes[at] != b'\\' {
+                        at += 1;
+                        continue;
+                    }
+                    if matches!(bytes[at + 1], b'a' | b'f') {
+                        let text = out.get_or_insert_with(|| String::with_capacity(sql.len()));
+                        text.push_str(&sql[copied..at]);
+                        copied = at + 1;
+                    }
+                    at += 2;
+                }
+                i = end;
+            }
+            b'`' => i = skip_quoted(bytes, i + 1, b'`'),
             b'#' => i = skip_line(bytes, i),
             b'-' if line_comment(bytes, i) => i = skip_line(bytes, i),
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
@@ -139,6 +157,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::unwrap;
 
     #[test]
@@ -183,5 +203,22 @@ mod tests {
         }
         // `--x` is not a comment in MySQL: the comment after it is.
         assert!(unwrap("select 1 --x /*!90000 y */").is_err());
+    }
+
+    #[test]
+    fn escapes_mysql_reads_as_the_letter_alone_lose_their_backslash() {
+        for (sql, read) in [
+            (
+                r#"select 'dr\aft', "\f\n\\a""#,
+                r#"select 'draft', "f\n\\a""#,
+            ),
+            (
+                r"select `\a` from t where x = 'a\'\a'",
+                r"select `\a` from t where x = 'a\'a'",
+            ),
+        ] {
+            assert_eq!(unwrap(sql).unwrap(), read, "{sql}");
+        }
+        assert!(matches!(unwrap(r"select 'a\b\n'"), Ok(Cow::Borrowed(_))));
     }
 }

@@ -247,25 +247,40 @@ fn sql_mode(
 /// hold them are left out and `NO_BACKSLASH_ESCAPES` is added. Anything but a plain mode
 /// name is left out too.
 pub fn guarded_sql_mode(mode: &str) -> String {
-    const DROPPED: &[&str] = &[
-        "ANSI_QUOTES",
-        "IGNORE_SPACE",
-        "ANSI",
-        "ORACLE",
-        "MSSQL",
-        "DB2",
-        "POSTGRESQL",
-        "MAXDB",
-        "NO_BACKSLASH_ESCAPES",
-    ];
-    let mut modes: Vec<&str> = mode
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty() && !DROPPED.contains(&m.to_uppercase().as_str()))
-        .filter(|m| m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    let mut modes: Vec<&str> = mode_names(mode)
+        .filter(|m| !DROPPED.contains(&m.to_uppercase().as_str()))
+        .filter(|m| is_plain(m))
         .collect();
     modes.push("NO_BACKSLASH_ESCAPES");
     modes.join(",")
+}
+
+/// Whether a server in `mode` reads text as the guard does: nothing in it is one that
+/// [`guarded_sql_mode`] leaves out. A statement printed for a guarded session then reads
+/// there as its text reads on a connection in `mode` (an admin's own).
+pub fn reads_as_guard(mode: &str) -> bool {
+    mode_names(mode).all(|m| is_plain(m) && !DROPPED.contains(&m.to_uppercase().as_str()))
+}
+
+/// Modes that change how text is read.
+const DROPPED: &[&str] = &[
+    "ANSI_QUOTES",
+    "IGNORE_SPACE",
+    "ANSI",
+    "ORACLE",
+    "MSSQL",
+    "DB2",
+    "POSTGRESQL",
+    "MAXDB",
+    "NO_BACKSLASH_ESCAPES",
+];
+
+fn mode_names(mode: &str) -> impl Iterator<Item = &str> {
+    mode.split(',').map(str::trim).filter(|m| !m.is_empty())
+}
+
+fn is_plain(mode: &str) -> bool {
+    mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn assignment(
@@ -388,5 +403,20 @@ mod tests {
             super::guarded_sql_mode("no_backslash_escapes, x'; DROP"),
             "NO_BACKSLASH_ESCAPES"
         );
+    }
+
+    #[test]
+    fn only_modes_that_keep_text_as_the_guard_reads_it_read_as_the_guard() {
+        let mariadb = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION";
+        assert!(super::reads_as_guard(mariadb));
+        assert!(super::reads_as_guard(""));
+        for mode in [
+            "STRICT_TRANS_TABLES,ANSI_QUOTES",
+            "no_backslash_escapes",
+            "ansi",
+            "PIPES_AS_CONCAT,x'y",
+        ] {
+            assert!(!super::reads_as_guard(mode), "{mode}");
+        }
     }
 }
