@@ -198,3 +198,72 @@ async fn a_long_read_leaves_the_shared_connection_and_the_others_go_on() {
     let ran = relay.my_executes() - executes;
     assert!(ran >= 7, "{ran} executions");
 }
+
+/// The rows a prepared read gives, through the binary protocol.
+async fn exec_rows(conn: &mut Conn, sql: &str, id: i64) -> Vec<Vec<My>> {
+    let rows: Vec<Row> = conn.exec(sql, (id,)).await.expect("a prepared read");
+    rows.into_iter().map(Row::unwrap).collect()
+}
+
+/// The most `COM_STMT_EXECUTE` commands one upstream connection carried since `before`.
+fn most_executes(relay: &Relay, before: &[u64]) -> u64 {
+    let after = relay.my_stmt_executes();
+    (0..after.len())
+        .map(|i| after[i] - before.get(i).copied().unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_reads_of_sessions_share_a_connection() {
+    let (app, relay) = start().await;
+    let mut db = mysql_conn(Some(&app.db.name)).await;
+    let mut sessions = [clerk(&app).await, clerk(&app).await, clerk(&app).await];
+    let read = "SELECT id, amount FROM orders WHERE id = ?";
+    // What the clerk may read of each order, as a direct connection answers it.
+    let direct = "SELECT id, amount FROM orders WHERE id = ? AND status = 'published'";
+    let mut expected = Vec::new();
+    for id in 1..=4 {
+        expected.push(exec_rows(&mut db, direct, id).await);
+    }
+    assert_eq!(expected.iter().filter(|rows| rows.is_empty()).count(), 2);
+    let expected = &expected;
+    const READS: usize = 30;
+    let before = relay.my_stmt_executes();
+    let runs = sessions.iter_mut().enumerate().map(|(n, conn)| async move {
+        for i in 0..READS {
+            let id = (i + n) % 4 + 1;
+            let got = exec_rows(conn, read, id as i64).await;
+            assert_eq!(got, expected[id - 1], "session {n}, order {id}");
+        }
+    });
+    futures_util::future::join_all(runs).await;
+    assert!(
+        most_executes(&relay, &before) >= 3 * READS as u64,
+        "one upstream connection carried the executes of all three sessions"
+    );
+
+    // A parameter bound as another type, and as NULL, answers as on a direct connection.
+    let (a, b) = sessions.split_at_mut(1);
+    let text_id: Vec<Row> = a[0].exec(read, ("3",)).await.unwrap();
+    let rows: Vec<Vec<My>> = text_id.into_iter().map(Row::unwrap).collect();
+    assert_eq!(rows, expected[2]);
+    let none: Vec<Row> = b[0].exec(read, (None::<i64>,)).await.unwrap();
+    assert!(none.is_empty());
+
+    // In a transaction the session's own writes are read, on its own connection.
+    let name = "SELECT name FROM customers WHERE id = ?";
+    let (a, b) = (&mut a[0], &mut b[0]);
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE customers SET name = 'Changed' WHERE id = 1")
+        .await
+        .unwrap();
+    let before = relay.my_stmt_executes();
+    assert_eq!(exec_rows(a, name, 1).await, text("Changed"));
+    assert_eq!(exec_rows(b, name, 1).await, text("Ada"));
+    a.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(exec_rows(a, name, 1).await, text("Ada"));
+    // The transaction's read went to its session's own connection, the other two to the
+    // shared one.
+    assert_eq!(most_executes(&relay, &before), 2);
+}

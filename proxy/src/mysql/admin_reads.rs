@@ -19,7 +19,7 @@ use super::Shared;
 use super::packet::{self, MAX_PART};
 use super::protocol::{self, Expect, Response, caps, command};
 use super::session::Client;
-use super::shared::{LineKey, renumber};
+use super::shared::{LineKey, Read, renumber};
 use super::upstream::{ServerInfo, Upstream, charset_name};
 use crate::guarded::{Guarding, SessionAccess};
 use crate::{Directory, Identity};
@@ -82,7 +82,7 @@ pub(super) async fn serve<D: Directory>(
         let idle = upstream.status & protocol::SERVER_STATUS_IN_TRANS == 0
             && upstream.status & protocol::SERVER_STATUS_AUTOCOMMIT != 0;
         let answer = match (&shared.reads, idle) {
-            (Some(reads), true) => reads.run(key, admin.info, &bound).await,
+            (Some(reads), true) => reads.run(key, admin.info, Read::Text(bound)).await,
             _ => None,
         };
         match answer {

@@ -6,6 +6,7 @@
 //! ...) are refused.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 use rectus_policies::guard::template::Bound;
@@ -17,6 +18,7 @@ use super::packet::{self, Packet};
 use super::params::{self, ParamType};
 use super::protocol::{self, Expect, Response, caps, command};
 use super::session::{Client, Hello};
+use super::shared::Read;
 use super::upstream::{Leased, ServerInfo, UpstreamError};
 use crate::guarded::{Guarding, SessionAccess, TextAnswer};
 use crate::{Directory, Identity};
@@ -29,11 +31,13 @@ struct Prepared(HashMap<u32, Statement>);
 #[derive(Clone)]
 struct Statement {
     text: String,
-    rewrite: String,
+    rewrite: Arc<str>,
     /// The generation of the permissions it was guarded under.
     generation: u64,
     /// What the rules check in its parameters when it runs.
     deferred: Option<Deferred>,
+    /// A plain read: its executes may run on a shared connection.
+    read: bool,
     parameters: usize,
     /// Parameter types as last bound.
     types: Vec<ParamType>,
@@ -110,7 +114,8 @@ impl<'a, D: Directory> Session<'a, D> {
                     Ok(TextAnswer::Bound(bound, filler)) => {
                         let upstream = &leased.upstream;
                         let state = (upstream.status, upstream.capabilities);
-                        if self.shared_read(client, state, seq, &bound).await? {
+                        let read = Read::Text(bound.clone());
+                        if self.shared_read(client, state, seq, read).await? {
                             return Ok(());
                         }
                         match self.run_bound(client, leased, seq, &bound).await? {
@@ -198,8 +203,9 @@ impl<'a, D: Directory> Session<'a, D> {
                 {
                     let statement = Statement {
                         text: sql,
-                        rewrite: guarded.sql,
+                        rewrite: guarded.sql.as_str().into(),
                         generation,
+                        read: guarded.kind == StatementKind::Read && guarded.deferred.is_none(),
                         deferred: guarded.deferred,
                         parameters: response.parameters,
                         types: Vec::new(),
@@ -225,6 +231,30 @@ impl<'a, D: Directory> Session<'a, D> {
                 }
                 if let Err(e) = self.check_parameters(code, id, &payload).await {
                     return refuse(client, seq, &e).await;
+                }
+                if code == command::STMT_EXECUTE
+                    && let Some((shareable, execute)) = self.bound_execute(id, &payload)
+                {
+                    let state = (upstream.status, upstream.capabilities);
+                    if let Some(sql) = shareable {
+                        let execute = execute.clone().freeze().split_off(5);
+                        let read = Read::Binary { sql, execute };
+                        if self.shared_read(client, state, seq, read).await? {
+                            return Ok(());
+                        }
+                    }
+                    // With the types bound: they may have been bound on a shared connection.
+                    let upstream = &mut leased.upstream;
+                    upstream.send(&execute).await?;
+                    return relay(&mut client.stream, leased, Expect::Results, seq)
+                        .await
+                        .map(|_| ());
+                }
+                if code == command::STMT_SEND_LONG_DATA
+                    && let Some(statement) = id.and_then(|id| self.prepared.0.get_mut(&id))
+                {
+                    // The parameter is on the session's own connection.
+                    statement.long_data = true;
                 }
                 upstream.send(&payload).await?;
                 match code {
@@ -347,7 +377,21 @@ impl<'a, D: Directory> Session<'a, D> {
             .await
     }
 
-    /// Runs a bound read on a shared connection ([`super::shared`]) when nothing of the
+    /// An execute command with the parameter types bound ([`params::with_types`]), and the
+    /// statement's rewrite when it may run on a shared connection: a plain read with no
+    /// parameters sent in parts (they are on the session's own connection).
+    fn bound_execute(
+        &mut self,
+        id: Option<u32>,
+        payload: &[u8],
+    ) -> Option<(Option<Arc<str>>, BytesMut)> {
+        let statement = self.prepared.0.get_mut(&id?)?;
+        let shareable = statement.read && !std::mem::take(&mut statement.long_data);
+        let execute = params::with_types(payload, statement.parameters, &mut statement.types)?;
+        Some((shareable.then(|| statement.rewrite.clone()), execute))
+    }
+
+    /// Runs a read on a shared connection ([`super::shared`]) when nothing of the
     /// session's own could change its answer: no transaction open, autocommit on, no
     /// setting changed. `(status, capabilities)`: its own connection's last status flags
     /// and the capabilities it was opened with. `true` when the client got the answer.
@@ -356,7 +400,7 @@ impl<'a, D: Directory> Session<'a, D> {
         client: &mut Client,
         (status, capabilities): (u16, u32),
         seq: u8,
-        bound: &Bound,
+        read: Read,
     ) -> std::io::Result<bool> {
         let Some(reads) = &self.shared.reads else {
             return Ok(false);
@@ -370,7 +414,7 @@ impl<'a, D: Directory> Session<'a, D> {
             shaping: capabilities & caps::SESSION_SHAPING,
             charset: None,
         };
-        let Some(mut answer) = reads.run(key, self.info, bound).await else {
+        let Some(mut answer) = reads.run(key, self.info, read).await else {
             return Ok(false);
         };
         super::shared::renumber(&mut answer.packets, seq);
@@ -477,7 +521,7 @@ impl<'a, D: Directory> Session<'a, D> {
         let again = self.guard(&statement.text, true).await?;
         let id = id.unwrap_or_default();
         match again.as_slice() {
-            [g] if g.sql == statement.rewrite && g.deferred == statement.deferred => {
+            [g] if *g.sql == *statement.rewrite && g.deferred == statement.deferred => {
                 let statement = Statement {
                     generation: current,
                     ..statement

@@ -2,13 +2,43 @@
 //! INSERT leaves to its parameters (see `Guarded::deferred`). Types come with the command
 //! when the client binds them, and stay until it binds new ones.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use serde_json::{Number, Value as Json};
 
 use super::packet::Read41;
 
-/// A bound parameter type: the protocol's type code and whether it is unsigned.
-pub type ParamType = (u8, bool);
+/// A bound parameter type as the client sent it: the protocol's type code and its flags
+/// (`0x80`: unsigned).
+pub type ParamType = [u8; 2];
+
+/// An execute command (`payload` from its command byte on) of a statement with `count`
+/// parameters, with the types bound in it: the client's own when it binds them (kept in
+/// `types`), else the ones `types` holds from before. Such a command reads the same on
+/// any connection that prepared the statement. `None` when it cannot be read, or binds
+/// no types and none were bound before.
+pub fn with_types(payload: &[u8], count: usize, types: &mut Vec<ParamType>) -> Option<BytesMut> {
+    if count == 0 {
+        return payload.get(..10).map(BytesMut::from);
+    }
+    let flag_at = 10 + count.div_ceil(8);
+    let mut out = BytesMut::with_capacity(payload.len() + 2 * count);
+    out.extend_from_slice(payload.get(..flag_at)?);
+    out.put_u8(1);
+    let mut rest = payload.get(flag_at + 1..)?;
+    if payload[flag_at] == 1 {
+        let bound = rest.get(..2 * count)?;
+        *types = bound.chunks(2).map(|t| [t[0], t[1]]).collect();
+        rest = &rest[2 * count..];
+    }
+    if types.len() != count {
+        return None;
+    }
+    for t in types.iter() {
+        out.extend_from_slice(t);
+    }
+    out.extend_from_slice(rest);
+    Some(out)
+}
 
 /// The values of `count` parameters of an execute command (`payload` from its command
 /// byte on); `types` holds the types last bound and takes new ones. `None` when the
@@ -27,15 +57,14 @@ pub fn decode(payload: &[u8], count: usize, types: &mut Vec<ParamType>) -> Optio
         if p.len() < count * 2 {
             return None;
         }
-        *types = (0..count)
-            .map(|_| (p.get_u8(), p.get_u8() & 0x80 != 0))
-            .collect();
+        *types = (0..count).map(|_| [p.get_u8(), p.get_u8()]).collect();
     }
     if types.len() != count {
         return None;
     }
     let mut values = Vec::with_capacity(count);
-    for (i, &(code, unsigned)) in types.iter().enumerate() {
+    for (i, &[code, flags]) in types.iter().enumerate() {
+        let unsigned = flags & 0x80 != 0;
         if nulls[i / 8] & (1 << (i % 8)) != 0 || code == 0x06 {
             values.push(Json::Null);
             continue;
@@ -181,6 +210,38 @@ mod tests {
         assert_eq!(values, [json_str("2024-12-05 18:30:00"), json(200)]);
     }
 
+    #[test]
+    fn executes_get_the_types_bound_before() {
+        // 2 parameters, types bound: as it came.
+        let mut first = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0x08, 0, 0x01, 0x80];
+        first.extend_from_slice(&5i64.to_le_bytes());
+        first.push(7);
+        let mut types = Vec::new();
+        assert_eq!(with_types(&first, 2, &mut types).unwrap(), first[..]);
+        assert_eq!(types, [[0x08, 0], [0x01, 0x80]]);
+        // No types bound: the ones from before, flagged as bound.
+        let mut again = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0];
+        again.extend_from_slice(&6i64.to_le_bytes());
+        again.push(8);
+        let mut expected = first[..12].to_vec();
+        expected.extend_from_slice(&first[12..16]);
+        expected.extend_from_slice(&6i64.to_le_bytes());
+        expected.push(8);
+        assert_eq!(with_types(&again, 2, &mut types).unwrap(), expected[..]);
+        assert!(
+            with_types(&again, 2, &mut Vec::new()).is_none(),
+            "never bound"
+        );
+        assert!(
+            with_types(&first[..13], 2, &mut Vec::new()).is_none(),
+            "cut short"
+        );
+        assert_eq!(
+            with_types(&first[..10], 0, &mut types).unwrap(),
+            first[..10]
+        );
+    }
+
     fn json(n: i64) -> Json {
         serde_json::json!(n)
     }
@@ -196,6 +257,7 @@ mod tests {
             let mut types = Vec::new();
             let _ = decode(&bytes, count, &mut types);
             let _ = decode(&bytes, count, &mut types);
+            let _ = with_types(&bytes, count, &mut types);
         }
     }
 }

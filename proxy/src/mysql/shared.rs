@@ -1,18 +1,20 @@
-//! Guarded sessions' text reads pipelined over shared upstream connections
-//! (`MYSQL_PROXY_SHARED_READS`), as on the PostgreSQL endpoint ([`crate::pg`]): a read the
-//! guard bound ([`super::bound`]) runs there as `EXECUTE … USING` when its session has no
-//! transaction open, autocommit on and no setting changed, so nothing of the session's own
-//! can change its answer. MariaDB reads the commands sent one after another on a
+//! Guarded sessions' reads pipelined over shared upstream connections
+//! (`MYSQL_PROXY_SHARED_READS`), as on the PostgreSQL endpoint ([`crate::pg`]): a text read
+//! the guard bound ([`super::bound`]) runs there as `EXECUTE … USING`, and an execute of a
+//! client's prepared read as `COM_STMT_EXECUTE` of the same rewrite prepared there, when
+//! its session has no transaction open, autocommit on and no setting changed, so nothing
+//! of the session's own can change its answer. MariaDB reads the commands sent one after another on a
 //! connection without sleeping in between; each session's own connection would wake its
 //! thread once per read. Connections are kept per shape of answers (the client's
 //! capabilities), each set up as guarded sessions' are. Reads found slow go back to the
 //! sessions' own connections ([`crate::slow`]); one still running long is stopped with
 //! `KILL QUERY` ([`crate::watchdog`]) and runs again on its session's own connection.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use rectus_policies::guard::template::Bound;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
@@ -50,12 +52,48 @@ pub(super) struct LineKey {
     pub charset: Option<&'static str>,
 }
 
+/// A read for a shared connection.
+pub(super) enum Read {
+    /// A text read, run as `EXECUTE … USING` ([`TextStatements`]).
+    Text(Bound),
+    /// A client's prepared statement: the guard's rewrite, and the execute command from
+    /// its flags on, with the parameter types bound ([`super::params::with_types`]).
+    Binary { sql: Arc<str>, execute: Bytes },
+}
+
+impl Read {
+    fn sql(&self) -> &str {
+        match self {
+            Read::Text(bound) => &bound.sql,
+            Read::Binary { sql, .. } => sql,
+        }
+    }
+}
+
 struct Request {
-    bound: Bound,
+    read: Read,
     /// The statement it runs, as timed ([`SlowReads`]).
     statement: Arc<str>,
     answer: oneshot::Sender<Answer>,
 }
+
+/// What one shared connection has prepared.
+#[derive(Default)]
+struct Statements {
+    text: TextStatements,
+    /// Client statements' rewrites prepared with `COM_STMT_PREPARE`, by their id here.
+    binary: HashMap<Arc<str>, u32>,
+    /// Ids to close before the next commands: a statement prepared twice (a second
+    /// request came before the first one's id), or one more than [`KEPT_BINARY`].
+    closing: Vec<u32>,
+}
+
+/// How many client statements one shared connection keeps prepared.
+const KEPT_BINARY: usize = 256;
+
+/// `COM_STMT_EXECUTE` of the statement prepared last on the connection (MariaDB), so a
+/// statement's execute follows its prepare without waiting for its id.
+const LAST_PREPARED: u32 = u32::MAX;
 
 #[derive(Clone)]
 struct Line {
@@ -89,23 +127,18 @@ impl SharedReads {
         })
     }
 
-    /// Runs `bound` on a shared connection of the kind `key`: the answer, or `None` to run
+    /// Runs `read` on a shared connection of the kind `key`: the answer, or `None` to run
     /// it on the session's own connection (no connection could take it, it was lost, the
     /// read failed there, or it keeps a connection busy long).
-    pub(super) async fn run(
-        &self,
-        key: LineKey,
-        info: &ServerInfo,
-        bound: &Bound,
-    ) -> Option<Answer> {
-        if self.slow.is_slow(&bound.sql) {
+    pub(super) async fn run(&self, key: LineKey, info: &ServerInfo, read: Read) -> Option<Answer> {
+        if self.slow.is_slow(read.sql()) {
             return None;
         }
         let line = self.lines.get(&key, || self.connect(key, info)).await?;
         let (answer, receiver) = oneshot::channel();
         let request = Request {
-            bound: bound.clone(),
-            statement: Arc::from(bound.sql.as_str()),
+            statement: Arc::from(read.sql()),
+            read,
             answer,
         };
         line.requests.send(request).ok()?;
@@ -137,10 +170,18 @@ impl SharedReads {
     }
 }
 
+/// A prepare sent ahead of a request's read.
+enum Prepared {
+    /// `PREPARE`: failed, the statement is forgotten.
+    Text(Bound),
+    /// `COM_STMT_PREPARE` of this rewrite: its id is kept.
+    Binary(Arc<str>),
+}
+
 /// What the reader needs for the answer to one request.
 struct Sink {
-    /// A `PREPARE` went first: its answer is dropped, or, failed, the statement forgotten.
-    prepared: Option<Bound>,
+    /// A prepare went first: its answer is dropped.
+    prepared: Option<Prepared>,
     answer: oneshot::Sender<Answer>,
     statement: Arc<str>,
     sent: Instant,
@@ -149,7 +190,7 @@ struct Sink {
 fn start(upstream: Upstream, slow: SlowReads, config: &UpstreamConfig) -> Line {
     let (requests, receiver) = mpsc::unbounded_channel();
     let (sinks, sink_receiver) = mpsc::unbounded_channel();
-    let statements = Arc::new(Mutex::new(TextStatements::default()));
+    let statements = Arc::new(Mutex::new(Statements::default()));
     let clock = Clock::new();
     let limit = slow.limit().saturating_mul(watchdog::OVERDUE_FACTOR);
     let (config, thread) = (config.clone(), upstream.thread);
@@ -194,7 +235,7 @@ async fn write_requests(
     mut requests: mpsc::UnboundedReceiver<Request>,
     mut upstream: UpstreamWrite,
     sinks: mpsc::UnboundedSender<Sink>,
-    (statements, clock): (Arc<Mutex<TextStatements>>, Arc<Clock>),
+    (statements, clock): (Arc<Mutex<Statements>>, Arc<Clock>),
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut out = BytesMut::with_capacity(16 * 1024);
@@ -203,17 +244,44 @@ async fn write_requests(
         out.clear();
         // No session gives up a read here yet: only the time limit cancels one.
         clock.writing(batch.iter().map(|_| Arc::default()));
+        // Closing has no answer, so the answers still follow the requests.
+        for id in std::mem::take(&mut crate::lock(&statements).closing) {
+            command_text.clear();
+            command_text.put_u8(command::STMT_CLOSE);
+            command_text.put_u32_le(id);
+            packet::frame(&mut out, 0, &command_text);
+        }
         for request in batch.drain(..) {
-            let run = crate::lock(&statements).run(&request.bound);
-            let prepared = run.prepare.is_some();
-            for sql in run.prepare.iter().chain(std::iter::once(&run.execute)) {
-                command_text.clear();
-                command_text.put_u8(command::QUERY);
-                command_text.extend_from_slice(sql.as_bytes());
-                packet::frame(&mut out, 0, &command_text);
-            }
+            let prepared = match request.read {
+                Read::Text(bound) => {
+                    let run = crate::lock(&statements).text.run(&bound);
+                    let prepared = run.prepare.is_some();
+                    for sql in run.prepare.iter().chain(std::iter::once(&run.execute)) {
+                        command_text.clear();
+                        command_text.put_u8(command::QUERY);
+                        command_text.extend_from_slice(sql.as_bytes());
+                        packet::frame(&mut out, 0, &command_text);
+                    }
+                    prepared.then_some(Prepared::Text(bound))
+                }
+                Read::Binary { sql, execute } => {
+                    let known = crate::lock(&statements).binary.get(&sql).copied();
+                    if known.is_none() {
+                        command_text.clear();
+                        command_text.put_u8(command::STMT_PREPARE);
+                        command_text.extend_from_slice(sql.as_bytes());
+                        packet::frame(&mut out, 0, &command_text);
+                    }
+                    command_text.clear();
+                    command_text.put_u8(command::STMT_EXECUTE);
+                    command_text.put_u32_le(known.unwrap_or(LAST_PREPARED));
+                    command_text.extend_from_slice(&execute);
+                    packet::frame(&mut out, 0, &command_text);
+                    known.is_none().then_some(Prepared::Binary(sql))
+                }
+            };
             let sink = Sink {
-                prepared: prepared.then_some(request.bound),
+                prepared,
                 answer: request.answer,
                 statement: request.statement,
                 sent: Instant::now(),
@@ -231,7 +299,7 @@ async fn write_requests(
 async fn read_answers(
     mut upstream: PacketReader<UpstreamRead>,
     mut sinks: mpsc::UnboundedReceiver<Sink>,
-    (statements, clock, capabilities): (Arc<Mutex<TextStatements>>, Arc<Clock>, u32),
+    (statements, clock, capabilities): (Arc<Mutex<Statements>>, Arc<Clock>, u32),
     slow: SlowReads,
 ) -> std::io::Result<()> {
     let mut last_done = Instant::now();
@@ -239,13 +307,36 @@ async fn read_answers(
         let Some(mut sink) = sinks.recv().await else {
             return Ok(());
         };
-        if let Some(bound) = sink.prepared.take() {
-            let (prepare, ..) = read_answer(&mut upstream, capabilities).await?;
-            if prepare.failed {
-                crate::lock(&statements).forget(&bound);
+        // The prepare failed: the execute of "the statement prepared last" could have run
+        // another one.
+        let mut unprepared = false;
+        match sink.prepared.take() {
+            Some(Prepared::Text(bound)) => {
+                let (prepare, ..) =
+                    read_answer(&mut upstream, Expect::Results, capabilities).await?;
+                if prepare.failed {
+                    crate::lock(&statements).text.forget(&bound);
+                }
             }
+            Some(Prepared::Binary(sql)) => {
+                let (prepare, ..) =
+                    read_answer(&mut upstream, Expect::Prepare, capabilities).await?;
+                unprepared = prepare.failed;
+                if let Some(id) = prepare.statement {
+                    let mut statements = crate::lock(&statements);
+                    if statements.binary.len() >= KEPT_BINARY
+                        || statements.binary.contains_key(&sql)
+                    {
+                        statements.closing.push(id);
+                    } else {
+                        statements.binary.insert(sql, id);
+                    }
+                }
+            }
+            None => {}
         }
-        let (execute, packets, warned) = read_answer(&mut upstream, capabilities).await?;
+        let (execute, packets, warned) =
+            read_answer(&mut upstream, Expect::Results, capabilities).await?;
         clock.answered();
         // From its sending or the answer before it, whichever came later: how long it
         // kept the connection busy.
@@ -265,7 +356,7 @@ async fn read_answers(
         last_done = now;
         // An error is the session's own connection's to give (a statement that could not
         // be prepared is unknown here, for one).
-        if !execute.failed {
+        if !execute.failed && !unprepared {
             let _ = sink.answer.send(Answer { packets, warned });
         }
     }
@@ -275,9 +366,10 @@ async fn read_answers(
 /// whether one was not zero.
 async fn read_answer(
     upstream: &mut PacketReader<UpstreamRead>,
+    expect: Expect,
     capabilities: u32,
 ) -> std::io::Result<(Response, BytesMut, bool)> {
-    let mut response = Response::new(Expect::Results, capabilities);
+    let mut response = Response::new(expect, capabilities);
     let mut packets = BytesMut::new();
     let mut warned = false;
     while !response.done() {

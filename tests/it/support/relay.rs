@@ -28,6 +28,9 @@ struct State {
     /// (`EXECUTE …`) an SQL-level prepared statement.
     my_prepares: AtomicU64,
     my_executes: AtomicU64,
+    /// MySQL `COM_STMT_EXECUTE` commands each connection carried, in the order they were
+    /// opened.
+    my_stmt_executes: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 pub struct Relay {
@@ -134,6 +137,16 @@ impl Relay {
     /// How many `EXECUTE` texts MySQL clients sent so far.
     pub fn my_executes(&self) -> u64 {
         self.state.my_executes.load(Ordering::SeqCst)
+    }
+
+    /// How many `COM_STMT_EXECUTE` commands each MySQL connection carried so far, in the
+    /// order the connections were opened.
+    pub fn my_stmt_executes(&self) -> Vec<u64> {
+        self.state
+            .my_stmt_executes
+            .lock()
+            .map(|c| c.iter().map(|n| n.load(Ordering::SeqCst)).collect())
+            .unwrap_or_default()
     }
 
     /// How many result rows PostgreSQL sent through the relay so far.
@@ -247,6 +260,7 @@ impl PgFrames {
 #[derive(Default)]
 struct MyFrames {
     pending: Vec<u8>,
+    stmt_executes: Arc<AtomicU64>,
 }
 
 impl MyFrames {
@@ -269,6 +283,9 @@ impl MyFrames {
                     state.my_executes.fetch_add(1, Ordering::SeqCst);
                 }
             }
+            if self.pending[3] == 0 && payload.first() == Some(&0x17) {
+                self.stmt_executes.fetch_add(1, Ordering::SeqCst);
+            }
             self.pending.drain(..4 + len);
         }
     }
@@ -285,7 +302,11 @@ async fn pipe(
     if client_side && let Ok(mut counts) = state.pg_executes.lock() {
         counts.push(frames.executes.clone());
     }
-    let mut my_frames = MyFrames::default();
+    let my_frames = MyFrames::default();
+    if client_side && let Ok(mut counts) = state.my_stmt_executes.lock() {
+        counts.push(my_frames.stmt_executes.clone());
+    }
+    let mut my_frames = my_frames;
     let mut server_frames = PgServerFrames::default();
     loop {
         let n = match from.read(&mut buf).await {
