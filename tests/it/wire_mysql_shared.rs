@@ -246,8 +246,8 @@ async fn prepared_reads_of_sessions_share_a_connection() {
     // A parameter bound as another type, and as NULL, answers as on a direct connection.
     let (a, b) = sessions.split_at_mut(1);
     let text_id: Vec<Row> = a[0].exec(read, ("3",)).await.unwrap();
-    let rows: Vec<Vec<My>> = text_id.into_iter().map(Row::unwrap).collect();
-    assert_eq!(rows, expected[2]);
+    let got: Vec<Vec<My>> = text_id.into_iter().map(Row::unwrap).collect();
+    assert_eq!(got, expected[2]);
     let none: Vec<Row> = b[0].exec(read, (None::<i64>,)).await.unwrap();
     assert!(none.is_empty());
 
@@ -266,4 +266,15 @@ async fn prepared_reads_of_sessions_share_a_connection() {
     // The transaction's read went to its session's own connection, the other two to the
     // shared one.
     assert_eq!(most_executes(&relay, &before), 2);
+
+    // A read answered on the session's own connection leaves no transaction behind (its
+    // rows' terminator, sent before the statement commits, says one is open).
+    let own = "SELECT ROW_COUNT() AS n FROM customers WHERE id = 1";
+    rows(a, own).await.unwrap();
+    let before = relay.my_stmt_executes();
+    for _ in 0..3 {
+        assert_eq!(exec_rows(a, name, 1).await, text("Ada"));
+        assert_eq!(exec_rows(b, name, 2).await, text("Grace"));
+    }
+    assert_eq!(most_executes(&relay, &before), 6, "all on the shared connection");
 }
