@@ -276,5 +276,9 @@ async fn prepared_reads_of_sessions_share_a_connection() {
         assert_eq!(exec_rows(a, name, 1).await, text("Ada"));
         assert_eq!(exec_rows(b, name, 2).await, text("Grace"));
     }
-    assert_eq!(most_executes(&relay, &before), 6, "all on the shared connection");
+    assert_eq!(
+        most_executes(&relay, &before),
+        6,
+        "all on the shared connection"
+    );
 }

@@ -335,25 +335,7 @@ fn numbers_take_the_type_postgresql_gives_the_literal() {
 /// the literals bound as for a rewrite; anything but one plain read has none.
 #[test]
 fn admin_reads_bind_their_own_text() {
-    let schema = super::tests::schema();
-    let permissions = crate::EffectivePermissions::admin();
-    let variables = crate::filter::Variables::default();
-    let ctx = GuardContext {
-        access: crate::ReadAccess {
-            schema: &schema,
-            permissions: &permissions,
-            variables: &variables,
-        },
-        schema_name: "public",
-        derived: None,
-        dialect: Dialect::Postgres,
-        deferred_checks: false,
-    };
-    let bind = |sql: &str| {
-        let shaped = template::shape(sql, Dialect::Postgres)?;
-        let template = template::template_as_is(&shaped, &ctx)?;
-        shaped.bind(&template)
-    };
+    let bind = |sql: &str| admin_bind(sql, Dialect::Postgres);
     let b = bind("select * from orders where id = 5 and status = 'draft' order by 1 limit 3")
         .expect("a read");
     assert_eq!(
@@ -382,6 +364,20 @@ fn admin_reads_bind_their_own_text() {
 /// escape, so the text reads there as it read on a connection with backslash escapes.
 #[test]
 fn admin_reads_on_mysql_are_printed_for_guarded_sessions() {
+    let bind = |sql: &str| admin_bind(sql, Dialect::MySql);
+    let b = bind(r"select id from orders where status like 'a\_%' and id = 7").expect("a read");
+    assert_eq!(
+        b.sql,
+        r"SELECT id FROM orders WHERE status LIKE ? ESCAPE '\' AND id = ?"
+    );
+    assert_eq!(b.values, [r"'a\_%'", "7"]);
+    let b = bind(r"select id from orders where status = 'it\'s a\\b'").expect("a read");
+    assert_eq!(b.values, [r"'it''s a\b'"]);
+    assert_eq!(bind("select @x := 1 from orders where id = 1"), None);
+}
+
+/// An admin's read of `sql` bound as for a shared connection.
+fn admin_bind(sql: &str, dialect: Dialect) -> Option<template::Bound> {
     let schema = super::tests::schema();
     let permissions = crate::EffectivePermissions::admin();
     let variables = crate::filter::Variables::default();
@@ -393,21 +389,10 @@ fn admin_reads_on_mysql_are_printed_for_guarded_sessions() {
         },
         schema_name: "public",
         derived: None,
-        dialect: Dialect::MySql,
+        dialect,
         deferred_checks: false,
     };
-    let bind = |sql: &str| {
-        let shaped = template::shape(sql, Dialect::MySql)?;
-        let template = template::template_as_is(&shaped, &ctx)?;
-        shaped.bind(&template)
-    };
-    let b = bind(r"select id from orders where status like 'a\_%' and id = 7").expect("a read");
-    assert_eq!(
-        b.sql,
-        r"SELECT id FROM orders WHERE status LIKE ? ESCAPE '\' AND id = ?"
-    );
-    assert_eq!(b.values, [r"'a\_%'", "7"]);
-    let b = bind(r"select id from orders where status = 'it\'s a\\b'").expect("a read");
-    assert_eq!(b.values, [r"'it''s a\b'"]);
-    assert_eq!(bind("select @x := 1 from orders where id = 1"), None);
+    let shaped = template::shape(sql, dialect)?;
+    let template = template::template_as_is(&shaped, &ctx)?;
+    shaped.bind(&template)
 }
