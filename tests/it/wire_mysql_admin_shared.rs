@@ -43,6 +43,16 @@ async fn admin_reads_share_a_connection_and_answer_as_a_direct_connection() {
     // connection (the variables mysql_async reads at connect did not end that).
     assert_eq!(relay.my_prepares() - prepares, 1);
     assert_eq!(relay.my_executes() - executes, 3 * READS as u64);
+    // Nor does a ping, a pool's check that the connection is alive.
+    let executes = relay.my_executes();
+    sessions[2].ping().await.expect("a ping");
+    assert_eq!(
+        rows(&mut sessions[2], "SELECT * FROM orders WHERE id = 1")
+            .await
+            .unwrap(),
+        expected[0]
+    );
+    assert_eq!(relay.my_executes() - executes, 1);
 
     // Read as the admin's own connection reads text: backslash escapes, and `LIKE`'s
     // default escape character.

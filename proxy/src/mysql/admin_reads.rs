@@ -63,6 +63,11 @@ pub(super) async fn serve<D: Directory>(
             return Ok(None);
         };
         let whole = part.len() - 4 < MAX_PART;
+        // A ping (connection pools' check) changes nothing of the session.
+        if whole && part.get(4..) == Some(&[command::PING][..]) {
+            own_answer(client, upstream, &part, Expect::One).await?;
+            continue;
+        }
         if !whole || part.get(4) != Some(&command::QUERY) {
             return Ok(Some(part));
         }
@@ -91,19 +96,20 @@ pub(super) async fn serve<D: Directory>(
                 client.stream.write_all(&answer.packets).await?;
                 client.stream.flush().await?;
             }
-            _ => own_read(client, upstream, &part).await?,
+            _ => own_answer(client, upstream, &part, Expect::Results).await?,
         }
     }
 }
 
-/// Runs a read on the session's own connection and passes its answer on as it comes.
-async fn own_read(
+/// Runs a command on the session's own connection and passes its answer on as it comes.
+async fn own_answer(
     client: &mut Client,
     upstream: &mut Upstream,
     command: &[u8],
+    expect: Expect,
 ) -> std::io::Result<()> {
     upstream.writer.write_all(command).await?;
-    let mut response = Response::new(Expect::Results, upstream.capabilities);
+    let mut response = Response::new(expect, upstream.capabilities);
     let mut out = BytesMut::with_capacity(16 * 1024);
     while !response.done() {
         let Some(part) = upstream.reader.part().await? else {
