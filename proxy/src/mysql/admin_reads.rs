@@ -16,8 +16,9 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use super::Shared;
+use super::commands::relay_answer;
 use super::packet::{self, MAX_PART};
-use super::protocol::{self, Expect, Response, caps, command};
+use super::protocol::{Expect, command};
 use super::session::Client;
 use super::shared::{LineKey, Read, renumber};
 use super::upstream::{ServerInfo, Upstream, charset_name};
@@ -48,10 +49,7 @@ pub(super) async fn serve<D: Directory>(
     access: &mut SessionAccess,
     admin: &Admin<'_>,
 ) -> std::io::Result<Option<BytesMut>> {
-    let key = LineKey {
-        shaping: upstream.capabilities & caps::SESSION_SHAPING,
-        charset: charset_name(admin.charset),
-    };
+    let key = LineKey::of(upstream, charset_name(admin.charset));
     let guarding = Guarding {
         cache: &shared.guarded,
         templates: &shared.templates,
@@ -62,6 +60,9 @@ pub(super) async fn serve<D: Directory>(
         let Some(part) = client.part().await? else {
             return Ok(None);
         };
+        if !access.still_admin(&*shared.directory, admin.identity).await {
+            return Err(packet::invalid("the user is no longer an active admin"));
+        }
         let whole = part.len() - 4 < MAX_PART;
         // A ping (connection pools' check) changes nothing of the session.
         if whole && part.get(4..) == Some(&[command::PING][..]) {
@@ -70,9 +71,6 @@ pub(super) async fn serve<D: Directory>(
         }
         if !whole || part.get(4) != Some(&command::QUERY) {
             return Ok(Some(part));
-        }
-        if !access.still_admin(&*shared.directory, admin.identity).await {
-            return Err(packet::invalid("the user is no longer an active admin"));
         }
         let Ok(sql) = std::str::from_utf8(&part[5..]) else {
             return Ok(Some(part));
@@ -84,9 +82,7 @@ pub(super) async fn serve<D: Directory>(
         else {
             return Ok(Some(part));
         };
-        let idle = upstream.status & protocol::SERVER_STATUS_IN_TRANS == 0
-            && upstream.status & protocol::SERVER_STATUS_AUTOCOMMIT != 0;
-        let answer = match (&shared.reads, idle) {
+        let answer = match (&shared.reads, upstream.autocommit_idle()) {
             (Some(reads), true) => reads.run(key, admin.info, Read::Text(bound)).await,
             _ => None,
         };
@@ -101,7 +97,8 @@ pub(super) async fn serve<D: Directory>(
     }
 }
 
-/// Runs a command on the session's own connection and passes its answer on as it comes.
+/// Runs a command on the session's own connection and passes its answer on as it comes,
+/// warnings and all.
 async fn own_answer(
     client: &mut Client,
     upstream: &mut Upstream,
@@ -109,22 +106,8 @@ async fn own_answer(
     expect: Expect,
 ) -> std::io::Result<()> {
     upstream.writer.write_all(command).await?;
-    let mut response = Response::new(expect, upstream.capabilities);
-    let mut out = BytesMut::with_capacity(16 * 1024);
-    while !response.done() {
-        let Some(part) = upstream.reader.part().await? else {
-            return Err(packet::invalid("the database closed the connection"));
-        };
-        response.feed(&part).map_err(packet::invalid)?;
-        out.extend_from_slice(&part);
-        if response.done() || upstream.reader.buffered() == 0 || out.len() >= 64 * 1024 {
-            client.stream.write_all(&out).await?;
-            out.clear();
-        }
-    }
-    client.stream.flush().await?;
-    if let Some(status) = response.status {
-        upstream.status = status;
-    }
-    Ok(())
+    let seq = command[3].wrapping_add(1);
+    relay_answer(&mut client.stream, upstream, expect, seq, false)
+        .await
+        .map(|_| ())
 }

@@ -18,8 +18,8 @@ use super::packet::{self, Packet};
 use super::params::{self, ParamType};
 use super::protocol::{self, Expect, Response, caps, command};
 use super::session::{Client, Hello};
-use super::shared::Read;
-use super::upstream::{Leased, ServerInfo, UpstreamError};
+use super::shared::{LineKey, Read};
+use super::upstream::{Leased, ServerInfo, Upstream, UpstreamError};
 use crate::guarded::{Guarding, SessionAccess, TextAnswer};
 use crate::{Directory, Identity};
 
@@ -112,10 +112,9 @@ impl<'a, D: Directory> Session<'a, D> {
                 };
                 let guarded = match self.guard_text(sql).await {
                     Ok(TextAnswer::Bound(bound, filler)) => {
-                        let upstream = &leased.upstream;
-                        let state = (upstream.status, upstream.capabilities);
-                        let read = Read::Text(bound.clone());
-                        if self.shared_read(client, state, seq, read).await? {
+                        let read = || Read::Text(bound.clone());
+                        let own = own_state(&leased.upstream);
+                        if self.shared_read(client, own, seq, read).await? {
                             return Ok(());
                         }
                         match self.run_bound(client, leased, seq, &bound).await? {
@@ -235,11 +234,15 @@ impl<'a, D: Directory> Session<'a, D> {
                 if code == command::STMT_EXECUTE
                     && let Some((shareable, execute)) = self.bound_execute(id, &payload)
                 {
-                    let state = (upstream.status, upstream.capabilities);
                     if let Some(sql) = shareable {
-                        let execute = execute.clone().freeze().split_off(5);
-                        let read = Read::Binary { sql, execute };
-                        if self.shared_read(client, state, seq, read).await? {
+                        let read = || Read::Binary {
+                            sql,
+                            execute: execute.clone().freeze().split_off(5),
+                        };
+                        if self
+                            .shared_read(client, own_state(upstream), seq, read)
+                            .await?
+                        {
                             return Ok(());
                         }
                     }
@@ -392,29 +395,23 @@ impl<'a, D: Directory> Session<'a, D> {
     }
 
     /// Runs a read on a shared connection ([`super::shared`]) when nothing of the
-    /// session's own could change its answer: no transaction open, autocommit on, no
-    /// setting changed. `(status, capabilities)`: its own connection's last status flags
-    /// and the capabilities it was opened with. `true` when the client got the answer.
+    /// session's own could change its answer: no transaction open on its own connection,
+    /// autocommit on, no setting changed. `(idle, key)`: [`own_state`]. `true` when the
+    /// client got the answer.
     async fn shared_read(
         &mut self,
         client: &mut Client,
-        (status, capabilities): (u16, u32),
+        (idle, key): (bool, LineKey),
         seq: u8,
-        read: Read,
+        read: impl FnOnce() -> Read,
     ) -> std::io::Result<bool> {
         let Some(reads) = &self.shared.reads else {
             return Ok(false);
         };
-        let idle = status & protocol::SERVER_STATUS_IN_TRANS == 0
-            && status & protocol::SERVER_STATUS_AUTOCOMMIT != 0;
         if !idle || self.settings_changed || self.snapshot {
             return Ok(false);
         }
-        let key = super::shared::LineKey {
-            shaping: capabilities & caps::SESSION_SHAPING,
-            charset: None,
-        };
-        let Some(mut answer) = reads.run(key, self.info, read).await else {
+        let Some(mut answer) = reads.run(key, self.info, read()).await else {
             return Ok(false);
         };
         super::shared::renumber(&mut answer.packets, seq);
@@ -536,6 +533,12 @@ impl<'a, D: Directory> Session<'a, D> {
     }
 }
 
+/// Whether the session's own connection is in autocommit with no transaction open, and the
+/// kind of shared connection that answers as it does.
+fn own_state(upstream: &Upstream) -> (bool, LineKey) {
+    (upstream.autocommit_idle(), LineKey::of(upstream, None))
+}
+
 fn statement_id(payload: &[u8]) -> Option<u32> {
     (payload.len() >= 5)
         .then(|| u32::from_le_bytes([payload[1], payload[2], payload[3], payload[4]]))
@@ -548,21 +551,37 @@ fn not_utf8() -> GuardError {
     }
 }
 
-/// Relays the database's answer to `out` (the client), renumbered from `seq`.
+/// Relays the database's answer to `out` (the client) of a guarded session, renumbered
+/// from `seq`.
 async fn relay<W: AsyncWrite + Unpin>(
     out: &mut W,
     leased: &mut Leased,
     expect: Expect,
-    mut seq: u8,
+    seq: u8,
 ) -> std::io::Result<Response> {
-    let upstream = &mut leased.upstream;
+    relay_answer(out, &mut leased.upstream, expect, seq, true).await
+}
+
+/// Relays the database's answer to `out`, renumbered from `seq`; `guarded`: its warning
+/// counts zeroed ([`Response::feed_guarded`]). Keeps the connection's status.
+pub(super) async fn relay_answer<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    upstream: &mut Upstream,
+    expect: Expect,
+    mut seq: u8,
+    guarded: bool,
+) -> std::io::Result<Response> {
     let mut response = Response::new(expect, upstream.capabilities);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     while !response.done() {
         let Some(mut part) = upstream.reader.part().await? else {
             return Err(packet::invalid("the database closed the connection"));
         };
-        response.feed_guarded(&mut part).map_err(packet::invalid)?;
+        if guarded {
+            response.feed_guarded(&mut part).map_err(packet::invalid)?;
+        } else {
+            response.feed(&part).map_err(packet::invalid)?;
+        }
         part[3] = seq;
         seq = seq.wrapping_add(1);
         buf.extend_from_slice(&part);

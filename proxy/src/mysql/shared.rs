@@ -48,8 +48,19 @@ pub(super) struct Answer {
 /// `None`, UTF-8, for guarded sessions).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct LineKey {
-    pub shaping: u32,
-    pub charset: Option<&'static str>,
+    shaping: u32,
+    charset: Option<&'static str>,
+}
+
+impl LineKey {
+    /// The kind of shared connection that answers as `upstream` does, for a client reading
+    /// `charset`.
+    pub(super) fn of(upstream: &Upstream, charset: Option<&'static str>) -> LineKey {
+        LineKey {
+            shaping: upstream.capabilities & super::protocol::caps::SESSION_SHAPING,
+            charset,
+        }
+    }
 }
 
 /// A read for a shared connection.
@@ -66,6 +77,14 @@ impl Read {
         match self {
             Read::Text(bound) => &bound.sql,
             Read::Binary { sql, .. } => sql,
+        }
+    }
+
+    /// Its statement, for timing; a prepared statement's is shared, not copied.
+    fn statement(&self) -> Arc<str> {
+        match self {
+            Read::Text(bound) => Arc::from(bound.sql.as_str()),
+            Read::Binary { sql, .. } => sql.clone(),
         }
     }
 }
@@ -137,7 +156,7 @@ impl SharedReads {
         let line = self.lines.get(&key, || self.connect(key, info)).await?;
         let (answer, receiver) = oneshot::channel();
         let request = Request {
-            statement: Arc::from(read.sql()),
+            statement: read.statement(),
             read,
             answer,
         };

@@ -170,6 +170,12 @@ impl Upstream {
         }
     }
 
+    /// Its last status said autocommit on and no transaction open.
+    pub fn autocommit_idle(&self) -> bool {
+        use super::protocol::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
+        self.status & SERVER_STATUS_IN_TRANS == 0 && self.status & SERVER_STATUS_AUTOCOMMIT != 0
+    }
+
     pub fn version(&self) -> &str {
         &self.version
     }
