@@ -321,6 +321,15 @@ async fn run(
         ("REST reads script", vec![script_arg.as_str()]),
     ] {
         for mode in ["simple", "prepared"] {
+            // WIREBENCH_ROWS=<workload> <protocol>[,…] (e.g. "pgbench -S prepared") runs
+            // only those rows.
+            if std::env::var("WIREBENCH_ROWS").is_ok_and(|rows| {
+                !rows
+                    .split(',')
+                    .any(|row| row == format!("{workload} {mode}"))
+            }) {
+                continue;
+            }
             // PgBouncer 1.18 keeps prepared statements only in session pooling.
             let (bouncer_port, bouncer) = if mode == "simple" {
                 (tx_port, bouncer_tx.id())
