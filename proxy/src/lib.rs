@@ -63,6 +63,10 @@ impl Access {
 pub enum LoginError {
     #[error("invalid credentials")]
     Invalid,
+    /// The database that holds the users cannot be reached: the client hears a connection
+    /// error it may retry, not an internal one.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rectus_policies::SchemaOverview;
 use rectus_proxy::{Access, AccessError, Directory, Identity, LoginError};
 
+use crate::db::DbError;
 use crate::http::AppState;
 use crate::services::auth::AuthError;
 use crate::services::authz::Snapshot;
@@ -39,12 +40,21 @@ impl WireDirectory {
             .authz
             .caller(Some((id, role)), None)
             .await
-            .map_err(|e| LoginError::Internal(e.to_string()))?;
+            .map_err(login_error)?;
         Ok(Identity {
             user: id.to_string(),
             role: role.map(str::to_string),
             admin: caller.accountability.admin,
         })
+    }
+}
+
+/// A login the database could not answer: unreachable (or no connection free in time) is
+/// a connection error for the client; anything else an internal one.
+fn login_error(e: DbError) -> LoginError {
+    match e {
+        DbError::Connect(_) | DbError::Timeout => LoginError::Unavailable(e.to_string()),
+        e => LoginError::Internal(e.to_string()),
     }
 }
 
@@ -61,7 +71,7 @@ impl Directory for WireDirectory {
         // e-mail is the name.
         match self.state.auth.authenticate(password).await {
             Ok(found) => return self.identity(&found.id, found.role.as_deref()).await,
-            Err(AuthError::Db(e)) => return Err(LoginError::Internal(e.to_string())),
+            Err(AuthError::Db(e)) => return Err(login_error(e)),
             Err(_) => {}
         }
         match self.state.auth.verify_login(user, password).await {
@@ -71,6 +81,7 @@ impl Directory for WireDirectory {
                 | AuthError::UserSuspended
                 | AuthError::TooManyAttempts,
             ) => Err(LoginError::Invalid),
+            Err(AuthError::Db(e)) => Err(login_error(e)),
             Err(e) => Err(LoginError::Internal(e.to_string())),
         }
     }
@@ -81,7 +92,7 @@ impl Directory for WireDirectory {
     ) -> Result<Identity, LoginError> {
         match self.state.auth.verify_token_proof(proves).await {
             Ok(found) => self.identity(&found.id, found.role.as_deref()).await,
-            Err(AuthError::Db(e)) => Err(LoginError::Internal(e.to_string())),
+            Err(AuthError::Db(e)) => Err(login_error(e)),
             Err(_) => Err(LoginError::Invalid),
         }
     }

@@ -282,3 +282,33 @@ async fn prepared_reads_of_sessions_share_a_connection() {
         "all on the shared connection"
     );
 }
+
+/// A login while the database is lost is refused with an error that says so and names
+/// nothing of the upstream; once the database is back, a login works again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_while_the_database_is_lost_hears_why() {
+    let (app, relay) = start().await;
+    let mut before = clerk(&app).await;
+    assert!(
+        rows(&mut before, "SELECT count(*) FROM orders")
+            .await
+            .is_ok()
+    );
+    drop(before);
+    relay.cut();
+    let e = connect(&app, "clerk@example.com", "clerk-token")
+        .await
+        .expect_err("no login without the database");
+    let (code, message) = server_error(e);
+    assert_eq!(
+        (code, message.as_str()),
+        (1105, "rectus: cannot connect to the database")
+    );
+    relay.restore();
+    let mut after = clerk(&app).await;
+    assert!(
+        rows(&mut after, "SELECT count(*) FROM orders")
+            .await
+            .is_ok()
+    );
+}

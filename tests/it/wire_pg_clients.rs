@@ -1,12 +1,15 @@
 //! The PostgreSQL wire endpoint with the PostgreSQL tools themselves: psql over TLS and
 //! describing only what a restricted user may see, pgbench (simple and prepared, admin and
-//! restricted) with cancel requests, and a full session pool.
+//! restricted) with cancel requests, a full session pool, and a database lost under open
+//! sessions.
+
+use std::time::Duration;
 
 use serde_json::json;
 use tokio_postgres::NoTls;
 
-use crate::clerk::restricted_app_with;
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind};
+use crate::clerk::{clerk_app_via_relay, restricted_app_with};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind, PG_PORT};
 use crate::wire_pg::{SETUP, connect, refused, run_psql, simple, sqlstate, start};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,4 +258,65 @@ async fn a_full_pool_refuses_new_sessions() {
         simple(&second, "SELECT 1").await.unwrap().1,
         vec![vec![Some("1".into())]]
     );
+}
+
+/// A database lost under open sessions ends each of them with an error the client hears
+/// (`08006`), not a silently closed socket; a login while it is gone is refused the same
+/// way; neither error names the upstream's address or user; once the database is back, a
+/// new session works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_database_is_an_error_the_client_hears() {
+    let (app, relay) = clerk_app_via_relay(Kind::Postgres, PG_PORT, (SETUP, ""), &[]).await;
+    let upstream_port = relay.port().to_string();
+    let names_the_upstream = |message: &str| {
+        message.contains(&upstream_port)
+            || message.contains("127.0.0.1")
+            || message.contains("postgres")
+    };
+    let mut sessions = Vec::new();
+    for (user, password) in [
+        (ADMIN_EMAIL, ADMIN_PASSWORD),
+        ("clerk@example.com", "clerk-token"),
+    ] {
+        let config = format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname={} sslmode=disable",
+            app.server.pg_port(),
+            app.db.name
+        );
+        let (client, connection) = tokio_postgres::connect(&config, NoTls)
+            .await
+            .expect("login");
+        let ended = tokio::spawn(connection);
+        let (_, rows) = simple(&client, "SELECT count(*) FROM orders")
+            .await
+            .expect("a read before the database is lost");
+        assert_eq!(rows.len(), 1, "{user}");
+        sessions.push((user, client, ended));
+    }
+
+    relay.cut();
+    for (user, client, ended) in sessions {
+        let ended = tokio::time::timeout(Duration::from_secs(20), ended)
+            .await
+            .unwrap_or_else(|_| panic!("{user}: the session did not end"))
+            .expect("the connection task");
+        let e = ended.expect_err("the session ends with an error");
+        let (code, message) = sqlstate(&e);
+        assert_eq!(code, "08006", "{user}: {message}");
+        assert!(!names_the_upstream(&message), "{user}: {message}");
+        assert!(client.simple_query("SELECT 1").await.is_err(), "{user}");
+    }
+    let e = refused(connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    let (code, message) = sqlstate(&e);
+    assert_eq!(code, "08006", "{message}");
+    assert!(!names_the_upstream(&message), "{message}");
+
+    relay.restore();
+    let client = connect(&app, "clerk@example.com", "clerk-token")
+        .await
+        .expect("a login once the database is back");
+    let (_, rows) = simple(&client, "SELECT count(*) FROM orders")
+        .await
+        .expect("a read once the database is back");
+    assert_eq!(rows, vec![vec![Some("2".to_string())]]);
 }

@@ -27,6 +27,10 @@ pub(super) struct Hello {
     pub peer: SocketAddr,
 }
 
+/// What a client hears when the database cannot be reached, at login or for its session's
+/// connection; nothing of the upstream's address or user.
+const UNREACHABLE: &str = "rectus: cannot connect to the database";
+
 pub(super) async fn run<D: Directory>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -39,7 +43,7 @@ pub(super) async fn run<D: Directory>(
         Ok(info) => info.clone(),
         Err(e) => {
             tracing::warn!(error = %e, "MySQL wire session: no upstream connection");
-            let out = protocol::err(1105, "HY000", "rectus: cannot connect to the database");
+            let out = protocol::err(1105, "HY000", UNREACHABLE);
             return packet::write(&mut client.stream, 0, &out).await.map(|_| ());
         }
     };
@@ -103,7 +107,7 @@ pub(super) async fn run<D: Directory>(
         }
         Err(e) => {
             tracing::warn!(error = %e, "MySQL wire session: no upstream connection");
-            let out = protocol::err(1105, "HY000", "rectus: cannot connect to the database");
+            let out = protocol::err(1105, "HY000", UNREACHABLE);
             return packet::write(&mut client.stream, seq, &out)
                 .await
                 .map(|_| ());
@@ -228,6 +232,12 @@ async fn login<D: Directory>(
                 }
             );
             let out = protocol::err(1045, "28000", &message);
+            packet::write(&mut client.stream, *seq, &out).await?;
+            Ok(None)
+        }
+        Err(LoginError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "MySQL wire login: the database cannot be reached");
+            let out = protocol::err(1105, "HY000", UNREACHABLE);
             packet::write(&mut client.stream, *seq, &out).await?;
             Ok(None)
         }

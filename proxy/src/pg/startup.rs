@@ -13,6 +13,10 @@ use super::upstream::Leased;
 use super::{Shared, cancel};
 use crate::{Directory, Identity, LoginError};
 
+/// What a client hears when the database cannot be reached, at login or for its session's
+/// connection; nothing of the upstream's address or user.
+const UNREACHABLE: &str = "rectus: cannot connect to the database";
+
 /// Startup parameters passed on to the database as session settings.
 const PASSED_PARAMETERS: &[&str] = &[
     "application_name",
@@ -131,6 +135,11 @@ pub(super) async fn handshake<D: Directory>(
             fatal(stream, "28P01", &message).await?;
             return Ok(None);
         }
+        Err(LoginError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "wire login: the database cannot be reached");
+            fatal(stream, "08006", UNREACHABLE).await?;
+            return Ok(None);
+        }
         Err(LoginError::Internal(e)) => {
             tracing::warn!(error = %e, "wire login failed");
             fatal(stream, "XX000", "rectus: login failed").await?;
@@ -174,7 +183,7 @@ pub(super) async fn handshake<D: Directory>(
         }
         Err(e) => {
             tracing::warn!(error = ?e, "wire session: no upstream connection");
-            fatal(stream, "08006", "rectus: cannot connect to the database").await?;
+            fatal(stream, "08006", UNREACHABLE).await?;
             return Ok(None);
         }
     };
