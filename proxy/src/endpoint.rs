@@ -64,6 +64,19 @@ pub(crate) async fn open_upstream(
     Ok((Box::new(read), Box::new(write)))
 }
 
+/// Whether an idle pooled connection is still open and quiet. The database may have closed
+/// it meanwhile (a restart, `idle_session_timeout`, a terminated backend): its socket then
+/// reads as ended, or holds the error sent before closing. One read is tried only when the
+/// runtime has seen the socket become readable, so a quiet connection costs no system call.
+pub(crate) fn still_open(stream: &mut UpstreamRead) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = tokio::io::ReadBuf::new(&mut byte);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(stream)
+        .poll_read(&mut cx, &mut buf)
+        .is_pending()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("cannot reach the database: {0}")]

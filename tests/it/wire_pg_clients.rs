@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio_postgres::NoTls;
+use tokio_postgres::{Client, NoTls};
 
 use crate::clerk::{clerk_app_via_relay, restricted_app_with};
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Kind, PG_PORT};
@@ -319,4 +319,70 @@ async fn a_lost_database_is_an_error_the_client_hears() {
         .await
         .expect("a read once the database is back");
     assert_eq!(rows, vec![vec![Some("2".to_string())]]);
+}
+
+/// A pooled upstream connection the database closed while it was idle (a restart,
+/// `idle_session_timeout`, a terminated backend) is not handed to the next session: that
+/// session gets a new connection and works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_connection_the_database_closed_is_not_reused() {
+    let app = App::start_with(
+        Kind::Postgres,
+        Some(SETUP),
+        &[
+            ("PG_PROXY_ALLOW_INSECURE_PASSWORD", "true"),
+            ("PG_PROXY_POOL_SIZE", "1"),
+            // The admin's reads on its own connection, so it reads its own backend's pid.
+            ("PG_PROXY_SHARED_READS", "0"),
+        ],
+    )
+    .await;
+    let pid = |client: Client| async move {
+        let (_, rows) = simple(&client, "SELECT pg_backend_pid()")
+            .await
+            .expect("pid");
+        rows[0][0].clone().expect("a pid")
+    };
+    let first = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("login");
+    let pooled = pid(first).await;
+    // The session ended; its connection is back in the pool once it was reset.
+    let direct = crate::wire_pg::direct(&app).await;
+    let idle_in_pool = "SELECT count(*) FROM pg_stat_activity \
+        WHERE pid = $1::text::int AND state = 'idle' AND query = 'DISCARD ALL'";
+    let mut waited = 0;
+    while direct
+        .query_one(idle_in_pool, &[&pooled])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(waited < 200, "the connection never went back to the pool");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    direct
+        .query_one("SELECT pg_terminate_backend($1::text::int)", &[&pooled])
+        .await
+        .expect("terminate the pooled backend");
+    let gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::text::int";
+    while direct
+        .query_one(gone, &[&pooled])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        != 0
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = connect(&app, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .expect("a login after the pooled backend ended");
+    let (_, rows) = simple(&second, "SELECT count(*) FROM orders")
+        .await
+        .expect("a read on a new connection");
+    assert_eq!(rows, vec![vec![Some("4".to_string())]]);
+    assert_ne!(pid(second).await, pooled);
 }

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::frame::{FrameReader, cstr, typed};
 use super::scram;
-use crate::endpoint::{UpstreamRead, UpstreamWrite, open_upstream};
+use crate::endpoint::{UpstreamRead, UpstreamWrite, open_upstream, still_open};
 pub use crate::{UpstreamConfig, UpstreamError};
 
 /// A connection to PostgreSQL: over TCP, or, as libpq reads a `host` starting with `/`, the
@@ -228,7 +228,11 @@ impl Pool {
             .await
             .map_err(|_| UpstreamError::Full)?
             .map_err(|_| UpstreamError::Refused("pool closed".into()))?;
-        let idle = crate::lock(&self.idle).pop();
+        let idle = {
+            let mut idle = crate::lock(&self.idle);
+            idle.retain_mut(|u| u.reader.buffered() == 0 && still_open(&mut u.reader.stream));
+            idle.pop()
+        };
         let upstream = match idle {
             Some(u) => u,
             None => Upstream::connect(&self.config).await?,
