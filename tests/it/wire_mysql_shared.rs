@@ -312,3 +312,46 @@ async fn a_login_while_the_database_is_lost_hears_why() {
             .is_ok()
     );
 }
+
+/// A pooled upstream connection the database closed while it was idle is not handed to the
+/// next session: that session gets a new connection and works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_connection_the_database_closed_is_not_reused() {
+    let (app, relay) = clerk_app_via_relay(
+        Kind::MySql,
+        MYSQL_PORT,
+        (SETUP, ""),
+        // The clerk's prepared read on its own connection, so the relay shows which one;
+        // room in the pool beside the connection that read the server's settings.
+        &[
+            ("MYSQL_PROXY_SHARED_READS", "0"),
+            ("MYSQL_PROXY_POOL_SIZE", "2"),
+        ],
+    )
+    .await;
+    let mut conn = clerk(&app).await;
+    let before = relay.my_stmt_executes();
+    let count: Option<i64> = conn
+        .exec_first("SELECT count(*) FROM orders WHERE id > ?", (0,))
+        .await
+        .expect("a prepared read");
+    assert!(count.is_some());
+    let after = relay.my_stmt_executes();
+    let pooled = (0..after.len())
+        .find(|&i| after[i] > before.get(i).copied().unwrap_or(0))
+        .expect("the session's own connection");
+    let resets = relay.my_resets()[pooled];
+    conn.disconnect().await.expect("quit");
+    // Back in the pool once rectus reset it, and its answer came back.
+    let mut waited = 0;
+    while relay.my_resets()[pooled] == resets {
+        assert!(waited < 200, "the connection was never reset for the pool");
+        waited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    relay.cut_connection(pooled);
+    let mut conn = clerk(&app).await;
+    let read = rows(&mut conn, "SELECT count(*) FROM orders").await;
+    assert!(read.is_ok(), "a read on a new connection: {read:?}");
+}

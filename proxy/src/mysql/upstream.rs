@@ -12,7 +12,7 @@ use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 use super::auth;
 use super::packet::{self, PacketReader, Read41};
 use super::protocol::{Expect, Response, UTF8MB4, caps, command, err_message};
-use crate::endpoint::{UpstreamRead, UpstreamWrite, open_upstream};
+use crate::endpoint::{UpstreamRead, UpstreamWrite, open_upstream, still_open};
 pub use crate::{UpstreamConfig, UpstreamError};
 
 /// What every connection to the database shares: its version, capabilities, and the
@@ -323,6 +323,7 @@ impl Pool {
         let shaping = shaping & caps::SESSION_SHAPING;
         let idle = {
             let mut idle = crate::lock(&self.idle);
+            idle.retain_mut(|u| u.reader.buffered() == 0 && still_open(&mut u.reader.stream));
             idle.iter()
                 .position(|u| {
                     u.capabilities & caps::SESSION_SHAPING == shaping & u.server_capabilities

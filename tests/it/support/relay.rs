@@ -1,6 +1,6 @@
 //! A TCP relay between rectus and its database that the test controls: it can slow every
-//! chunk down (a slow database) or cut every connection and refuse new ones (a database
-//! that went away). It injects network faults; the database behind it is the real one.
+//! chunk down (a slow database), cut every connection and refuse new ones (a database
+//! that went away), or cut one connection (a session the database ended). It injects network faults; the database behind it is the real one.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,6 +10,14 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
+
+/// What one connection's client side carried.
+#[derive(Default, Clone)]
+struct Counts {
+    pg_executes: Arc<AtomicU64>,
+    my_stmt_executes: Arc<AtomicU64>,
+    my_resets: Arc<AtomicU64>,
+}
 
 #[derive(Default)]
 struct State {
@@ -31,12 +39,32 @@ struct State {
     /// MySQL `COM_STMT_EXECUTE` commands each connection carried, in the order they were
     /// opened.
     my_stmt_executes: Mutex<Vec<Arc<AtomicU64>>>,
+    /// MySQL `COM_RESET_CONNECTION` commands each connection carried, in the same order.
+    my_resets: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 pub struct Relay {
     pub addr: SocketAddr,
     state: Arc<State>,
     accept: AbortHandle,
+}
+
+impl State {
+    fn register(&self, task: AbortHandle, counts: Counts) {
+        let lists = [
+            (&self.pg_executes, counts.pg_executes),
+            (&self.my_stmt_executes, counts.my_stmt_executes),
+            (&self.my_resets, counts.my_resets),
+        ];
+        for (list, count) in lists {
+            if let Ok(mut list) = list.lock() {
+                list.push(count);
+            }
+        }
+        if let Ok(mut c) = self.connections.lock() {
+            c.push(task);
+        }
+    }
 }
 
 impl Relay {
@@ -58,17 +86,18 @@ impl Relay {
                     continue;
                 };
                 let link = shared.clone();
+                let counts = Counts::default();
+                let registered = counts.clone();
                 let task = tokio::spawn(async move {
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     tokio::select! {
-                        _ = pipe(client_read, server_write, link.clone(), true) => {}
-                        _ = pipe(server_read, client_write, link, false) => {}
+                        _ = pipe(client_read, server_write, link.clone(), Some(counts)) => {}
+                        _ = pipe(server_read, client_write, link, None) => {}
                     }
                 });
-                if let Ok(mut c) = shared.connections.lock() {
-                    c.push(task.abort_handle());
-                }
+                // Every per-connection list is filled here, in the order of acceptance.
+                shared.register(task.abort_handle(), registered);
             }
         })
         .abort_handle();
@@ -97,6 +126,16 @@ impl Relay {
             for task in c.drain(..) {
                 task.abort();
             }
+        }
+    }
+
+    /// Drops the connection opened `index`-th (from 0), as the database would end one
+    /// session.
+    pub fn cut_connection(&self, index: usize) {
+        if let Ok(c) = self.state.connections.lock()
+            && let Some(task) = c.get(index)
+        {
+            task.abort();
         }
     }
 
@@ -144,6 +183,15 @@ impl Relay {
     pub fn my_stmt_executes(&self) -> Vec<u64> {
         self.state
             .my_stmt_executes
+            .lock()
+            .map(|c| c.iter().map(|n| n.load(Ordering::SeqCst)).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many `COM_RESET_CONNECTION` commands each MySQL connection carried so far.
+    pub fn my_resets(&self) -> Vec<u64> {
+        self.state
+            .my_resets
             .lock()
             .map(|c| c.iter().map(|n| n.load(Ordering::SeqCst)).collect())
             .unwrap_or_default()
@@ -261,6 +309,7 @@ impl PgFrames {
 struct MyFrames {
     pending: Vec<u8>,
     stmt_executes: Arc<AtomicU64>,
+    resets: Arc<AtomicU64>,
 }
 
 impl MyFrames {
@@ -286,27 +335,33 @@ impl MyFrames {
             if self.pending[3] == 0 && payload.first() == Some(&0x17) {
                 self.stmt_executes.fetch_add(1, Ordering::SeqCst);
             }
+            if self.pending[3] == 0 && payload.first() == Some(&0x1F) {
+                self.resets.fetch_add(1, Ordering::SeqCst);
+            }
             self.pending.drain(..4 + len);
         }
     }
 }
 
+/// Copies `from` to `to`; `client` holds the counts when `from` is the client side.
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     state: Arc<State>,
-    client_side: bool,
+    client: Option<Counts>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut frames = PgFrames::default();
-    if client_side && let Ok(mut counts) = state.pg_executes.lock() {
-        counts.push(frames.executes.clone());
-    }
-    let my_frames = MyFrames::default();
-    if client_side && let Ok(mut counts) = state.my_stmt_executes.lock() {
-        counts.push(my_frames.stmt_executes.clone());
-    }
-    let mut my_frames = my_frames;
+    let client_side = client.is_some();
+    let counts = client.unwrap_or_default();
+    let mut frames = PgFrames {
+        executes: counts.pg_executes,
+        ..PgFrames::default()
+    };
+    let mut my_frames = MyFrames {
+        stmt_executes: counts.my_stmt_executes,
+        resets: counts.my_resets,
+        ..MyFrames::default()
+    };
     let mut server_frames = PgServerFrames::default();
     loop {
         let n = match from.read(&mut buf).await {
