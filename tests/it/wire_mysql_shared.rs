@@ -355,3 +355,23 @@ async fn a_pooled_connection_the_database_closed_is_not_reused() {
     let read = rows(&mut conn, "SELECT count(*) FROM orders").await;
     assert!(read.is_ok(), "a read on a new connection: {read:?}");
 }
+
+/// A database lost under an open restricted session ends it with an error the client hears,
+/// not a silently closed socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_lost_under_a_session_is_an_error_the_client_hears() {
+    let (app, relay) = start().await;
+    let mut conn = clerk(&app).await;
+    assert!(rows(&mut conn, "SELECT count(*) FROM orders").await.is_ok());
+    relay.cut();
+    let e = conn
+        .query_drop("SELECT count(*) FROM orders")
+        .await
+        .expect_err("no read without the database");
+    let (code, message) = server_error(e);
+    assert_eq!(code, 1105, "{message}");
+    assert!(
+        message.starts_with("rectus: the session ended") && !message.contains("127.0.0.1"),
+        "{message}"
+    );
+}

@@ -89,7 +89,14 @@ pub(super) async fn serve<D: Directory>(
         if code == command::QUIT {
             return Ok(true);
         }
-        session.command(client, leased, code, packet).await?;
+        let seq = packet.seq.wrapping_add(1);
+        if let Err(e) = session.command(client, leased, code, packet).await {
+            // The client hears why its session ends (the database lost, most often) instead
+            // of finding the socket closed; io errors name no address or credentials.
+            let out = protocol::err(1105, "HY000", &format!("rectus: the session ended: {e}"));
+            let _ = packet::write(&mut client.stream, seq, &out).await;
+            return Err(e);
+        }
     }
 }
 
