@@ -4,6 +4,9 @@
 //! client's own cancel requests reach it (they go to the session's connection). Running a
 //! read again is safe because only reads are shared. The cancel may come a moment late and
 //! stop the read after it instead; that one runs again on its session's connection as well.
+//! A cancel that did not take is sent again, less often each time: PostgreSQL ignores one
+//! that arrives before the backend has read the statement (a loaded machine can delay
+//! that past the limit), and a cancel connection can fail.
 //! A read whose session stopped waiting for it (its client cancelled) is cancelled as soon
 //! as it runs.
 
@@ -33,8 +36,9 @@ struct State {
     /// When the request being answered began: its line's last answer, or its writing to
     /// an idle line.
     since: Instant,
-    /// A cancel went out for the request being answered.
-    cancelled: bool,
+    /// When the last cancel went out for the request being answered, and how many did.
+    cancelled: Option<Instant>,
+    cancels: u32,
 }
 
 impl Clock {
@@ -43,7 +47,8 @@ impl Clock {
             state: Mutex::new(State {
                 outstanding: VecDeque::new(),
                 since: Instant::now(),
-                cancelled: false,
+                cancelled: None,
+                cancels: 0,
             }),
             busy: tokio::sync::Notify::new(),
             given_up: tokio::sync::Notify::new(),
@@ -57,7 +62,7 @@ impl Clock {
         state.outstanding.extend(requests);
         if idle && !state.outstanding.is_empty() {
             state.since = Instant::now();
-            state.cancelled = false;
+            state.not_cancelled();
             self.busy.notify_one();
         }
     }
@@ -67,7 +72,7 @@ impl Clock {
         let mut state = crate::lock(&self.state);
         state.outstanding.pop_front();
         state.since = Instant::now();
-        state.cancelled = false;
+        state.not_cancelled();
         if state.outstanding.front().is_some_and(|g| is_gone(g)) {
             self.given_up.notify_one();
         }
@@ -79,17 +84,31 @@ impl Clock {
     }
 
     /// Whether the request being answered should be cancelled: run past `limit`, or given
-    /// up, with no cancel sent yet (it counts as cancelled from now); and whether the line
-    /// is busy.
+    /// up, with no cancel sent yet, or the last one sent long enough ago (`limit`, doubled
+    /// for each cancel sent, at most 64 times); it counts as cancelled from now. And whether
+    /// the line is busy.
     fn overdue(&self, limit: Duration) -> (bool, bool) {
         let mut state = crate::lock(&self.state);
         let Some(current) = state.outstanding.front() else {
             return (false, false);
         };
         let due = is_gone(current) || state.since.elapsed() > limit;
-        let overdue = due && !state.cancelled;
-        state.cancelled |= overdue;
+        let again = state
+            .cancelled
+            .is_none_or(|at| at.elapsed() > limit.saturating_mul(1 << state.cancels.min(6)));
+        let overdue = due && again;
+        if overdue {
+            state.cancelled = Some(Instant::now());
+            state.cancels += 1;
+        }
         (overdue, true)
+    }
+}
+
+impl State {
+    fn not_cancelled(&mut self) {
+        self.cancelled = None;
+        self.cancels = 0;
     }
 }
 
@@ -155,6 +174,14 @@ mod tests {
         // A read that runs past the limit is cancelled whether given up or not.
         clock.writing([Arc::new(AtomicBool::new(false))].into_iter());
         std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(clock.overdue(Duration::from_millis(1)), (true, true));
+        let limit = Duration::from_millis(1);
+        assert_eq!(clock.overdue(limit), (true, true));
+        assert_eq!(clock.overdue(limit), (false, true), "not again at once");
+        // Still running: the cancel did not take, and is sent again after twice the limit.
+        std::thread::sleep(Duration::from_millis(3));
+        assert_eq!(clock.overdue(limit), (true, true), "sent again");
+        assert_eq!(clock.overdue(limit), (false, true));
+        clock.answered();
+        assert_eq!(clock.overdue(limit), (false, false));
     }
 }
