@@ -64,6 +64,10 @@ pub(crate) async fn open_upstream(
     Ok((Box::new(read), Box::new(write)))
 }
 
+/// What a client of either endpoint hears when the database cannot be reached, at login or
+/// for its session's connection; nothing of the upstream's address or user.
+pub(crate) const UNREACHABLE: &str = "rectus: cannot connect to the database";
+
 /// Whether an idle pooled connection is still open and quiet. The database may have closed
 /// it meanwhile (a restart, `idle_session_timeout`, a terminated backend): its socket then
 /// reads as ended, or holds the error sent before closing. One read is tried only when the

@@ -13,6 +13,7 @@ use super::packet::{self, MAX_PART, PacketReader};
 use super::protocol::{self, SERVER_STATUS_AUTOCOMMIT, caps, command};
 use super::upstream::{Leased, UpstreamError};
 use super::{Shared, auth};
+use crate::endpoint::UNREACHABLE;
 use crate::{Directory, Identity, LoginError};
 
 pub(super) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -26,10 +27,6 @@ pub(super) struct Hello {
     pub user: String,
     pub peer: SocketAddr,
 }
-
-/// What a client hears when the database cannot be reached, at login or for its session's
-/// connection; nothing of the upstream's address or user.
-const UNREACHABLE: &str = "rectus: cannot connect to the database";
 
 pub(super) async fn run<D: Directory>(
     stream: TcpStream,

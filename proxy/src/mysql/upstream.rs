@@ -323,7 +323,7 @@ impl Pool {
         let shaping = shaping & caps::SESSION_SHAPING;
         let idle = {
             let mut idle = crate::lock(&self.idle);
-            idle.retain_mut(|u| u.reader.buffered() == 0 && still_open(&mut u.reader.stream));
+            idle.retain_mut(|u| still_open(&mut u.reader.stream));
             idle.iter()
                 .position(|u| {
                     u.capabilities & caps::SESSION_SHAPING == shaping & u.server_capabilities

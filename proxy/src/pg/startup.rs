@@ -11,11 +11,8 @@ use super::frame::{self, FrameReader, cstr, encode, error_response, ready_for_qu
 use super::session::ClientStream;
 use super::upstream::Leased;
 use super::{Shared, cancel};
+use crate::endpoint::UNREACHABLE;
 use crate::{Directory, Identity, LoginError};
-
-/// What a client hears when the database cannot be reached, at login or for its session's
-/// connection; nothing of the upstream's address or user.
-const UNREACHABLE: &str = "rectus: cannot connect to the database";
 
 /// Startup parameters passed on to the database as session settings.
 const PASSED_PARAMETERS: &[&str] = &[

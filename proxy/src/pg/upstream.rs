@@ -230,7 +230,7 @@ impl Pool {
             .map_err(|_| UpstreamError::Refused("pool closed".into()))?;
         let idle = {
             let mut idle = crate::lock(&self.idle);
-            idle.retain_mut(|u| u.reader.buffered() == 0 && still_open(&mut u.reader.stream));
+            idle.retain_mut(|u| still_open(&mut u.reader.stream));
             idle.pop()
         };
         let upstream = match idle {
